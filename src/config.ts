@@ -1,0 +1,125 @@
+/**
+ * Defaults and validation shared by every module. A bad value throws a
+ * `TypeError` (wrong type) or `RangeError` (right type, out of range) whose
+ * message names the option and quotes the value, so a typo in a conductor's
+ * config is found at start-up rather than as a silent misbehaviour later.
+ */
+
+/** Circuit-breaker defaults: open after 3 consecutive failures, try again after 30 s. */
+export const BREAKER_DEFAULTS = Object.freeze({
+  failMax: 3,
+  resetTimeoutMs: 30_000,
+  /** 0 means `execute()` puts no timeout of its own on a call. */
+  timeoutMs: 0,
+  /** Distinct `error_type` label values kept per platform before `other`. */
+  maxErrorTypes: 10,
+});
+
+/** Health-monitor defaults: every platform every 5 s, each check bounded by 5 s. */
+export const MONITOR_DEFAULTS = Object.freeze({
+  intervalMs: 5_000,
+  timeoutMs: 5_000,
+  maxConcurrent: 1_000,
+  stopTimeoutMs: 5_000,
+});
+
+/**
+ * Environment variables that override the defaults (but not values the
+ * conductor passes explicitly). Each maps to the option of the same meaning.
+ */
+export const ENV_OVERRIDES = Object.freeze({
+  CONDUCTOR_HEALTH_FAIL_MAX: 'failMax',
+  CONDUCTOR_HEALTH_RESET_TIMEOUT_MS: 'resetTimeoutMs',
+  CONDUCTOR_HEALTH_INTERVAL_MS: 'intervalMs',
+  CONDUCTOR_HEALTH_TIMEOUT_MS: 'timeoutMs',
+  CONDUCTOR_HEALTH_MAX_CONCURRENT: 'maxConcurrent',
+} as const);
+
+/** Renders a bad value for an error message: strings quoted, numbers as-is (NaN stays NaN). */
+export function describeValue(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value.length > 80 ? `${value.slice(0, 80)}…` : value);
+  if (typeof value === 'number' || typeof value === 'bigint' || typeof value === 'boolean') return String(value);
+  if (value === null || value === undefined) return String(value);
+  if (typeof value === 'function') return 'a function';
+  if (Array.isArray(value)) return 'an array';
+  return 'an object';
+}
+
+function fail(kind: 'type' | 'range', name: string, value: unknown, expected: string): never {
+  const message = `conductor-health: option "${name}" must be ${expected}, got ${describeValue(value)}`;
+  throw kind === 'type' ? new TypeError(message) : new RangeError(message);
+}
+
+/** Accepts a finite number within [min, max]; `integer` also demands a whole number. */
+export function checkNumber(
+  name: string,
+  value: unknown,
+  { min = -Infinity, max = Infinity, integer = false }: { min?: number; max?: number; integer?: boolean } = {},
+): number {
+  const expected = `${integer ? 'an integer' : 'a finite number'}${min > -Infinity ? ` >= ${min}` : ''}${max < Infinity ? ` <= ${max}` : ''}`;
+  if (typeof value !== 'number') fail('type', name, value, expected);
+  if (!Number.isFinite(value) || (integer && !Number.isInteger(value)) || value < min || value > max) {
+    fail('range', name, value, expected);
+  }
+  return value;
+}
+
+/** Accepts a non-empty string. */
+export function checkString(name: string, value: unknown): string {
+  if (typeof value !== 'string') fail('type', name, value, 'a non-empty string');
+  if (value.trim() === '') fail('range', name, value, 'a non-empty string');
+  return value;
+}
+
+/** Accepts one of a fixed set of strings. */
+export function checkOneOf<T extends string>(name: string, value: unknown, allowed: readonly T[]): T {
+  if (typeof value !== 'string' || !(allowed as readonly string[]).includes(value)) {
+    fail(typeof value === 'string' ? 'range' : 'type', name, value, `one of ${allowed.map((a) => `"${a}"`).join(', ')}`);
+  }
+  return value as T;
+}
+
+/** Accepts a function. */
+export function checkFunction(name: string, value: unknown): (...args: never[]) => unknown {
+  if (typeof value !== 'function') fail('type', name, value, 'a function');
+  return value as (...args: never[]) => unknown;
+}
+
+/** Throws if `options` has a key outside `known`: a misspelt option must not be ignored. */
+export function checkKnownKeys(what: string, options: object, known: readonly string[]): void {
+  for (const key of Object.keys(options)) {
+    if (!known.includes(key)) {
+      throw new TypeError(`conductor-health: unknown ${what} option "${key}" (known: ${known.join(', ')})`);
+    }
+  }
+}
+
+/** Checks that `options` is a plain object (or undefined, meaning all defaults). */
+export function checkOptionsObject(what: string, options: unknown): Record<string, unknown> {
+  if (options === undefined) return {};
+  if (options === null || typeof options !== 'object' || Array.isArray(options)) {
+    throw new TypeError(`conductor-health: ${what} options must be an object, got ${describeValue(options)}`);
+  }
+  return options as Record<string, unknown>;
+}
+
+/**
+ * Reads the numeric environment overrides for the given option names. A
+ * variable that is set but not a number is an error naming the variable.
+ */
+export function envOverrides(
+  names: readonly string[],
+  env: NodeJS.ProcessEnv = process.env,
+): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [variable, option] of Object.entries(ENV_OVERRIDES)) {
+    const raw = env[variable];
+    if (raw === undefined || raw === '' || !names.includes(option)) continue;
+    const value = Number(raw);
+    if (!Number.isFinite(value)) {
+      throw new RangeError(`conductor-health: environment variable ${variable} must be a number, got ${JSON.stringify(raw)}`);
+    }
+    out[option] = value;
+  }
+  return out;
+}

@@ -1,0 +1,32 @@
+import { pino } from 'pino';
+
+/**
+ * The logging surface this package uses: pino's. Any pino logger (or a child
+ * of the conductor's own) fits; so does anything with these four methods.
+ */
+export interface Logger {
+  debug(obj: object, msg?: string): void;
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
+/**
+ * The default logger: JSON lines on stdout at `LOG_LEVEL` (default `info`),
+ * written synchronously so nothing is lost when the process exits and no
+ * worker thread keeps it alive.
+ */
+export function createLogger(options: { level?: string; name?: string } = {}): Logger {
+  return pino({
+    name: options.name ?? 'conductor-health',
+    level: options.level ?? process.env.LOG_LEVEL ?? 'info',
+  });
+}
+
+/** A logger that drops everything, for tests and benchmarks. */
+export const silentLogger: Logger = Object.freeze({
+  debug() {},
+  info() {},
+  warn() {},
+  error() {},
+});

@@ -1,0 +1,218 @@
+import { metrics, type Attributes, type Counter, type Gauge, type Histogram, type Meter } from '@opentelemetry/api';
+import { checkNumber, checkOneOf, checkOptionsObject, checkKnownKeys, checkString, BREAKER_DEFAULTS } from './config.ts';
+import { PACKAGE_NAME, PACKAGE_VERSION } from './version.ts';
+
+/** Outcomes of one health check, the `status` label of `health_check_total`. */
+export const HEALTH_CHECK_STATUSES = ['success', 'failure', 'timeout', 'rejected'] as const;
+export type HealthCheckStatus = (typeof HEALTH_CHECK_STATUSES)[number];
+
+/** Breaker states as they appear in the `state` label of `circuit_breaker_state`. */
+export const BREAKER_STATE_LABELS = ['closed', 'open', 'half_open'] as const;
+export type BreakerStateLabel = (typeof BREAKER_STATE_LABELS)[number];
+
+/** Host resources, the `resource` label of `system_resources`. */
+export const RESOURCES = ['memory', 'cpu', 'disk'] as const;
+export type ResourceName = (typeof RESOURCES)[number];
+
+/** Upper bounds of `health_check_duration_seconds`, in seconds (the OTel default is meant for ms). */
+export const DURATION_BUCKETS_SECONDS: readonly number[] = Object.freeze([0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5]);
+
+/** The Prometheus names of the instruments, exactly as scraped. */
+export const METRIC_NAMES = Object.freeze({
+  healthCheck: 'health_check_total',
+  duration: 'health_check_duration_seconds',
+  breakerState: 'circuit_breaker_state',
+  pluginFailure: 'plugin_failure_total',
+  systemResources: 'system_resources',
+  degraded: 'health_monitor_degraded',
+  skipped: 'health_check_skipped_total',
+});
+
+/**
+ * How many series one platform can add to each instrument; telemetry sizes
+ * the SDK's cardinality limits from it so no platform lands in
+ * `otel_metric_overflow`.
+ */
+export function seriesPerPlatform(maxErrorTypes: number = BREAKER_DEFAULTS.maxErrorTypes): Record<string, number> {
+  return {
+    [METRIC_NAMES.healthCheck]: HEALTH_CHECK_STATUSES.length,
+    [METRIC_NAMES.duration]: 1,
+    [METRIC_NAMES.breakerState]: BREAKER_STATE_LABELS.length,
+    // The capped error types plus `other`.
+    [METRIC_NAMES.pluginFailure]: maxErrorTypes + 1,
+    [METRIC_NAMES.skipped]: 2,
+  };
+}
+
+/** The instruments and the typed helpers that write to them. */
+export interface HealthMetrics {
+  /** `health_check_total{platform,status}`. Prefer {@link HealthMetrics.recordHealthCheck}. */
+  readonly healthCheckCounter: Counter;
+  /** `health_check_duration_seconds{platform}`. Prefer {@link HealthMetrics.recordHealthCheck}. */
+  readonly responseTimeHistogram: Histogram;
+  /** `circuit_breaker_state{platform,state}`. Prefer {@link HealthMetrics.setBreakerState}. */
+  readonly circuitBreakerStateGauge: Gauge;
+  /** `plugin_failure_total{platform,error_type}`. Prefer {@link HealthMetrics.recordPluginFailure}. */
+  readonly pluginFailureCounter: Counter;
+  /** `system_resources{resource}`. Prefer {@link HealthMetrics.setSystemResource}. */
+  readonly systemResourcesGauge: Gauge;
+  /** `health_monitor_degraded`, 1 while the monitor is in degraded mode. */
+  readonly degradedGauge: Gauge;
+  /** `health_check_skipped_total{platform,reason}`: slots that were not run. */
+  readonly skippedCounter: Counter;
+
+  /** Counts one check; `seconds` (omitted for `rejected`) goes to the duration histogram. */
+  recordHealthCheck(platform: string, status: HealthCheckStatus, seconds?: number): void;
+  /** Writes 1 to the platform's current state and 0 to the other two. */
+  setBreakerState(platform: string, state: BreakerStateLabel): void;
+  /** Counts one failure; `errorType` is sanitised and capped per platform (`other` past the cap). */
+  recordPluginFailure(platform: string, errorType: string): void;
+  /** Sets one resource's utilisation, a ratio in [0, 1]. */
+  setSystemResource(resource: ResourceName, ratio: number): void;
+  /** Sets the degraded-mode gauge. */
+  setDegraded(degraded: boolean): void;
+  /** Counts a scheduled check that did not run (`missed`: the process stalled; `busy`: the previous check was still running). */
+  recordSkippedCheck(platform: string, reason: 'missed' | 'busy'): void;
+  /** Forgets the per-platform error-type set of a platform that left. */
+  forgetPlatform(platform: string): void;
+}
+
+/** Options of {@link initMetrics}. */
+export interface MetricsOptions {
+  /** The Meter to create instruments on; default `metrics.getMeter('conductor-health', version)`. */
+  meter?: Meter;
+  /** Distinct `error_type` values kept per platform before `other` (default 10). */
+  maxErrorTypes?: number;
+}
+
+const byMeter = new WeakMap<Meter, HealthMetrics>();
+
+/**
+ * Creates the instruments once per Meter and returns them with their helpers.
+ *
+ * The OpenTelemetry metrics API has no proxy: instruments made from the
+ * global meter before a MeterProvider is registered stay no-ops forever.
+ * Call this after `startTelemetry()` (or pass your own `meter`); a second call
+ * on the same meter returns the same instruments.
+ */
+export function initMetrics(options?: MetricsOptions): HealthMetrics {
+  const opts = checkOptionsObject('metrics', options);
+  checkKnownKeys('metrics', opts, ['meter', 'maxErrorTypes']);
+  const maxErrorTypes = checkNumber('maxErrorTypes', opts.maxErrorTypes ?? BREAKER_DEFAULTS.maxErrorTypes, { min: 0, integer: true });
+  const meter = (opts.meter as Meter | undefined) ?? metrics.getMeter(PACKAGE_NAME, PACKAGE_VERSION);
+  const existing = byMeter.get(meter);
+  if (existing) return existing;
+  const created = createMetrics(meter, maxErrorTypes);
+  byMeter.set(meter, created);
+  return created;
+}
+
+function createMetrics(meter: Meter, maxErrorTypes: number): HealthMetrics {
+  const healthCheckCounter = meter.createCounter(METRIC_NAMES.healthCheck, {
+    description: 'Health checks run, by platform and outcome (success, failure, timeout, rejected by an open breaker).',
+  });
+  const responseTimeHistogram = meter.createHistogram(METRIC_NAMES.duration, {
+    description: 'Duration of health checks in seconds; a timed-out check observes the time until its timeout.',
+    unit: 's',
+    advice: { explicitBucketBoundaries: [...DURATION_BUCKETS_SECONDS] },
+  });
+  const circuitBreakerStateGauge = meter.createGauge(METRIC_NAMES.breakerState, {
+    description: 'Circuit breaker state per platform: 1 for the current state (closed, open, half_open), 0 for the others.',
+  });
+  const pluginFailureCounter = meter.createCounter(METRIC_NAMES.pluginFailure, {
+    description: 'Failed health checks and breaker calls, by platform and bounded error type.',
+  });
+  const systemResourcesGauge = meter.createGauge(METRIC_NAMES.systemResources, {
+    description: 'Host resource utilisation as a ratio 0..1 (memory, cpu, disk) that degraded mode decides on.',
+  });
+  const degradedGauge = meter.createGauge(METRIC_NAMES.degraded, {
+    description: '1 while the health monitor is in degraded mode because a host resource passed its threshold.',
+  });
+  const skippedCounter = meter.createCounter(METRIC_NAMES.skipped, {
+    description: 'Scheduled health checks that did not run: missed (the process stalled) or busy (the previous check was still running).',
+  });
+
+  const errorTypes = new Map<string, Set<string>>();
+  // Attribute objects are reused per (platform, value) so the hot path allocates nothing.
+  const checkAttrs = new Map<string, Attributes[]>();
+  const durationAttrs = new Map<string, Attributes>();
+
+  return {
+    healthCheckCounter,
+    responseTimeHistogram,
+    circuitBreakerStateGauge,
+    pluginFailureCounter,
+    systemResourcesGauge,
+    degradedGauge,
+    skippedCounter,
+
+    recordHealthCheck(platform, status, seconds) {
+      const index = HEALTH_CHECK_STATUSES.indexOf(status);
+      if (index < 0) checkOneOf('status', status, HEALTH_CHECK_STATUSES);
+      let attrs = checkAttrs.get(platform);
+      if (attrs === undefined) {
+        checkString('platform', platform);
+        attrs = HEALTH_CHECK_STATUSES.map((s) => ({ platform, status: s }));
+        checkAttrs.set(platform, attrs);
+        durationAttrs.set(platform, { platform });
+      }
+      healthCheckCounter.add(1, attrs[index]);
+      if (seconds !== undefined) {
+        if (!(seconds >= 0) || seconds === Infinity) checkNumber('seconds', seconds, { min: 0 });
+        responseTimeHistogram.record(seconds, durationAttrs.get(platform));
+      }
+    },
+
+    setBreakerState(platform, state) {
+      checkString('platform', platform);
+      checkOneOf('state', state, BREAKER_STATE_LABELS);
+      for (const s of BREAKER_STATE_LABELS) circuitBreakerStateGauge.record(s === state ? 1 : 0, { platform, state: s });
+    },
+
+    recordPluginFailure(platform, errorType) {
+      checkString('platform', platform);
+      let seen = errorTypes.get(platform);
+      if (seen === undefined) {
+        seen = new Set();
+        errorTypes.set(platform, seen);
+      }
+      let label = sanitizeErrorType(errorType);
+      if (!seen.has(label)) {
+        if (seen.size < maxErrorTypes) seen.add(label);
+        else label = 'other';
+      }
+      pluginFailureCounter.add(1, { platform, error_type: label });
+    },
+
+    setSystemResource(resource, ratio) {
+      checkOneOf('resource', resource, RESOURCES);
+      checkNumber('ratio', ratio, { min: 0, max: 1 });
+      systemResourcesGauge.record(ratio, { resource });
+    },
+
+    setDegraded(degraded) {
+      degradedGauge.record(degraded ? 1 : 0);
+    },
+
+    recordSkippedCheck(platform, reason) {
+      skippedCounter.add(1, { platform, reason });
+    },
+
+    forgetPlatform(platform) {
+      errorTypes.delete(platform);
+      checkAttrs.delete(platform);
+      durationAttrs.delete(platform);
+    },
+  };
+}
+
+/**
+ * Turns an error code or class name into a short, label-safe value:
+ * `[A-Za-z0-9_]`, at most 40 characters, never empty. Messages must never
+ * reach here; they are unbounded and belong in spans and logs.
+ */
+export function sanitizeErrorType(errorType: unknown): string {
+  if (typeof errorType !== 'string') return 'other';
+  const clean = errorType.replace(/[^A-Za-z0-9_]+/g, '_').replace(/^_+|_+$/g, '').slice(0, 40);
+  return clean === '' ? 'other' : clean;
+}

@@ -1,0 +1,312 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { randomUUID } from 'node:crypto';
+import { context, metrics, propagation, trace } from '@opentelemetry/api';
+import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
+import { W3CTraceContextPropagator } from '@opentelemetry/core';
+import { PrometheusExporter, PrometheusSerializer } from '@opentelemetry/exporter-prometheus';
+import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
+import { HostMetricsInstrumentation } from '@opentelemetry/instrumentation-host-metrics';
+import { detectResources, envDetector, resourceFromAttributes, type Resource } from '@opentelemetry/resources';
+import { AggregationType, MeterProvider, type ViewOptions } from '@opentelemetry/sdk-metrics';
+import { BatchSpanProcessor, TracerProvider, type SpanProcessor } from '@opentelemetry/sdk-trace';
+import { checkKnownKeys, checkNumber, checkOptionsObject, checkString, describeValue } from './config.ts';
+import { DURATION_BUCKETS_SECONDS, METRIC_NAMES, seriesPerPlatform } from './metrics.ts';
+import { PACKAGE_NAME, PACKAGE_VERSION } from './version.ts';
+
+/** What `/metrics` serves: the Prometheus exposition text of the whole meter provider. */
+export interface MetricsRegistry {
+  /** The Content-Type to send with {@link MetricsRegistry.metrics}. */
+  readonly contentType: string;
+  /** Collects every instrument (host metrics included) and renders the exposition text. */
+  metrics(): Promise<string>;
+}
+
+/** Options of {@link startTelemetry}. Every one is optional. */
+export interface TelemetryOptions {
+  /** `service.name`; default `OTEL_SERVICE_NAME`, else `conductor-health`. */
+  serviceName?: string;
+  /** `service.version`; default this package's version. */
+  serviceVersion?: string;
+  /** Address of `/metrics`; default `OTEL_EXPORTER_PROMETHEUS_HOST`, else `127.0.0.1`. */
+  prometheusHost?: string;
+  /** Port of `/metrics` (0 picks a free one); default `OTEL_EXPORTER_PROMETHEUS_PORT`, else 9464. */
+  prometheusPort?: number;
+  /** Serve `/metrics` over HTTP (default true); false when the app mounts {@link getMetricsRegistry} itself. */
+  startServer?: boolean;
+  /** OTLP/HTTP base URL (`/v1/traces` is appended); default the `OTEL_EXPORTER_OTLP_*` variables; none means no span export. */
+  otlpEndpoint?: string;
+  /** Platforms to size the metric cardinality limits for (default 10,000). */
+  maxPlatforms?: number;
+  /** Largest number of spans waiting for export; past it new spans are dropped (default 2,048). */
+  maxQueueSize?: number;
+  /** Upper bound of `shutdown()`, including the last span export (default 5,000 ms). */
+  shutdownTimeoutMs?: number;
+  /** Host metrics groups to collect; default CPU, memory and process (network spawns a shell per scrape). */
+  hostMetrics?: false | HostMetricGroup[];
+}
+
+/** The groups `@opentelemetry/instrumentation-host-metrics` knows. */
+export type HostMetricGroup = 'system.cpu' | 'system.memory' | 'system.network' | 'process.cpu' | 'process.memory';
+const HOST_METRIC_GROUPS: readonly HostMetricGroup[] = ['system.cpu', 'system.memory', 'system.network', 'process.cpu', 'process.memory'];
+const DEFAULT_HOST_METRIC_GROUPS: HostMetricGroup[] = ['system.cpu', 'system.memory', 'process.cpu', 'process.memory'];
+
+const OPTION_KEYS = [
+  'serviceName', 'serviceVersion', 'prometheusHost', 'prometheusPort', 'startServer', 'otlpEndpoint',
+  'maxPlatforms', 'maxQueueSize', 'shutdownTimeoutMs', 'hostMetrics',
+];
+
+/** What {@link startTelemetry} returns. */
+export interface Telemetry {
+  /** The exposition text source, also returned by {@link getMetricsRegistry}. */
+  readonly registry: MetricsRegistry;
+  /** `http://host:port/metrics` when the server runs, else undefined. */
+  readonly metricsUrl: string | undefined;
+  /** The resource every span and metric carries. */
+  readonly resource: Resource;
+  /** True when spans are exported over OTLP. */
+  readonly exportingSpans: boolean;
+  /** Flushes spans (bounded), closes the HTTP server and unregisters the globals it set. Idempotent. */
+  shutdown(): Promise<void>;
+}
+
+/**
+ * The registry behind the globally registered meter provider. Kept on the
+ * provider itself so the only global state is the one the OpenTelemetry API holds.
+ */
+const REGISTRY = Symbol('conductor-health.registry');
+type ProviderWithRegistry = MeterProvider & { [REGISTRY]?: MetricsRegistry };
+
+/**
+ * Returns the exposition-text registry of the telemetry that
+ * {@link startTelemetry} registered, for serving `/metrics` from the
+ * conductor's own HTTP server (as prom-client users call `register.metrics()`).
+ */
+export function getMetricsRegistry(): MetricsRegistry {
+  const registry = (metrics.getMeterProvider() as ProviderWithRegistry)[REGISTRY];
+  if (registry === undefined) {
+    throw new Error('conductor-health: no metrics registry: call startTelemetry() first');
+  }
+  return registry;
+}
+
+/**
+ * Builds the OpenTelemetry SDK in one place — meter provider with the
+ * Prometheus exporter, tracer provider with OTLP export, host metrics — and
+ * registers it globally. Library modules never build SDK objects; an app that
+ * already configured OpenTelemetry skips this and passes its own meter/tracer.
+ */
+export async function startTelemetry(options?: TelemetryOptions): Promise<Telemetry> {
+  const opts = resolveOptions(options);
+  const resource = resourceFromAttributes({
+    'service.name': opts.serviceName,
+    'service.version': opts.serviceVersion,
+    'service.instance.id': randomUUID(),
+  }).merge(detectResources({ detectors: [envDetector] }));
+
+  // The exporter's own server cannot pick a free port or name the variable in its
+  // error, so it only collects; the package serves `/metrics` itself.
+  const exporter = new PrometheusExporter({ preventServerStart: true, withoutScopeInfo: true });
+  const serializer = new PrometheusSerializer(undefined, false, undefined, false, true);
+  const registry: MetricsRegistry = {
+    contentType: 'text/plain; version=0.0.4; charset=utf-8',
+    async metrics() {
+      const { resourceMetrics } = await exporter.collect();
+      return serializer.serialize(resourceMetrics);
+    },
+  };
+  const meterProvider: ProviderWithRegistry = new MeterProvider({
+    resource,
+    readers: [exporter],
+    views: metricViews(opts.maxPlatforms),
+  });
+  meterProvider[REGISTRY] = registry;
+
+  let server: Server | undefined;
+  let metricsUrl: string | undefined;
+  if (opts.startServer) {
+    try {
+      server = await listen(registry, opts.prometheusHost, opts.prometheusPort);
+    } catch (error) {
+      await meterProvider.shutdown();
+      throw error;
+    }
+    const address = server.address();
+    const port = typeof address === 'object' && address !== null ? address.port : opts.prometheusPort;
+    metricsUrl = `http://${opts.prometheusHost.includes(':') ? `[${opts.prometheusHost}]` : opts.prometheusHost}:${port}/metrics`;
+  }
+
+  const spanExporter = otlpExporter(opts.otlpEndpoint, opts.shutdownTimeoutMs);
+  const spanProcessors: SpanProcessor[] = spanExporter
+    ? [new BatchSpanProcessor({
+        exporter: spanExporter,
+        maxQueueSize: opts.maxQueueSize,
+        maxExportBatchSize: Math.min(512, opts.maxQueueSize),
+        exportTimeoutMillis: exportTimeout(opts.shutdownTimeoutMs),
+      })]
+    : [];
+  const tracerProvider = new TracerProvider({ resource, spanProcessors });
+
+  const contextManager = new AsyncLocalStorageContextManager().enable();
+  context.setGlobalContextManager(contextManager);
+  propagation.setGlobalPropagator(new W3CTraceContextPropagator());
+  trace.setGlobalTracerProvider(tracerProvider);
+  metrics.setGlobalMeterProvider(meterProvider);
+
+  let hostMetrics: HostMetricsInstrumentation | undefined;
+  if (opts.hostMetrics.length > 0) {
+    hostMetrics = new HostMetricsInstrumentation({ enabled: false, metricGroups: opts.hostMetrics });
+    hostMetrics.setMeterProvider(meterProvider);
+    hostMetrics.enable();
+  }
+
+  let stopping: Promise<void> | undefined;
+  return {
+    registry,
+    metricsUrl,
+    resource,
+    exportingSpans: spanExporter !== undefined,
+    shutdown() {
+      stopping ??= (async () => {
+        hostMetrics?.disable();
+        // Unregister first so nothing new is recorded into providers that are closing.
+        trace.disable();
+        metrics.disable();
+        propagation.disable();
+        context.disable();
+        const closing = Promise.allSettled([
+          tracerProvider.shutdown(),
+          meterProvider.shutdown(),
+          server ? closeServer(server) : Promise.resolve(),
+        ]);
+        await withDeadline(closing, opts.shutdownTimeoutMs);
+      })();
+      return stopping;
+    },
+  };
+}
+
+function resolveOptions(options: TelemetryOptions | undefined) {
+  const opts = checkOptionsObject('telemetry', options);
+  checkKnownKeys('telemetry', opts, OPTION_KEYS);
+  const env = process.env;
+  const envPort = env.OTEL_EXPORTER_PROMETHEUS_PORT;
+  let prometheusPort: number;
+  if (opts.prometheusPort !== undefined) {
+    prometheusPort = checkNumber('prometheusPort', opts.prometheusPort, { min: 0, max: 65535, integer: true });
+  } else if (envPort !== undefined && envPort !== '') {
+    prometheusPort = Number(envPort);
+    if (!/^\d+$/.test(envPort.trim()) || prometheusPort > 65535) {
+      throw new RangeError(
+        `conductor-health: environment variable OTEL_EXPORTER_PROMETHEUS_PORT must be an integer from 0 to 65535, got ${JSON.stringify(envPort)}`,
+      );
+    }
+  } else {
+    prometheusPort = 9464;
+  }
+  const hostMetrics = opts.hostMetrics === undefined ? DEFAULT_HOST_METRIC_GROUPS : opts.hostMetrics;
+  if (hostMetrics !== false && (!Array.isArray(hostMetrics) || hostMetrics.some((g) => !HOST_METRIC_GROUPS.includes(g)))) {
+    throw new TypeError(
+      `conductor-health: option "hostMetrics" must be false or a list of ${HOST_METRIC_GROUPS.join(', ')}, got ${describeValue(hostMetrics)}`,
+    );
+  }
+  if (opts.startServer !== undefined && typeof opts.startServer !== 'boolean') {
+    throw new TypeError(`conductor-health: option "startServer" must be a boolean, got ${describeValue(opts.startServer)}`);
+  }
+  return {
+    serviceName: checkString('serviceName', opts.serviceName ?? (env.OTEL_SERVICE_NAME || 'conductor-health')),
+    serviceVersion: checkString('serviceVersion', opts.serviceVersion ?? PACKAGE_VERSION),
+    prometheusHost: checkString('prometheusHost', opts.prometheusHost ?? (env.OTEL_EXPORTER_PROMETHEUS_HOST || '127.0.0.1')),
+    prometheusPort,
+    startServer: opts.startServer !== false,
+    otlpEndpoint: opts.otlpEndpoint === undefined ? undefined : checkString('otlpEndpoint', opts.otlpEndpoint),
+    maxPlatforms: checkNumber('maxPlatforms', opts.maxPlatforms ?? 10_000, { min: 1, integer: true }),
+    maxQueueSize: checkNumber('maxQueueSize', opts.maxQueueSize ?? 2_048, { min: 1, integer: true }),
+    shutdownTimeoutMs: checkNumber('shutdownTimeoutMs', opts.shutdownTimeoutMs ?? 5_000, { min: 1 }),
+    hostMetrics: hostMetrics === false ? [] : hostMetrics,
+  };
+}
+
+/**
+ * Seconds buckets for the histogram, and cardinality limits sized so that
+ * `maxPlatforms` platforms never spill into `otel_metric_overflow` (the SDK's
+ * default is 2,000 series per instrument: 1,000 platforms × 2 statuses).
+ */
+function metricViews(maxPlatforms: number): ViewOptions[] {
+  const views: ViewOptions[] = Object.entries(seriesPerPlatform()).map(([name, perPlatform]) => ({
+    instrumentName: name,
+    aggregationCardinalityLimit: maxPlatforms * perPlatform + 1,
+  }));
+  const duration = views.find((v) => v.instrumentName === METRIC_NAMES.duration);
+  if (duration) {
+    duration.aggregation = { type: AggregationType.EXPLICIT_BUCKET_HISTOGRAM, options: { boundaries: [...DURATION_BUCKETS_SECONDS] } };
+  }
+  return views;
+}
+
+function otlpExporter(endpoint: string | undefined, shutdownTimeoutMs: number): OTLPTraceExporter | undefined {
+  // The exporter retries until its own deadline with timers that hold the
+  // process open, so its deadline must sit inside our shutdown bound.
+  const timeoutMillis = exportTimeout(shutdownTimeoutMs);
+  if (endpoint !== undefined) return new OTLPTraceExporter({ url: `${endpoint.replace(/\/+$/, '')}/v1/traces`, timeoutMillis });
+  const env = process.env;
+  if (env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT || env.OTEL_EXPORTER_OTLP_ENDPOINT) return new OTLPTraceExporter({ timeoutMillis });
+  return undefined;
+}
+
+function exportTimeout(shutdownTimeoutMs: number): number {
+  return Math.max(1, Math.floor(shutdownTimeoutMs * 0.8));
+}
+
+function listen(registry: MetricsRegistry, host: string, port: number): Promise<Server> {
+  const server = createServer((request, response) => serveMetrics(registry, request, response));
+  return new Promise((resolve, reject) => {
+    server.once('error', (error: NodeJS.ErrnoException) => {
+      const where = `${host}:${port}`;
+      const hint = 'set OTEL_EXPORTER_PROMETHEUS_PORT (or the prometheusPort option) to a free port';
+      reject(
+        error.code === 'EADDRINUSE'
+          ? new Error(`conductor-health: cannot serve /metrics on ${where}: the address is already in use; ${hint}`, { cause: error })
+          : new Error(`conductor-health: cannot serve /metrics on ${where}: ${error.message}; ${hint}`, { cause: error }),
+      );
+    });
+    server.listen({ host, port }, () => {
+      server.unref();
+      resolve(server);
+    });
+  });
+}
+
+function serveMetrics(registry: MetricsRegistry, request: IncomingMessage, response: ServerResponse): void {
+  const path = (request.url ?? '/').split('?', 1)[0];
+  if (path !== '/metrics') {
+    response.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /metrics\n');
+    return;
+  }
+  if (request.method !== 'GET' && request.method !== 'HEAD') {
+    response.writeHead(405, { allow: 'GET, HEAD', 'content-type': 'text/plain' }).end('method not allowed\n');
+    return;
+  }
+  registry.metrics().then(
+    (text) => response.writeHead(200, { 'content-type': registry.contentType }).end(request.method === 'HEAD' ? undefined : text),
+    (error: unknown) => response.writeHead(500, { 'content-type': 'text/plain' }).end(`# failed to collect metrics: ${String(error)}\n`),
+  );
+}
+
+function closeServer(server: Server): Promise<void> {
+  return new Promise((resolve) => {
+    server.close(() => resolve());
+    // Keep-alive connections from a scraper would otherwise hold close() open.
+    server.closeAllConnections();
+  });
+}
+
+function withDeadline(work: Promise<unknown>, ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    timer.unref();
+    work.then(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}
