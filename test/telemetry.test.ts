@@ -1,0 +1,181 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { createServer } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { metrics, trace } from '@opentelemetry/api';
+import { getMetricsRegistry, startTelemetry } from '../src/telemetry.ts';
+import { startOtlpReceiver } from './helpers/otlp-receiver.ts';
+import { freePort } from './helpers/ports.ts';
+
+const CHILD = fileURLToPath(new URL('./fixtures/telemetry-child.ts', import.meta.url));
+
+/** Runs the telemetry fixture; resolves when the child exits by itself (the safety timer kills it otherwise). */
+function runChild(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string; exitedByItself: boolean }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [CHILD, ...args], {
+      env: { ...process.env, OTEL_EXPORTER_OTLP_ENDPOINT: '', OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: '' },
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d));
+    child.stderr.on('data', (d: Buffer) => (stderr += d));
+    let exitedByItself = true;
+    const safety = setTimeout(() => {
+      exitedByItself = false;
+      child.kill('SIGKILL');
+    }, 30_000);
+    child.on('exit', (code) => {
+      clearTimeout(safety);
+      resolve({ code, stdout, stderr, exitedByItself });
+    });
+  });
+}
+
+describe('startTelemetry', () => {
+  it('exports spans over OTLP with the configured service name', async () => {
+    const receiver = await startOtlpReceiver();
+    const telemetry = await startTelemetry({
+      startServer: false,
+      hostMetrics: false,
+      serviceName: 'conductor-under-test',
+      otlpEndpoint: receiver.url,
+    });
+    try {
+      const span = trace.getTracer('test').startSpan('health_check', { attributes: { 'health_check.platform': 'discord' } });
+      span.addEvent('circuit_breaker.state_change', { 'circuit_breaker.to': 'OPEN' });
+      span.end();
+    } finally {
+      await telemetry.shutdown();
+      await receiver.close();
+    }
+    const [span] = receiver.spans().filter((s) => s.name === 'health_check');
+    assert.ok(span, 'the receiver got the span');
+    assert.equal(span.attributes['health_check.platform'], 'discord');
+    assert.deepEqual(span.events.map((e) => e.name), ['circuit_breaker.state_change']);
+    assert.equal(span.events[0]?.attributes['circuit_breaker.to'], 'OPEN');
+    assert.equal(span.resource['service.name'], 'conductor-under-test');
+    assert.equal(typeof span.resource['service.instance.id'], 'string');
+  });
+
+  it('honours OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES', async () => {
+    const saved = { name: process.env.OTEL_SERVICE_NAME, attrs: process.env.OTEL_RESOURCE_ATTRIBUTES };
+    process.env.OTEL_SERVICE_NAME = 'from-env';
+    process.env.OTEL_RESOURCE_ATTRIBUTES = 'deployment.environment.name=test,team=platform';
+    const telemetry = await startTelemetry({ startServer: false, hostMetrics: false });
+    try {
+      assert.equal(telemetry.resource.attributes['service.name'], 'from-env');
+      assert.equal(telemetry.resource.attributes.team, 'platform');
+      assert.match(await getMetricsRegistry().metrics(), /target_info\{[^}]*team="platform"/);
+    } finally {
+      await telemetry.shutdown();
+      for (const [key, value] of [['OTEL_SERVICE_NAME', saved.name], ['OTEL_RESOURCE_ATTRIBUTES', saved.attrs]] as const) {
+        if (value === undefined) delete process.env[key];
+        else process.env[key] = value;
+      }
+    }
+  });
+
+  it('shuts down within its bound when the collector is not listening', async () => {
+    const closedPort = await freePort();
+    const result = await runChild([`http://127.0.0.1:${closedPort}`]);
+    assert.equal(result.code, 0, result.stderr);
+    assert.ok(result.exitedByItself, 'the process exits by itself');
+    const shutdownMs = Number(/# shutdown_ms (\d+)/.exec(result.stdout)?.[1]);
+    assert.ok(shutdownMs <= 1_500, `shutdown took ${shutdownMs} ms with a 1,000 ms bound`);
+    assert.equal(result.stderr, '', 'nothing is printed to stderr: no unhandled rejection, no warning');
+  });
+
+  it('shuts down within its bound when the collector accepts and never answers', async () => {
+    const receiver = await startOtlpReceiver({ mode: 'hang' });
+    try {
+      const telemetry = await startTelemetry({ startServer: false, hostMetrics: false, otlpEndpoint: receiver.url, shutdownTimeoutMs: 1_000 });
+      for (let i = 0; i < 10; i += 1) trace.getTracer('test').startSpan('health_check').end();
+      const started = performance.now();
+      await telemetry.shutdown();
+      assert.ok(performance.now() - started <= 1_500, 'shutdown respects its 1,000 ms bound');
+    } finally {
+      await receiver.close();
+    }
+  });
+
+  it('collects host metrics without printing a deprecation warning', async () => {
+    const result = await runChild([]);
+    assert.equal(result.code, 0, result.stderr);
+    for (const family of ['system_cpu_utilization', 'system_memory_usage', 'process_cpu_time_total', 'process_memory_usage']) {
+      assert.match(result.stdout, new RegExp(`^# TYPE ${family} `, 'm'), family);
+    }
+    assert.doesNotMatch(result.stdout, /system_network/, 'the network group is off by default');
+    assert.doesNotMatch(result.stderr, /deprecat/i);
+  });
+
+  it('unregisters the globals it set on shutdown', async () => {
+    const telemetry = await startTelemetry({ startServer: false, hostMetrics: false });
+    assert.doesNotThrow(() => getMetricsRegistry());
+    await telemetry.shutdown();
+    await telemetry.shutdown(); // idempotent
+    assert.throws(() => getMetricsRegistry(), /call startTelemetry\(\) first/);
+    assert.equal(trace.getTracer('x').startSpan('after').isRecording(), false);
+    assert.equal(metrics.getMeterProvider().constructor.name, 'NoopMeterProvider');
+  });
+
+  it('rejects a taken port with an error naming host:port and the variable', async () => {
+    const blocker = createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+    const port = (blocker.address() as { port: number }).port;
+    try {
+      await assert.rejects(startTelemetry({ prometheusPort: port, hostMetrics: false }), {
+        message: new RegExp(`127\\.0\\.0\\.1:${port}.*already in use.*OTEL_EXPORTER_PROMETHEUS_PORT`),
+      });
+      assert.throws(() => getMetricsRegistry(), 'nothing stays registered after a failed start');
+    } finally {
+      blocker.close();
+    }
+  });
+
+  it('binds /metrics to 127.0.0.1 by default and answers only GET and HEAD on /metrics', async () => {
+    const saved = process.env.OTEL_EXPORTER_PROMETHEUS_PORT;
+    process.env.OTEL_EXPORTER_PROMETHEUS_PORT = '0';
+    const telemetry = await startTelemetry({ hostMetrics: false });
+    try {
+      assert.match(telemetry.metricsUrl ?? '', /^http:\/\/127\.0\.0\.1:\d+\/metrics$/);
+      const base = telemetry.metricsUrl!.replace('/metrics', '');
+      assert.equal((await fetch(`${base}/other`)).status, 404);
+      assert.equal((await fetch(telemetry.metricsUrl!, { method: 'POST' })).status, 405);
+      const head = await fetch(telemetry.metricsUrl!, { method: 'HEAD' });
+      assert.equal(head.status, 200);
+    } finally {
+      await telemetry.shutdown();
+      if (saved === undefined) delete process.env.OTEL_EXPORTER_PROMETHEUS_PORT;
+      else process.env.OTEL_EXPORTER_PROMETHEUS_PORT = saved;
+    }
+  });
+
+  it('rejects bad options with errors that name the option and the value', async () => {
+    const cases: Array<[object, RegExp, string]> = [
+      [{ prometheusPort: -1 }, /"prometheusPort".*-1/, 'RangeError'],
+      [{ prometheusPort: Number.NaN }, /"prometheusPort".*NaN/, 'RangeError'],
+      [{ prometheusPort: 80.5 }, /"prometheusPort".*80\.5/, 'RangeError'],
+      [{ prometheusPort: 70_000 }, /"prometheusPort".*70000/, 'RangeError'],
+      [{ prometheusPort: '9464' }, /"prometheusPort".*"9464"/, 'TypeError'],
+      [{ serviceName: '' }, /"serviceName".*""/, 'RangeError'],
+      [{ serviceName: 42 }, /"serviceName".*42/, 'TypeError'],
+      [{ maxPlatforms: 0 }, /"maxPlatforms".*0/, 'RangeError'],
+      [{ shutdownTimeoutMs: Infinity }, /"shutdownTimeoutMs".*Infinity/, 'RangeError'],
+      [{ hostMetrics: ['system.gpu'] }, /"hostMetrics"/, 'TypeError'],
+      [{ startServer: 'yes' }, /"startServer".*"yes"/, 'TypeError'],
+      [{ prometheusPrt: 1 }, /unknown telemetry option "prometheusPrt"/, 'TypeError'],
+    ];
+    for (const [options, message, name] of cases) {
+      await assert.rejects(startTelemetry(options as never), { name, message }, JSON.stringify(options));
+    }
+    const saved = process.env.OTEL_EXPORTER_PROMETHEUS_PORT;
+    process.env.OTEL_EXPORTER_PROMETHEUS_PORT = 'ninety';
+    try {
+      await assert.rejects(startTelemetry({ hostMetrics: false }), { message: /environment variable OTEL_EXPORTER_PROMETHEUS_PORT.*"ninety"/ });
+    } finally {
+      if (saved === undefined) delete process.env.OTEL_EXPORTER_PROMETHEUS_PORT;
+      else process.env.OTEL_EXPORTER_PROMETHEUS_PORT = saved;
+    }
+  });
+});
