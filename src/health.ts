@@ -1,0 +1,800 @@
+import { EventEmitter } from 'node:events';
+import { context, SpanKind, SpanStatusCode, trace, type Context, type Meter, type Span, type Tracer } from '@opentelemetry/api';
+import {
+  PlatformCircuitBreaker,
+  errorTypeOf,
+  type BreakerState,
+  type BreakerStateChange,
+} from './circuit-breaker.ts';
+import {
+  MONITOR_DEFAULTS,
+  checkFunction,
+  checkKnownKeys,
+  checkNumber,
+  checkOptionsObject,
+  checkString,
+  describeValue,
+  envOverrides,
+} from './config.ts';
+import { createLogger, type Logger } from './logger.ts';
+import { initMetrics, type HealthCheckStatus, type HealthMetrics } from './metrics.ts';
+import { isPluginHealth, type PluginHealth, type PluginHealthStatus, type PluginManager } from './plugins.ts';
+import { ResourceMonitor, type DegradedChange, type DegradedReason } from './resources.ts';
+import { Schedule } from './schedule.ts';
+import { PACKAGE_NAME, PACKAGE_VERSION } from './version.ts';
+
+/**
+ * One health check: `true`, nothing, or a healthy/degraded {@link PluginHealth}
+ * is a success; `false`, an unhealthy PluginHealth, a throw, a rejection or any
+ * other value is a failure. The signal aborts at the timeout and on `stop()`.
+ */
+export type HealthCheck = (signal: AbortSignal) => HealthCheckValue | Promise<HealthCheckValue>;
+/** What a {@link HealthCheck} may return. */
+export type HealthCheckValue = boolean | void | PluginHealth;
+
+/** The outcome of one check, as {@link HealthMonitor.checkPlatformHealth} resolves it. */
+export interface HealthCheckResult {
+  platform: string;
+  status: HealthCheckStatus;
+  /** Time from start to outcome; a timeout reports the timeout; 0 when rejected. */
+  durationSeconds: number;
+  /** `Date.now()` when the check started. */
+  startedAt: number;
+  /** The platform's breaker state after the check was recorded. */
+  breakerState: BreakerState;
+  /** The plugin's own status when the check returned a {@link PluginHealth}. */
+  health?: PluginHealthStatus;
+  /** The `plugin_failure_total` error type, for failures and timeouts. */
+  errorType?: string;
+  /** A short, single-line reason for a failure (never a stack trace). */
+  error?: string;
+}
+
+/** Overall status rule of {@link HealthMonitor.report}. */
+export type OverallStatus = 'healthy' | 'degraded' | 'unhealthy';
+
+/** One platform in {@link HealthMonitor.report}. */
+export interface PlatformReport {
+  platform: string;
+  breakerState: BreakerState;
+  consecutiveFailures: number;
+  lastResult?: HealthCheckStatus;
+  lastHealth?: PluginHealthStatus;
+  lastCheckAt?: number;
+  lastDurationSeconds?: number;
+  lastError?: string;
+  /** When an open breaker lets its next trial through. */
+  nextAttemptAt?: number;
+}
+
+/** What {@link HealthMonitor.report} returns. */
+export interface HealthReport {
+  status: OverallStatus;
+  /** Why the status is not `healthy`, for humans. */
+  reasons: string[];
+  /** Set while resource pressure keeps the monitor in degraded mode. */
+  degraded?: DegradedReason;
+  running: boolean;
+  /** Scheduled checks that did not run since start (stall or previous check still running). */
+  skippedChecks: number;
+  /** Timed-out checks whose promise has still not settled. */
+  abandonedChecks: number;
+  platforms: PlatformReport[];
+}
+
+/** Options of {@link HealthMonitor}; every one is optional. */
+export interface HealthMonitorOptions {
+  /** Time between two checks of a platform (default 5,000 ms). */
+  intervalMs?: number;
+  /** Bound on one check (default 5,000 ms). */
+  timeoutMs?: number;
+  /** Fixed gap between platform starts; default spreads them evenly across the interval. */
+  staggerMs?: number;
+  /** Checks in flight at once (default 1,000); further due checks wait their turn. */
+  maxConcurrent?: number;
+  /** A check that cannot start within this long of its slot is skipped (default a fifth of the interval). */
+  maxLatenessMs?: number;
+  /** Bound on `stop()` waiting for in-flight checks (default 5,000 ms). */
+  stopTimeoutMs?: number;
+  /** Breaker settings for every platform. */
+  breaker?: { failMax?: number; resetTimeoutMs?: number };
+  /** Degraded mode: the interval is multiplied by this (default 2). */
+  degradedIntervalFactor?: number;
+  /** Degraded mode: the concurrency cap is multiplied by this (default 0.5). */
+  degradedConcurrencyFactor?: number;
+  /** The resource monitor deciding degraded mode; default one reading this host; false for none. */
+  resources?: ResourceMonitor | false;
+  meter?: Meter;
+  tracer?: Tracer;
+  logger?: Logger;
+}
+
+const OPTION_KEYS = [
+  'intervalMs', 'timeoutMs', 'staggerMs', 'maxConcurrent', 'maxLatenessMs', 'stopTimeoutMs', 'breaker',
+  'degradedIntervalFactor', 'degradedConcurrencyFactor', 'resources', 'meter', 'tracer', 'logger',
+];
+
+/** Per-platform overrides of {@link HealthMonitor.register}. */
+export interface PlatformOptions {
+  /** This platform's interval (default the monitor's). */
+  intervalMs?: number;
+  /** This platform's check timeout (default the monitor's). */
+  timeoutMs?: number;
+  /** This platform's breaker settings, over the monitor's. */
+  breaker?: { failMax?: number; resetTimeoutMs?: number };
+}
+
+/** Events a {@link HealthMonitor} emits. */
+export interface HealthMonitorEvents {
+  /** Every finished check, rejected ones included. */
+  check: [HealthCheckResult];
+  /** Every breaker transition of a monitored platform. */
+  transition: [BreakerStateChange];
+  /** Entering and leaving degraded mode. */
+  degraded: [DegradedChange];
+}
+
+/** Raised into a check's signal when the check runs out of time. */
+export class HealthCheckTimeoutError extends Error {
+  /** The `error_type` every timeout is counted under. */
+  readonly code = 'timeout';
+  /** The platform whose check timed out. */
+  readonly platform: string;
+  /** The bound it ran into. */
+  readonly timeoutMs: number;
+  constructor(platform: string, timeoutMs: number) {
+    super(`health check of ${describeValue(platform)} timed out after ${timeoutMs} ms`);
+    this.name = 'HealthCheckTimeoutError';
+    this.platform = platform;
+    this.timeoutMs = timeoutMs;
+  }
+}
+
+interface Platform {
+  name: string;
+  check: HealthCheck | undefined;
+  timeoutMs: number;
+  scheduled: boolean;
+  manager: PluginManager | undefined;
+  breaker: PlatformCircuitBreaker;
+  unsubscribe: () => void;
+  inFlight: Run | undefined;
+  last: HealthCheckResult | undefined;
+  lastError: string | undefined;
+}
+
+/** Everything one running check needs to finish, from whichever side finishes it. */
+interface Run {
+  platform: Platform;
+  span: Span;
+  ctx: Context;
+  /** Undefined for a check the breaker rejected: it never ran. */
+  controller: AbortController | undefined;
+  timer: NodeJS.Timeout | undefined;
+  startedAt: number;
+  startedPerf: number;
+  deadline: number;
+  done: boolean;
+  resolve: (result: HealthCheckResult) => void;
+}
+
+type Outcome =
+  | { kind: 'value'; value: unknown }
+  | { kind: 'threw'; error: unknown }
+  | { kind: 'timeout' }
+  | { kind: 'cancelled' };
+
+const MESSAGE_LIMIT = 200;
+const NOOP = () => {};
+
+/**
+ * Checks every registered platform on a fixed, staggered schedule, feeds each
+ * result to the platform's {@link PlatformCircuitBreaker}, and records a span
+ * and the metrics of every check.
+ */
+export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
+  readonly #platforms = new Map<string, Platform>();
+  readonly #schedule: Schedule;
+  /** Due checks waiting for the concurrency cap; `#queueHead` avoids O(n) shifts. */
+  #queue: Array<{ platform: Platform; slotAt: number }> = [];
+  #queueHead = 0;
+  readonly #inFlight = new Set<Run>();
+  readonly #metrics: HealthMetrics;
+  readonly #tracer: Tracer;
+  readonly #logger: Logger;
+  readonly #resources: ResourceMonitor | undefined;
+  readonly #breakerOptions: { failMax?: number; resetTimeoutMs?: number };
+  readonly #meter: Meter | undefined;
+  readonly #intervalMs: number;
+  readonly #timeoutMs: number;
+  readonly #staggerMs: number | undefined;
+  readonly #maxConcurrent: number;
+  readonly #maxLatenessMs: number;
+  readonly #stopTimeoutMs: number;
+  readonly #degradedIntervalFactor: number;
+  readonly #degradedConcurrencyFactor: number;
+  #timer: NodeJS.Timeout | undefined;
+  #running = false;
+  #stopped = false;
+  #replanQueued = false;
+  #degraded: DegradedReason | undefined;
+  #unsubscribeResources: () => void = NOOP;
+  #skipped = 0;
+  #abandoned = 0;
+  #skipLog = { missed: 0, busy: 0, maxLatenessMs: 0 };
+  #loopDone: Promise<void> | undefined;
+  #resolveLoop: () => void = NOOP;
+  #drained: (() => void) | undefined;
+
+  /** Validates the options (errors name the option and the value). */
+  constructor(options?: HealthMonitorOptions) {
+    super();
+    const opts = checkOptionsObject('health monitor', options);
+    checkKnownKeys('health monitor', opts, OPTION_KEYS);
+    const env = envOverrides(['intervalMs', 'timeoutMs', 'maxConcurrent']);
+    this.#intervalMs = checkNumber('intervalMs', opts.intervalMs ?? env.intervalMs ?? MONITOR_DEFAULTS.intervalMs, { min: 1 });
+    this.#timeoutMs = checkNumber('timeoutMs', opts.timeoutMs ?? env.timeoutMs ?? MONITOR_DEFAULTS.timeoutMs, { min: 1 });
+    this.#staggerMs = opts.staggerMs === undefined ? undefined : checkNumber('staggerMs', opts.staggerMs, { min: 0 });
+    this.#maxConcurrent = checkNumber('maxConcurrent', opts.maxConcurrent ?? env.maxConcurrent ?? MONITOR_DEFAULTS.maxConcurrent, {
+      min: 1,
+      integer: true,
+    });
+    this.#maxLatenessMs = checkNumber('maxLatenessMs', opts.maxLatenessMs ?? this.#intervalMs / 5, { min: 0 });
+    this.#stopTimeoutMs = checkNumber('stopTimeoutMs', opts.stopTimeoutMs ?? MONITOR_DEFAULTS.stopTimeoutMs, { min: 0 });
+    this.#degradedIntervalFactor = checkNumber('degradedIntervalFactor', opts.degradedIntervalFactor ?? 2, { min: 1 });
+    this.#degradedConcurrencyFactor = checkNumber('degradedConcurrencyFactor', opts.degradedConcurrencyFactor ?? 0.5, { min: 0, max: 1 });
+    this.#breakerOptions = checkBreakerOverrides(opts.breaker);
+    this.#meter = opts.meter as Meter | undefined;
+    this.#metrics = initMetrics({ meter: this.#meter });
+    this.#tracer = (opts.tracer as Tracer | undefined) ?? trace.getTracer(PACKAGE_NAME, PACKAGE_VERSION);
+    this.#logger = (opts.logger as Logger | undefined) ?? createLogger();
+    if (opts.resources !== undefined && opts.resources !== false && !(opts.resources instanceof ResourceMonitor)) {
+      throw new TypeError(`conductor-health: option "resources" must be a ResourceMonitor or false, got ${describeValue(opts.resources)}`);
+    }
+    this.#resources =
+      opts.resources === false
+        ? undefined
+        : (opts.resources ?? new ResourceMonitor({ intervalMs: Math.max(1, Math.round(this.#intervalMs)), metrics: this.#metrics, logger: this.#logger }));
+    this.#schedule = new Schedule(this.#staggerMs);
+  }
+
+  /**
+   * Adds a platform to the schedule, optionally with its own interval,
+   * timeout and breaker settings. Empty or duplicate names are errors.
+   */
+  register(platform: string, check: HealthCheck, options?: PlatformOptions): void {
+    this.#assertUsable();
+    checkString('platform', platform);
+    checkFunction('check', check);
+    const opts = checkOptionsObject('platform', options);
+    checkKnownKeys('platform', opts, ['intervalMs', 'timeoutMs', 'breaker']);
+    const intervalMs = opts.intervalMs === undefined ? this.#intervalMs : checkNumber('intervalMs', opts.intervalMs, { min: 1 });
+    const timeoutMs = opts.timeoutMs === undefined ? this.#timeoutMs : checkNumber('timeoutMs', opts.timeoutMs, { min: 1 });
+    const breaker = checkBreakerOverrides(opts.breaker);
+    let entry = this.#platforms.get(platform);
+    if (entry?.scheduled) throw new Error(`conductor-health: platform ${describeValue(platform)} is already registered`);
+    if (entry && Object.keys(breaker).length > 0) {
+      // Checked ad hoc before with the default breaker: start over with the one asked for.
+      this.unregister(platform);
+      entry = undefined;
+    }
+    entry ??= this.#createPlatform(platform, breaker);
+    entry.check = check;
+    entry.timeoutMs = timeoutMs;
+    entry.scheduled = true;
+    this.#schedule.add(platform, intervalMs);
+    this.#queueReplan();
+  }
+
+  /** Removes a platform: its schedule, its breaker and its per-platform state. Unknown names are ignored. */
+  unregister(platform: string): void {
+    const entry = this.#platforms.get(platform);
+    if (!entry) return;
+    this.#platforms.delete(platform);
+    this.#schedule.remove(platform);
+    if (entry.inFlight) {
+      entry.inFlight.controller?.abort(new Error(`platform ${describeValue(platform)} was unregistered`));
+      this.#finish(entry.inFlight, { kind: 'cancelled' });
+    }
+    entry.unsubscribe();
+    entry.breaker.shutdown();
+    this.#metrics.forgetPlatform(platform);
+    this.#queueReplan();
+  }
+
+  /**
+   * Registers every platform of the conductor's plugin manager, with
+   * `manager.checkHealth` as its check. Calling it again picks up platforms
+   * the manager gained since; it returns the ones it added.
+   */
+  attachPluginManager(manager: PluginManager): string[] {
+    if (typeof manager?.platforms !== 'function' || typeof manager.checkHealth !== 'function') {
+      throw new TypeError(`conductor-health: attachPluginManager needs an object with platforms() and checkHealth(), got ${describeValue(manager)}`);
+    }
+    const added: string[] = [];
+    for (const platform of manager.platforms()) {
+      const existing = this.#platforms.get(platform);
+      if (existing?.scheduled && existing.manager === manager) continue;
+      this.register(platform, (signal) => manager.checkHealth(platform, signal));
+      this.#platforms.get(platform)!.manager = manager;
+      added.push(platform);
+    }
+    return added;
+  }
+
+  /** The breaker of a platform, or undefined if the monitor does not know it. */
+  getBreaker(platform: string): PlatformCircuitBreaker | undefined {
+    return this.#platforms.get(platform)?.breaker;
+  }
+
+  /**
+   * Runs one check now and resolves with its result; never rejects. Without
+   * `check`, the registered check runs. A platform checked here for the first
+   * time gets a breaker but joins the schedule only through {@link register}.
+   */
+  checkPlatformHealth(platform: string, check?: HealthCheck): Promise<HealthCheckResult> {
+    this.#assertUsable();
+    checkString('platform', platform);
+    if (check !== undefined) checkFunction('check', check);
+    const entry = this.#platforms.get(platform) ?? this.#createPlatform(platform);
+    const fn = check ?? entry.check;
+    if (fn === undefined) {
+      throw new Error(`conductor-health: platform ${describeValue(platform)} has no registered check; pass one`);
+    }
+    return new Promise((resolve) => this.#start(entry, fn, resolve));
+  }
+
+  /**
+   * Checks each platform once, starting platform i of N at i × interval / N
+   * (or i × `staggerMs`) from now; resolves with the results in input order.
+   */
+  staggeredHealthChecks(platforms: Iterable<string>, check: HealthCheck): Promise<HealthCheckResult[]> {
+    this.#assertUsable();
+    checkFunction('check', check);
+    const list = [...platforms];
+    for (const platform of list) checkString('platform', platform);
+    const gap = this.#staggerMs ?? this.#intervalMs / Math.max(1, list.length);
+    return Promise.all(
+      list.map(
+        (platform, i) =>
+          new Promise<HealthCheckResult>((resolve) => {
+            // A stop() before a later start leaves nothing to check: answer, never reject.
+            const begin = () => resolve(this.#stopped ? cancelledResult(platform) : this.checkPlatformHealth(platform, check));
+            if (i === 0 || gap === 0) begin();
+            else setTimeout(begin, i * gap);
+          }),
+      ),
+    );
+  }
+
+  /** Starts the schedule (and resource sampling); returns at once. */
+  start(): void {
+    this.#assertUsable();
+    if (this.#running) return;
+    this.#running = true;
+    this.#loopDone = new Promise((resolve) => (this.#resolveLoop = resolve));
+    if (this.#resources) {
+      this.#unsubscribeResources = this.#resources.onChange((change) => this.#onResourceChange(change));
+      this.#resources.start();
+    }
+    this.#schedule.plan(Date.now(), true);
+    this.#arm();
+  }
+
+  /** Runs the schedule until {@link stop}; resolves once stopped. */
+  healthCheckLoop(): Promise<void> {
+    this.start();
+    return this.#loopDone!;
+  }
+
+  /**
+   * Stops scheduling, aborts in-flight checks, waits for them up to
+   * `stopTimeoutMs`, shuts every breaker down and resolves. Afterwards no
+   * timer of the monitor keeps the process alive. Idempotent; final.
+   */
+  async stop(): Promise<void> {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    this.#running = false;
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#queue = [];
+    this.#queueHead = 0;
+    this.#unsubscribeResources();
+    this.#resources?.stop();
+    for (const run of this.#inFlight) run.controller?.abort(new Error('health monitor stopped'));
+    // A check that honours its signal settles on its own and releases its
+    // sockets; give it the bound, then cut it off.
+    if (this.#inFlight.size > 0) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, this.#stopTimeoutMs);
+        timer.unref();
+        this.#drained = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    }
+    this.#drained = undefined;
+    for (const run of [...this.#inFlight]) this.#finish(run, { kind: 'cancelled' });
+    for (const entry of this.#platforms.values()) {
+      entry.unsubscribe();
+      entry.breaker.shutdown();
+    }
+    this.#resolveLoop();
+  }
+
+  /**
+   * The monitor's view of itself. Status: `unhealthy` when at least half the
+   * platforms (and at least one) have a breaker that is not closed;
+   * `degraded` when any platform's breaker is not closed or its last check
+   * failed, or resource pressure put the monitor in degraded mode; else
+   * `healthy` (also with no platforms).
+   */
+  report(): HealthReport {
+    const platforms: PlatformReport[] = [];
+    const reasons: string[] = [];
+    let notClosed = 0;
+    let failing = 0;
+    for (const entry of this.#platforms.values()) {
+      if (!entry.scheduled) continue;
+      const state = entry.breaker.getState();
+      if (state.state !== 'CLOSED') notClosed += 1;
+      else if (entry.last && entry.last.status !== 'success') failing += 1;
+      platforms.push({
+        platform: entry.name,
+        breakerState: state.state,
+        consecutiveFailures: state.failureCount,
+        lastResult: entry.last?.status,
+        lastHealth: entry.last?.health,
+        lastCheckAt: entry.last?.startedAt,
+        lastDurationSeconds: entry.last?.durationSeconds,
+        lastError: entry.lastError,
+        nextAttemptAt: state.state === 'CLOSED' ? undefined : state.nextAttemptAt,
+      });
+    }
+    if (notClosed > 0) reasons.push(`${notClosed} of ${platforms.length} platforms have an open or half-open breaker`);
+    if (failing > 0) reasons.push(`${failing} of ${platforms.length} platforms failed their last check`);
+    if (this.#degraded) {
+      const { resource, value, threshold } = this.#degraded;
+      reasons.push(`degraded mode: ${resource} at ${value.toFixed(2)} (threshold ${threshold})`);
+    }
+    const status: OverallStatus =
+      notClosed > 0 && notClosed * 2 >= platforms.length ? 'unhealthy' : reasons.length > 0 ? 'degraded' : 'healthy';
+    return {
+      status,
+      reasons,
+      ...(this.#degraded ? { degraded: { ...this.#degraded } } : {}),
+      running: this.#running,
+      skippedChecks: this.#skipped,
+      abandonedChecks: this.#abandoned,
+      platforms,
+    };
+  }
+
+  #assertUsable(): void {
+    if (this.#stopped) throw new Error('conductor-health: this health monitor was stopped; create a new one');
+  }
+
+  #createPlatform(name: string, breakerOverrides: { failMax?: number; resetTimeoutMs?: number } = {}): Platform {
+    const breaker = new PlatformCircuitBreaker(name, {
+      ...this.#breakerOptions,
+      ...breakerOverrides,
+      metrics: this.#metrics,
+      tracer: this.#tracer,
+      logger: this.#logger,
+    });
+    const entry: Platform = {
+      name,
+      check: undefined,
+      timeoutMs: this.#timeoutMs,
+      scheduled: false,
+      manager: undefined,
+      breaker,
+      unsubscribe: NOOP,
+      inFlight: undefined,
+      last: undefined,
+      lastError: undefined,
+    };
+    entry.unsubscribe = breaker.onStateChange((change) => {
+      const level = change.to === 'CLOSED' ? 'info' : 'warn';
+      this.#logger[level]({ platform: name, from: change.from, to: change.to, failures: change.failureCount }, 'circuit breaker state change');
+      this.#emitSafely('transition', change);
+    });
+    this.#platforms.set(name, entry);
+    return entry;
+  }
+
+  /** Starts one check; everything after the start happens in {@link #finish}. */
+  #start(entry: Platform, check: HealthCheck, resolve: (result: HealthCheckResult) => void): void {
+    const startedAt = Date.now();
+    const span = this.#tracer.startSpan('health_check', {
+      kind: SpanKind.INTERNAL,
+      attributes: { 'health_check.platform': entry.name, 'health_check.timeout_ms': entry.timeoutMs },
+    });
+    const ctx = trace.setSpan(context.active(), span);
+    const run: Run = {
+      platform: entry,
+      span,
+      ctx,
+      controller: undefined,
+      timer: undefined,
+      startedAt,
+      startedPerf: performance.now(),
+      deadline: startedAt + entry.timeoutMs,
+      done: false,
+      resolve,
+    };
+    // Asked inside the span so a rejection or a half-open claim shows up as its event.
+    if (!context.with(ctx, () => entry.breaker.canExecute())) {
+      this.#finish(run, undefined);
+      return;
+    }
+    const controller = new AbortController();
+    run.controller = controller;
+    entry.inFlight = run;
+    this.#inFlight.add(run);
+    let value: unknown;
+    try {
+      value = context.with(ctx, check, undefined, controller.signal);
+    } catch (error) {
+      this.#finish(run, { kind: 'threw', error });
+      return;
+    }
+    if (!isThenable(value)) {
+      this.#finish(run, { kind: 'value', value });
+      return;
+    }
+    run.timer = setTimeout(() => this.#expire(run), entry.timeoutMs);
+    value.then(
+      (v) => (run.done ? this.#settledLate(run) : this.#finish(run, { kind: 'value', value: v })),
+      (error: unknown) => (run.done ? this.#settledLate(run) : this.#finish(run, { kind: 'threw', error })),
+    );
+  }
+
+  #expire(run: Run): void {
+    if (run.done) return;
+    run.controller?.abort(new HealthCheckTimeoutError(run.platform.name, run.platform.timeoutMs));
+    this.#abandoned += 1;
+    this.#finish(run, { kind: 'timeout' });
+  }
+
+  /** A timed-out check's promise settled after all: it is no longer abandoned. */
+  #settledLate(run: Run): void {
+    if (run.timer === undefined) return;
+    run.timer = undefined;
+    this.#abandoned -= 1;
+  }
+
+  /** Records the outcome once: breaker, metrics, span, report and events. `undefined` means rejected. */
+  #finish(run: Run, outcome: Outcome | undefined): void {
+    if (run.done) return;
+    run.done = true;
+    const { platform: entry, span } = run;
+    if (run.timer !== undefined && outcome?.kind !== 'timeout') {
+      clearTimeout(run.timer);
+      run.timer = undefined;
+    }
+    if (entry.inFlight === run) entry.inFlight = undefined;
+    this.#inFlight.delete(run);
+    if (this.#inFlight.size === 0) this.#drained?.();
+
+    // Once stopping, outcomes are the stop's doing (an aborted signal), not the platform's.
+    if (outcome?.kind === 'cancelled' || this.#stopped) {
+      span.setAttribute('health_check.status', 'cancelled');
+      span.end();
+      run.resolve(cancelledResult(entry.name, run.startedAt, entry.breaker.getState().state));
+      return;
+    }
+    const seconds = outcome === undefined ? 0 : outcome.kind === 'timeout' ? entry.timeoutMs / 1000 : (performance.now() - run.startedPerf) / 1000;
+    const result = context.with(run.ctx, () => this.#record(entry, outcome, seconds, run.startedAt));
+    span.setAttributes({ 'health_check.status': result.status, 'circuit_breaker.state': result.breakerState });
+    if (result.health) span.setAttribute('plugin.health.status', result.health);
+    if (result.status === 'failure' || result.status === 'timeout') {
+      span.setStatus({ code: SpanStatusCode.ERROR, message: result.error });
+      const error = outcome?.kind === 'threw' ? outcome.error : undefined;
+      span.recordException(error instanceof Error ? error : { name: result.errorType ?? 'failure', message: result.error ?? '' });
+    }
+    span.end();
+    entry.last = result;
+    if (result.error !== undefined) entry.lastError = result.error;
+    else if (result.status === 'success') entry.lastError = undefined;
+    this.#logger.debug({ platform: entry.name, status: result.status, seconds: result.durationSeconds, error: result.error }, 'health check');
+    this.#emitSafely('check', result);
+    run.resolve(result);
+    this.#pump();
+  }
+
+  /** Feeds the outcome to the breaker and the metrics, and builds the result. */
+  #record(entry: Platform, outcome: Exclude<Outcome, { kind: 'cancelled' }> | undefined, seconds: number, startedAt: number): HealthCheckResult {
+    const { name, breaker } = entry;
+    let status: HealthCheckStatus;
+    let errorType: string | undefined;
+    let error: string | undefined;
+    let health: PluginHealthStatus | undefined;
+    if (outcome === undefined) {
+      status = 'rejected';
+    } else if (outcome.kind === 'timeout') {
+      status = 'timeout';
+      const timeout = new HealthCheckTimeoutError(name, entry.timeoutMs);
+      errorType = errorTypeOf(timeout);
+      error = timeout.message;
+      breaker.recordFailure(timeout);
+    } else if (outcome.kind === 'threw') {
+      status = 'failure';
+      errorType = errorTypeOf(outcome.error);
+      error = shortMessage(outcome.error);
+      breaker.recordFailure(outcome.error);
+    } else {
+      const value = outcome.value;
+      if (isPluginHealth(value)) health = value.status;
+      if (value === true || value === undefined || health === 'healthy' || health === 'degraded' || health === 'unknown') {
+        status = 'success';
+      } else {
+        status = 'failure';
+        errorType = health === 'unhealthy' ? 'unhealthy' : value === false ? 'check_failed' : 'invalid_result';
+        error =
+          health === 'unhealthy'
+            ? truncate((value as PluginHealth).message ?? 'plugin reported unhealthy')
+            : value === false
+              ? 'check returned false'
+              : `check returned ${describeValue(value)}; expected a boolean, nothing or a PluginHealth`;
+      }
+      breaker.recordResult(status === 'success' || health !== undefined ? (value as boolean | PluginHealth) : invalidResult(errorType, error));
+    }
+    this.#metrics.recordHealthCheck(name, status, status === 'rejected' ? undefined : seconds);
+    return {
+      platform: name,
+      status,
+      durationSeconds: seconds,
+      startedAt,
+      breakerState: breaker.getState().state,
+      ...(health ? { health } : {}),
+      ...(errorType ? { errorType } : {}),
+      ...(error ? { error } : {}),
+    };
+  }
+
+  #queueReplan(): void {
+    // (only while running: start() plans everything anyway)
+    if (!this.#running || this.#replanQueued) return;
+    this.#replanQueued = true;
+    // Registering many platforms in one go plans once, not once per platform.
+    queueMicrotask(() => {
+      this.#replanQueued = false;
+      if (!this.#running) return;
+      this.#schedule.plan(Date.now());
+      this.#arm();
+    });
+  }
+
+  /** Points the one scheduling timer at the earliest due slot. */
+  #arm(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    const next = this.#schedule.nextDueAt();
+    if (!this.#running || next === undefined) return;
+    this.#timer = setTimeout(() => this.#tick(), Math.max(0, next - Date.now()));
+  }
+
+  #tick(): void {
+    this.#timer = undefined;
+    if (!this.#running) return;
+    const now = Date.now();
+    for (const { key, slotAt, skippedSlots } of this.#schedule.takeDue(now)) {
+      const entry = this.#platforms.get(key);
+      if (!entry?.check) continue;
+      if (skippedSlots > 0) this.#skip(entry, 'missed', skippedSlots, now - slotAt);
+      if (entry.inFlight) {
+        // A check whose deadline has come is over: settle it before its timer
+        // fires, so the next one starts on time instead of being skipped.
+        if (entry.inFlight.deadline <= now) this.#expire(entry.inFlight);
+        else {
+          this.#skip(entry, 'busy', 1, now - slotAt);
+          continue;
+        }
+      }
+      this.#queue.push({ platform: entry, slotAt });
+    }
+    this.#pump();
+    this.#arm();
+  }
+
+  /** Starts queued checks while the concurrency cap allows; late ones are skipped. */
+  #pump(): void {
+    if (!this.#running) return;
+    const cap = this.#degraded ? Math.max(1, Math.floor(this.#maxConcurrent * this.#degradedConcurrencyFactor)) : this.#maxConcurrent;
+    while (this.#queueHead < this.#queue.length && this.#inFlight.size < cap) {
+      const { platform: entry, slotAt } = this.#queue[this.#queueHead]!;
+      this.#queueHead += 1;
+      if (!entry.check || this.#platforms.get(entry.name) !== entry || entry.inFlight) continue;
+      const lateness = Date.now() - slotAt;
+      if (lateness > this.#maxLatenessMs) {
+        this.#skip(entry, 'missed', 1, lateness);
+        continue;
+      }
+      this.#start(entry, entry.check, NOOP);
+    }
+    if (this.#queueHead === this.#queue.length) {
+      this.#queue = [];
+      this.#queueHead = 0;
+    }
+    this.#flushSkipLog();
+  }
+
+  #skip(entry: Platform, reason: 'missed' | 'busy', count: number, latenessMs: number): void {
+    this.#skipped += count;
+    for (let i = 0; i < count; i += 1) this.#metrics.recordSkippedCheck(entry.name, reason);
+    this.#skipLog[reason] += count;
+    this.#skipLog.maxLatenessMs = Math.max(this.#skipLog.maxLatenessMs, Math.round(latenessMs));
+  }
+
+  /** One warning per scheduling pass, not one per platform: a stall can skip thousands. */
+  #flushSkipLog(): void {
+    const log = this.#skipLog;
+    if (log.missed === 0 && log.busy === 0) return;
+    this.#logger.warn({ ...log }, 'health checks skipped: missed slots are not made up, to avoid a burst');
+    this.#skipLog = { missed: 0, busy: 0, maxLatenessMs: 0 };
+  }
+
+  #onResourceChange(change: DegradedChange): void {
+    this.#degraded = change.degraded ? change.reason : undefined;
+    const span = this.#tracer.startSpan('health_monitor.mode_change');
+    const attributes = change.reason
+      ? { 'health_monitor.resource': change.reason.resource, 'health_monitor.reading': change.reason.value, 'health_monitor.threshold': change.reason.threshold }
+      : {};
+    // The resource monitor logs the flip itself (one warning in, one info out).
+    if (change.degraded) span.addEvent('health_monitor.degraded', attributes);
+    else span.addEvent('health_monitor.recovered', Object.fromEntries(Object.entries(change.readings).map(([k, v]) => [`health_monitor.reading.${k}`, v])));
+    span.end();
+    this.#schedule.setFactor(change.degraded ? this.#degradedIntervalFactor : 1);
+    if (this.#running) {
+      this.#schedule.plan(Date.now());
+      this.#arm();
+    }
+    this.#emitSafely('degraded', change);
+  }
+
+  #emitSafely<K extends keyof HealthMonitorEvents>(event: K, ...args: HealthMonitorEvents[K]): void {
+    try {
+      (this.emit as (e: K, ...a: HealthMonitorEvents[K]) => boolean)(event, ...args);
+    } catch (error) {
+      this.#logger.error({ event, error: shortMessage(error) }, 'a health monitor listener threw');
+    }
+  }
+}
+
+function checkBreakerOverrides(value: unknown): { failMax?: number; resetTimeoutMs?: number } {
+  const breaker = checkOptionsObject('breaker', value);
+  checkKnownKeys('breaker', breaker, ['failMax', 'resetTimeoutMs']);
+  return {
+    ...(breaker.failMax !== undefined ? { failMax: checkNumber('breaker.failMax', breaker.failMax, { min: 1, integer: true }) } : {}),
+    ...(breaker.resetTimeoutMs !== undefined ? { resetTimeoutMs: checkNumber('breaker.resetTimeoutMs', breaker.resetTimeoutMs, { min: 0 }) } : {}),
+  };
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return typeof (value as { then?: unknown } | null)?.then === 'function';
+}
+
+function truncate(text: string): string {
+  const line = text.split('\n', 1)[0]!;
+  return line.length > MESSAGE_LIMIT ? `${line.slice(0, MESSAGE_LIMIT - 1)}…` : line;
+}
+
+/** The first line of an error's message, bounded: spans and reports get this, never a stack. */
+export function shortMessage(error: unknown): string {
+  if (error instanceof Error) return truncate(error.message || error.name);
+  if (typeof error === 'string') return truncate(error);
+  return truncate(`threw ${describeValue(error)}`);
+}
+
+/** An error the breaker classifies as the monitor did, for results that are neither true nor a PluginHealth. */
+function invalidResult(errorType: string | undefined, message: string | undefined): Error {
+  return Object.assign(new Error(message), { code: errorType });
+}
+
+/** What a check cut off by `stop()` or `unregister()` resolves to; it is not counted anywhere. */
+function cancelledResult(platform: string, startedAt = Date.now(), breakerState: BreakerState = 'CLOSED'): HealthCheckResult {
+  return { platform, status: 'failure', durationSeconds: 0, startedAt, breakerState, errorType: 'cancelled', error: 'health monitor stopped' };
+}

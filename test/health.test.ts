@@ -1,0 +1,464 @@
+import { after, afterEach, before, beforeEach, describe, it, mock } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { SpanStatusCode } from '@opentelemetry/api';
+import { HealthMonitor, type HealthCheck, type HealthCheckResult, type HealthMonitorOptions } from '../src/health.ts';
+import { silentLogger } from '../src/logger.ts';
+import type { PluginManager } from '../src/plugins.ts';
+import { advance, settle, useFakeClock, useRealClock } from './helpers/clock.ts';
+import { find } from './helpers/exposition.ts';
+import { setupOtel, type TestOtel } from './helpers/otel.ts';
+
+let otel: TestOtel;
+let monitors: HealthMonitor[] = [];
+const unhandled: unknown[] = [];
+const onUnhandled = (reason: unknown) => unhandled.push(reason);
+
+before(async () => {
+  otel = await setupOtel();
+  process.on('unhandledRejection', onUnhandled);
+});
+after(async () => {
+  process.off('unhandledRejection', onUnhandled);
+  await otel.shutdown();
+});
+beforeEach(() => useFakeClock());
+afterEach(async () => {
+  // stop() waits (on the fake clock) for checks that ignore their signal.
+  const stopping = Promise.all(monitors.map((m) => m.stop()));
+  await advance(10_000, 1_000);
+  await stopping;
+  monitors = [];
+  useRealClock();
+  assert.deepEqual(unhandled, [], 'no unhandled rejections');
+});
+
+function monitor(options: HealthMonitorOptions = {}): HealthMonitor {
+  const m = new HealthMonitor({ resources: false, logger: silentLogger, tracer: otel.tracer, ...options });
+  monitors.push(m);
+  return m;
+}
+
+describe('checkPlatformHealth', () => {
+  it('counts true, nothing and healthy or degraded plugin health as success', async () => {
+    const m = monitor();
+    for (const value of [true, undefined, { status: 'healthy' }, { status: 'degraded', message: 'slow' }] as const) {
+      const result = await m.checkPlatformHealth('p', () => value);
+      assert.equal(result.status, 'success', JSON.stringify(value));
+    }
+    const asyncResult = await m.checkPlatformHealth('p', async () => true);
+    assert.equal(asyncResult.status, 'success');
+    assert.equal(asyncResult.breakerState, 'CLOSED');
+  });
+
+  it('counts throws, rejections of any value, false, unhealthy and nonsense as failures, never rejecting', async () => {
+    const checks: Array<[string, HealthCheck, string]> = [
+      ['sync throw', () => { throw new TypeError('bad'); }, 'TypeError'],
+      ['rejects with a string', () => Promise.reject('nope'), 'other'],
+      ['rejects with undefined', () => Promise.reject(undefined), 'other'],
+      ['rejects with an object', () => Promise.reject({ weird: true }), 'other'],
+      ['rejects with a coded error', () => Promise.reject(Object.assign(new Error('refused'), { code: 'ECONNREFUSED' })), 'ECONNREFUSED'],
+      ['returns false', () => false, 'check_failed'],
+      ['returns unhealthy', () => ({ status: 'unhealthy', message: 'token expired' }), 'unhealthy'],
+      ['returns a number', (() => 42) as unknown as HealthCheck, 'invalid_result'],
+      ['returns a string', (async () => 'ok') as unknown as HealthCheck, 'invalid_result'],
+      ['returns null', (() => null) as unknown as HealthCheck, 'invalid_result'],
+    ];
+    for (const [name, check, errorType] of checks) {
+      const m = monitor({ breaker: { failMax: 100 } });
+      const result = await m.checkPlatformHealth('p', check);
+      assert.equal(result.status, 'failure', name);
+      assert.equal(result.errorType, errorType, name);
+      assert.ok(result.error && !result.error.includes('\n') && result.error.length <= 200, `${name}: short message ${result.error}`);
+    }
+    await settle();
+  });
+
+  it('ends a check that never settles as a timeout at 5 s, with its signal aborted', async () => {
+    const m = monitor();
+    let signal: AbortSignal | undefined;
+    const pending = m.checkPlatformHealth('hang', (s) => {
+      signal = s;
+      return new Promise(() => {});
+    });
+    const seen: { result?: HealthCheckResult } = {};
+    void pending.then((r) => (seen.result = r));
+    await advance(4_999);
+    assert.equal(seen.result, undefined);
+    assert.equal(signal?.aborted, false);
+    await advance(1);
+    const result = seen.result as HealthCheckResult | undefined; // TS keeps the narrowing above
+    assert.equal(result?.status, 'timeout');
+    assert.equal(result?.durationSeconds, 5);
+    assert.equal(result?.errorType, 'timeout');
+    assert.equal(signal?.aborted, true);
+    assert.equal(m.report().abandonedChecks, 1);
+  });
+
+  it('opens the breaker after three failures, rejects without calling the check for 30 s, then lets one trial run', async () => {
+    const m = monitor();
+    let calls = 0;
+    let healthy = false;
+    const check = () => {
+      calls += 1;
+      return healthy;
+    };
+    for (let i = 0; i < 3; i += 1) await m.checkPlatformHealth('p', check);
+    assert.equal(m.getBreaker('p')?.getState().state, 'OPEN');
+    const rejected = await m.checkPlatformHealth('p', check);
+    assert.equal(rejected.status, 'rejected');
+    assert.equal(rejected.durationSeconds, 0);
+    assert.equal(calls, 3);
+    await advance(29_999);
+    assert.equal((await m.checkPlatformHealth('p', check)).status, 'rejected');
+    assert.equal(calls, 3);
+    await advance(1);
+    healthy = true;
+    const trial = await m.checkPlatformHealth('p', check);
+    assert.equal(trial.status, 'success');
+    assert.equal(trial.breakerState, 'CLOSED');
+    assert.equal(calls, 4);
+  });
+
+  it('records a span per check with its status, breaker state and transitions as events', async () => {
+    const m = monitor();
+    const before = otel.spans().length;
+    await m.checkPlatformHealth('spanned', () => true);
+    for (let i = 0; i < 3; i += 1) await m.checkPlatformHealth('spanned', () => Promise.reject(new RangeError('down')));
+    await m.checkPlatformHealth('spanned', () => true);
+    const spans = otel.spans().slice(before).filter((s) => s.name === 'health_check');
+    assert.equal(spans.length, 5);
+    const [ok, , , third, rejected] = spans;
+    assert.equal(ok!.attributes['health_check.platform'], 'spanned');
+    assert.equal(ok!.attributes['health_check.status'], 'success');
+    assert.equal(ok!.attributes['health_check.timeout_ms'], 5_000);
+    assert.equal(ok!.attributes['circuit_breaker.state'], 'CLOSED');
+    assert.equal(ok!.status.code, SpanStatusCode.UNSET);
+    assert.equal(third!.status.code, SpanStatusCode.ERROR);
+    assert.equal(third!.status.message, 'down');
+    assert.ok(third!.events.some((e) => e.name === 'exception' && e.attributes?.['exception.type'] === 'RangeError'));
+    const change = third!.events.find((e) => e.name === 'circuit_breaker.state_change');
+    assert.equal(change?.attributes?.['circuit_breaker.from'], 'CLOSED');
+    assert.equal(change?.attributes?.['circuit_breaker.to'], 'OPEN');
+    assert.equal(third!.attributes['circuit_breaker.state'], 'OPEN');
+    assert.equal(rejected!.attributes['health_check.status'], 'rejected');
+    assert.ok(rejected!.events.some((e) => e.name === 'circuit_breaker.rejected'));
+  });
+
+  it('records the metrics of every check: count, duration, failures by type', async () => {
+    const m = monitor();
+    await m.checkPlatformHealth('metered', () => true);
+    await m.checkPlatformHealth('metered', () => false);
+    const hang = m.checkPlatformHealth('metered', () => new Promise(() => {}));
+    await advance(5_000);
+    await hang;
+    await m.checkPlatformHealth('metered', () => false);
+    await m.checkPlatformHealth('metered', () => true);
+    await m.checkPlatformHealth('metered', () => true);
+    const scraped = await otel.scrape();
+    const count = (status: string) => find(scraped, 'health_check_total', { platform: 'metered', status })[0]?.value;
+    assert.equal(count('success'), '1');
+    assert.equal(count('failure'), '2');
+    assert.equal(count('timeout'), '1');
+    assert.equal(count('rejected'), '2');
+    assert.equal(find(scraped, 'health_check_duration_seconds_count', { platform: 'metered' })[0]?.value, '4');
+    assert.equal(find(scraped, 'health_check_duration_seconds_bucket', { platform: 'metered', le: '2.5' })[0]?.value, '3');
+    assert.equal(find(scraped, 'health_check_duration_seconds_bucket', { platform: 'metered', le: '5' })[0]?.value, '4');
+    assert.equal(find(scraped, 'plugin_failure_total', { platform: 'metered', error_type: 'check_failed' })[0]?.value, '2');
+    assert.equal(find(scraped, 'plugin_failure_total', { platform: 'metered', error_type: 'timeout' })[0]?.value, '1');
+    assert.equal(find(scraped, 'circuit_breaker_state', { platform: 'metered', state: 'open' })[0]?.value, '1');
+  });
+});
+
+describe('staggeredHealthChecks', () => {
+  it('checks test1, test2 and test3 with () => true and returns three successes in order', async () => {
+    const m = monitor();
+    const pending = m.staggeredHealthChecks(['test1', 'test2', 'test3'], () => true);
+    await advance(5_000, 100);
+    const results = await pending;
+    assert.deepEqual(results.map((r) => [r.platform, r.status]), [['test1', 'success'], ['test2', 'success'], ['test3', 'success']]);
+  });
+
+  it('starts platform i of 10 at i × 500 ms', async () => {
+    const m = monitor();
+    const starts: number[] = [];
+    const platforms = Array.from({ length: 10 }, (_, i) => `p${i}`);
+    const pending = m.staggeredHealthChecks(platforms, () => {
+      starts.push(Date.now());
+      return true;
+    });
+    await advance(5_000, 100);
+    assert.equal((await pending).length, 10);
+    assert.deepEqual(starts, platforms.map((_, i) => i * 500));
+  });
+});
+
+describe('the health check loop', () => {
+  it('checks each of 10 platforms every 5 s, 500 ms apart, with zero drift after 1,000 cycles', async () => {
+    const m = monitor();
+    const starts = new Map<string, number[]>();
+    for (let i = 0; i < 10; i += 1) {
+      const name = `p${i}`;
+      starts.set(name, []);
+      m.register(name, () => {
+        starts.get(name)!.push(Date.now());
+        return true;
+      });
+    }
+    m.start();
+    // Up to just before cycle 1,001 begins.
+    await advance(999 * 5_000 + 4_500, 500);
+    for (let i = 0; i < 10; i += 1) {
+      const times = starts.get(`p${i}`)!;
+      assert.equal(times.length, 1_000, `p${i} ran every cycle`);
+      assert.equal(times[0], i * 500, `p${i} first start`);
+      assert.equal(times[999], i * 500 + 999 * 5_000, `p${i} start of cycle 1,000: no drift`);
+      assert.ok(times.every((t, k) => t === i * 500 + k * 5_000));
+    }
+    assert.equal(m.report().skippedChecks, 0);
+  });
+
+  it('starts the next cycle on time after a check that never settles times out', async () => {
+    const m = monitor({ breaker: { failMax: 100 } });
+    const starts: number[] = [];
+    const signals: AbortSignal[] = [];
+    m.register('hang', (signal) => {
+      starts.push(Date.now());
+      signals.push(signal);
+      return new Promise(() => {});
+    });
+    const results: HealthCheckResult[] = [];
+    m.on('check', (r) => results.push(r));
+    m.start();
+    await advance(15_000, 500);
+    assert.deepEqual(starts, [0, 5_000, 10_000, 15_000]);
+    assert.deepEqual(results.map((r) => r.status), ['timeout', 'timeout', 'timeout']);
+    assert.deepEqual(signals.map((s) => s.aborted), [true, true, true, false]);
+    assert.equal(m.report().skippedChecks, 0);
+  });
+
+  it('rejects checks of an open breaker in the loop and runs one trial after 30 s', async () => {
+    const m = monitor();
+    let calls = 0;
+    m.register('down', () => {
+      calls += 1;
+      return false;
+    });
+    const statuses: string[] = [];
+    m.on('check', (r) => statuses.push(r.status));
+    m.start();
+    await advance(40_000, 500);
+    // 0, 5, 10 s fail and open; 15–35 s are rejected; the trial at 40 s fails and reopens.
+    assert.deepEqual(statuses, ['failure', 'failure', 'failure', 'rejected', 'rejected', 'rejected', 'rejected', 'rejected', 'failure']);
+    assert.equal(calls, 4);
+    assert.equal(m.getBreaker('down')?.getState().state, 'OPEN');
+  });
+
+  it('skips slots missed while the process stalled instead of bursting them', async () => {
+    const m = monitor();
+    const starts: number[] = [];
+    m.register('solo', () => {
+      starts.push(Date.now());
+      return true;
+    });
+    m.start();
+    await advance(5_000, 500); // runs at 0 and 5,000
+    // A stall: the clock jumps 12 s with no timer running in between.
+    mock.timers.setTime(Date.now() + 12_000);
+    await advance(500, 500);
+    await advance(10_000, 500);
+    // The tick at 17,000 finds the 10,000 slot a whole interval late and the
+    // 15,000 slot 2 s late (past maxLatenessMs, 1 s): both are skipped, not run.
+    assert.deepEqual(starts, [0, 5_000, 20_000, 25_000]);
+    assert.equal(m.report().skippedChecks, 2);
+  });
+
+  it('never starts a platform check while its previous one is still running', async () => {
+    const m = monitor({ timeoutMs: 12_000, breaker: { failMax: 100 } });
+    let running = 0;
+    let maxRunning = 0;
+    const finishers: Array<() => void> = [];
+    m.register('slow', () => {
+      running += 1;
+      maxRunning = Math.max(maxRunning, running);
+      return new Promise<boolean>((resolve) => finishers.push(() => { running -= 1; resolve(true); }));
+    });
+    m.start();
+    await advance(11_000, 500);
+    assert.equal(finishers.length, 1, 'the 5 s and 10 s slots were skipped as busy');
+    finishers[0]!();
+    await advance(4_000, 500);
+    assert.equal(finishers.length, 2, 'the 15 s slot ran');
+    assert.equal(maxRunning, 1);
+    assert.equal(m.report().skippedChecks, 2);
+  });
+
+  it('limits the checks in flight to maxConcurrent', async () => {
+    const m = monitor({ maxConcurrent: 2, staggerMs: 0, breaker: { failMax: 100 } });
+    let running = 0;
+    let maxRunning = 0;
+    for (let i = 0; i < 5; i += 1) {
+      m.register(`c${i}`, async () => {
+        running += 1;
+        maxRunning = Math.max(maxRunning, running);
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        running -= 1;
+        return true;
+      });
+    }
+    const results: HealthCheckResult[] = [];
+    m.on('check', (r) => results.push(r));
+    m.start();
+    await advance(400, 50);
+    assert.equal(maxRunning, 2);
+    assert.equal(results.length, 5);
+  });
+
+  it('plans platforms registered while running, and forgets unregistered ones', async () => {
+    const m = monitor();
+    const seen: string[] = [];
+    m.register('a', () => void seen.push('a'));
+    m.start();
+    await advance(500, 500);
+    m.register('b', () => void seen.push('b'));
+    await advance(10_000, 500);
+    m.unregister('a');
+    await advance(10_000, 500);
+    assert.equal(seen.filter((s) => s === 'a').length, 3);
+    assert.equal(seen.filter((s) => s === 'b').length, 4);
+    assert.equal(m.getBreaker('a'), undefined);
+    assert.deepEqual(m.report().platforms.map((p) => p.platform), ['b']);
+  });
+
+  it('registers every platform of a plugin manager with its checkHealth', async () => {
+    const m = monitor();
+    const asked: string[] = [];
+    const manager: PluginManager = {
+      platforms: () => ['discord', 'twitch'],
+      checkHealth: async (platform) => {
+        asked.push(platform);
+        return platform === 'discord' ? { status: 'healthy' } : { status: 'unhealthy', message: 'stream key revoked' };
+      },
+    };
+    assert.deepEqual(m.attachPluginManager(manager), ['discord', 'twitch']);
+    assert.deepEqual(m.attachPluginManager(manager), []);
+    m.start();
+    await advance(5_000, 500);
+    assert.deepEqual(asked, ['discord', 'twitch', 'discord']);
+    const report = m.report();
+    assert.equal(report.platforms.find((p) => p.platform === 'twitch')?.lastError, 'stream key revoked');
+    assert.equal(report.platforms.find((p) => p.platform === 'twitch')?.lastHealth, 'unhealthy');
+  });
+
+  it('stops: aborts in-flight checks, resolves within its bound, and leaves no timer', async () => {
+    const m = monitor({ stopTimeoutMs: 1_000 });
+    const signals: AbortSignal[] = [];
+    m.register('stuck', (signal) => {
+      signals.push(signal);
+      return new Promise(() => {});
+    });
+    m.register('polite', (signal) => {
+      signals.push(signal);
+      return new Promise((_, reject) => signal.addEventListener('abort', () => reject(signal.reason)));
+    });
+    const loop = m.healthCheckLoop();
+    await advance(2_500, 500);
+    assert.equal(signals.length, 2);
+    let stopped = false;
+    const stopping = m.stop().then(() => (stopped = true));
+    await settle();
+    assert.ok(signals.every((s) => s.aborted));
+    assert.equal(stopped, false, 'waits for the check that ignores its signal');
+    await advance(1_000);
+    await stopping;
+    await loop;
+    assert.equal(stopped, true);
+    assert.throws(() => m.register('late', () => true), /was stopped/);
+    const count = (await otel.scrape()).samples.filter(
+      (s) => s.name === 'health_check_total' && (s.labels.platform === 'stuck' || s.labels.platform === 'polite'),
+    );
+    assert.deepEqual(count, [], 'checks cut off by stop() are not counted as failures');
+  });
+});
+
+describe('report', () => {
+  it('is healthy with all breakers closed, degraded with one failing, unhealthy with half open', async () => {
+    const m = monitor();
+    assert.equal(m.report().status, 'healthy');
+    m.register('a', () => true);
+    m.register('b', () => true);
+    await m.checkPlatformHealth('a');
+    await m.checkPlatformHealth('b');
+    assert.equal(m.report().status, 'healthy');
+    await m.checkPlatformHealth('b', () => false);
+    assert.equal(m.report().status, 'degraded');
+    await m.checkPlatformHealth('b', () => false);
+    await m.checkPlatformHealth('b', () => false);
+    const report = m.report();
+    assert.equal(report.status, 'unhealthy');
+    const b = report.platforms.find((p) => p.platform === 'b');
+    assert.equal(b?.breakerState, 'OPEN');
+    assert.equal(b?.consecutiveFailures, 3);
+    assert.equal(b?.lastError, 'check returned false');
+    assert.equal(b?.nextAttemptAt, 30_000);
+  });
+});
+
+describe('options', () => {
+  it('rejects bad options with errors naming the option and the value', () => {
+    const cases: Array<[object, RegExp]> = [
+      [{ intervalMs: 0 }, /"intervalMs".*0/],
+      [{ intervalMs: Number.NaN }, /"intervalMs".*NaN/],
+      [{ timeoutMs: -5 }, /"timeoutMs".*-5/],
+      [{ timeoutMs: Infinity }, /"timeoutMs".*Infinity/],
+      [{ maxConcurrent: 1.5 }, /"maxConcurrent".*1\.5/],
+      [{ staggerMs: '100' }, /"staggerMs".*"100"/],
+      [{ breaker: { failMax: 0 } }, /"breaker\.failMax".*0/],
+      [{ breaker: { resetTimeoutMs: -1 } }, /"breaker\.resetTimeoutMs".*-1/],
+      [{ breaker: { fail_max: 3 } }, /unknown breaker option "fail_max"/],
+      [{ resources: {} }, /"resources"/],
+      [{ intervalMS: 5000 }, /unknown health monitor option "intervalMS"/],
+    ];
+    for (const [options, message] of cases) assert.throws(() => new HealthMonitor(options as never), { message }, JSON.stringify(options));
+  });
+
+  it('rejects empty and duplicate platform names', () => {
+    const m = monitor();
+    assert.throws(() => m.register('', () => true), /"platform".*""/);
+    m.register('x', () => true);
+    assert.throws(() => m.register('x', () => true), /"x" is already registered/);
+    assert.throws(() => m.register('y', 'not a function' as never), /"check".*"not a function"/);
+  });
+});
+
+describe('a process running the monitor', () => {
+  it('exits by itself after stop() with checks in flight', async () => {
+    useRealClock();
+    try {
+      await runExitFixture();
+    } finally {
+      useFakeClock();
+    }
+  });
+});
+
+/** Runs test/fixtures/monitor-exit.ts and asserts the process ends by itself. */
+async function runExitFixture(): Promise<void> {
+  const fixture = fileURLToPath(new URL('./fixtures/monitor-exit.ts', import.meta.url));
+  const child = spawn(process.execPath, [fixture], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout.on('data', (d: Buffer) => (output += d));
+  child.stderr.on('data', (d: Buffer) => (output += d));
+  let exitedByItself = true;
+  const safety = setTimeout(() => {
+    exitedByItself = false;
+    child.kill('SIGKILL');
+  }, 20_000);
+  const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+  clearTimeout(safety);
+  assert.ok(exitedByItself, `the process exits by itself: ${output}`);
+  assert.equal(code, 0, output);
+  assert.match(output, /stopped with 3 checks in flight/);
+}
+
