@@ -65,6 +65,8 @@ export interface Telemetry {
   readonly resource: Resource;
   /** True when spans are exported over OTLP. */
   readonly exportingSpans: boolean;
+  /** Serves `handler` at `path` beside `/metrics` (the command mounts `/healthz` and `/readyz` this way). */
+  route(path: string, handler: (request: IncomingMessage, response: ServerResponse) => void): void;
   /** Flushes spans (bounded), closes the HTTP server and unregisters the globals it set. Idempotent. */
   shutdown(): Promise<void>;
 }
@@ -123,9 +125,10 @@ export async function startTelemetry(options?: TelemetryOptions): Promise<Teleme
 
   let server: Server | undefined;
   let metricsUrl: string | undefined;
+  const routes: Routes = new Map([['/metrics', (request, response) => serveMetrics(registry, request, response)]]);
   if (opts.startServer) {
     try {
-      server = await listen(registry, opts.prometheusHost, opts.prometheusPort);
+      server = await listen(routes, opts.prometheusHost, opts.prometheusPort);
     } catch (error) {
       await meterProvider.shutdown();
       throw error;
@@ -165,6 +168,9 @@ export async function startTelemetry(options?: TelemetryOptions): Promise<Teleme
     metricsUrl,
     resource,
     exportingSpans: spanExporter !== undefined,
+    route(path, handler) {
+      routes.set(path, handler);
+    },
     shutdown() {
       stopping ??= (async () => {
         hostMetrics?.disable();
@@ -257,8 +263,14 @@ function exportTimeout(shutdownTimeoutMs: number): number {
   return Math.max(1, Math.floor(shutdownTimeoutMs * 0.8));
 }
 
-function listen(registry: MetricsRegistry, host: string, port: number): Promise<Server> {
-  const server = createServer((request, response) => serveMetrics(registry, request, response));
+type Routes = Map<string, (request: IncomingMessage, response: ServerResponse) => void>;
+
+function listen(routes: Routes, host: string, port: number): Promise<Server> {
+  const server = createServer((request, response) => {
+    const route = routes.get((request.url ?? '/').split('?', 1)[0]!);
+    if (route) route(request, response);
+    else response.writeHead(404, { 'content-type': 'text/plain' }).end(`not found: try ${[...routes.keys()].join(', ')}\n`);
+  });
   return new Promise((resolve, reject) => {
     server.once('error', (error: NodeJS.ErrnoException) => {
       const where = `${host}:${port}`;
@@ -277,11 +289,6 @@ function listen(registry: MetricsRegistry, host: string, port: number): Promise<
 }
 
 function serveMetrics(registry: MetricsRegistry, request: IncomingMessage, response: ServerResponse): void {
-  const path = (request.url ?? '/').split('?', 1)[0];
-  if (path !== '/metrics') {
-    response.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /metrics\n');
-    return;
-  }
   if (request.method !== 'GET' && request.method !== 'HEAD') {
     response.writeHead(405, { allow: 'GET, HEAD', 'content-type': 'text/plain' }).end('method not allowed\n');
     return;

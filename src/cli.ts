@@ -1,0 +1,146 @@
+#!/usr/bin/env node
+import { realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { pino } from 'pino';
+import { httpCheck, tcpCheck } from './checks.ts';
+import { ConfigFileError, loadConfigFile, type CommandConfig, type TargetConfig } from './config-file.ts';
+import { startDemoPlatforms } from './demo.ts';
+import { healthHandler, readinessHandler } from './health-endpoint.ts';
+import { HealthMonitor, type HealthCheck } from './health.ts';
+import { createLogger, type Logger } from './logger.ts';
+import { ResourceMonitor } from './resources.ts';
+import { startLiveTable } from './status-table.ts';
+import { startTelemetry } from './telemetry.ts';
+import { PACKAGE_VERSION } from './version.ts';
+
+const USAGE = `Usage:
+  conductor-health run --config FILE [--json-logs]   monitor the targets a YAML or JSON file lists
+  conductor-health demo [--json-logs]                three loopback platforms and examples/demo.yaml
+  conductor-health --help | --version
+
+Serves /metrics, /healthz and /readyz on OTEL_EXPORTER_PROMETHEUS_HOST:OTEL_EXPORTER_PROMETHEUS_PORT
+(default 127.0.0.1:9464) and exports spans over OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set.
+On a terminal it shows a live status table; piped, or with --json-logs, it logs JSON lines.
+Exit status: 0 after SIGINT/SIGTERM, 1 when it cannot start, 2 for bad usage or a bad config file.`;
+
+/** How the command ends: the exit status to use. */
+type ExitCode = 0 | 1 | 2;
+
+/** Runs the command line; resolves with the exit status once the command has ended. */
+export async function main(argv: readonly string[]): Promise<ExitCode> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: [...argv],
+      allowPositionals: true,
+      options: {
+        config: { type: 'string', short: 'c' },
+        'json-logs': { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+        version: { type: 'boolean' },
+      },
+    });
+  } catch (error) {
+    return usageError((error as Error).message);
+  }
+  const { values, positionals } = parsed;
+  if (values.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  if (values.version) {
+    process.stdout.write(`${PACKAGE_VERSION}\n`);
+    return 0;
+  }
+  const [command, ...rest] = positionals;
+  if (rest.length > 0) return usageError(`unexpected argument "${rest[0]}"`);
+  const jsonLogs = values['json-logs'] === true || !process.stdout.isTTY;
+  if (command === 'run') {
+    if (!values.config) return usageError('run needs --config FILE');
+    return run(values.config, { jsonLogs });
+  }
+  if (command === 'demo') {
+    if (values.config) return usageError('demo uses examples/demo.yaml; use run --config FILE for your own');
+    return demo({ jsonLogs });
+  }
+  return usageError(command === undefined ? 'no command given' : `unknown command "${command}"`);
+}
+
+async function demo(options: { jsonLogs: boolean }): Promise<ExitCode> {
+  let platforms;
+  try {
+    platforms = await startDemoPlatforms();
+  } catch (error) {
+    process.stderr.write(`conductor-health: ${(error as Error).message}\n`);
+    return 1;
+  }
+  try {
+    return await run(fileURLToPath(new URL('../examples/demo.yaml', import.meta.url)), options);
+  } finally {
+    await platforms.close();
+  }
+}
+
+/** Loads the config, starts telemetry and the monitor, and runs until SIGINT or SIGTERM. */
+async function run(file: string, { jsonLogs }: { jsonLogs: boolean }): Promise<ExitCode> {
+  let config: CommandConfig;
+  try {
+    config = await loadConfigFile(file);
+  } catch (error) {
+    if (!(error instanceof ConfigFileError)) throw error;
+    process.stderr.write(`conductor-health: bad config file ${error.message}\n`);
+    return 2;
+  }
+  // On a terminal the table owns stdout; only errors are logged, to stderr.
+  const logger: Logger = jsonLogs ? createLogger() : pino({ level: 'error' }, pino.destination(2));
+
+  let telemetry;
+  try {
+    telemetry = await startTelemetry({ ...config.telemetry, maxPlatforms: Math.max(10_000, config.targets.length) });
+  } catch (error) {
+    process.stderr.write(`conductor-health: ${(error as Error).message}\n`);
+    return 1;
+  }
+  const resources = config.resources === false ? false : new ResourceMonitor({ ...config.resources, logger });
+  const monitor = new HealthMonitor({ ...config.monitor, breaker: config.breaker, resources, logger });
+  for (const target of config.targets) {
+    monitor.register(target.name, checkFor(target), {
+      ...(target.intervalMs === undefined ? {} : { intervalMs: target.intervalMs }),
+      ...(target.timeoutMs === undefined ? {} : { timeoutMs: target.timeoutMs }),
+      ...(target.breaker === undefined ? {} : { breaker: target.breaker }),
+    });
+  }
+  telemetry.route('/healthz', healthHandler(monitor));
+  telemetry.route('/readyz', readinessHandler(monitor));
+  monitor.start();
+  logger.info({ config: file, targets: config.targets.length, metrics: telemetry.metricsUrl, otlp: telemetry.exportingSpans }, 'conductor-health running');
+  const stopTable = jsonLogs ? () => {} : startLiveTable(monitor, process.stdout);
+
+  const signal = await new Promise<NodeJS.Signals>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  stopTable();
+  logger.info({ signal }, 'stopping');
+  await monitor.stop();
+  // Bounded: spans are flushed within shutdownTimeoutMs even with the collector down.
+  await telemetry.shutdown();
+  return 0;
+}
+
+function checkFor(target: TargetConfig): HealthCheck {
+  return target.type === 'http'
+    ? httpCheck({ url: target.url, expectStatus: target.expectStatus, ...(target.bodyMatch === undefined ? {} : { bodyMatch: target.bodyMatch }) })
+    : tcpCheck({ host: target.host, port: target.port });
+}
+
+function usageError(message: string): ExitCode {
+  process.stderr.write(`conductor-health: ${message}\n\n${USAGE}\n`);
+  return 2;
+}
+
+// Run when executed (directly or through the npm bin link), not when imported.
+if (process.argv[1] && fileURLToPath(import.meta.url) === realpathSync(process.argv[1])) {
+  process.exitCode = await main(process.argv.slice(2));
+}

@@ -1,0 +1,72 @@
+import type { HealthMonitor, HealthReport } from './health.ts';
+
+const STATE_COLOURS: Record<string, string> = { CLOSED: '\x1b[32m', HALF_OPEN: '\x1b[33m', OPEN: '\x1b[31m' };
+const RESET = '\x1b[0m';
+
+/**
+ * Renders the report as a fixed-width table: platform, breaker state, last
+ * result, latency, consecutive failures, time to the next trial of an open
+ * breaker, and the degraded flag. `colour` adds ANSI colours for terminals.
+ */
+export function renderStatusTable(report: HealthReport, now: number, recentEvents: readonly string[], colour = false): string {
+  const header = ['PLATFORM', 'BREAKER', 'LAST', 'LATENCY', 'FAILURES', 'NEXT TRIAL'];
+  const rows = report.platforms.map((p) => [
+    p.platform.replace(/[\x00-\x1f\x7f]/g, '?'),
+    p.breakerState,
+    p.lastResult ?? '-',
+    p.lastDurationSeconds === undefined || p.lastResult === 'rejected' ? '-' : `${Math.round(p.lastDurationSeconds * 1000)} ms`,
+    String(p.consecutiveFailures),
+    p.breakerState === 'OPEN' && p.nextAttemptAt !== undefined ? `${Math.max(0, Math.ceil((p.nextAttemptAt - now) / 1000))} s` : '-',
+  ]);
+  const widths = header.map((h, i) => Math.min(40, Math.max(h.length, ...rows.map((r) => r[i]!.length))));
+  const line = (cells: string[], paint = false) =>
+    cells
+      .map((cell, i) => {
+        const text = cell.length > widths[i]! ? `${cell.slice(0, widths[i]! - 1)}…` : cell.padEnd(widths[i]!);
+        return paint && i === 1 && colour ? `${STATE_COLOURS[cell] ?? ''}${text}${RESET}` : text;
+      })
+      .join('  ')
+      .trimEnd();
+  const degraded = report.degraded
+    ? `yes (${report.degraded.resource} ${Math.round(report.degraded.value * 100)} % ≥ ${Math.round(report.degraded.threshold * 100)} %)`
+    : 'no';
+  return [
+    `conductor-health — status: ${report.status} — degraded mode: ${degraded} — skipped checks: ${report.skippedChecks}`,
+    '',
+    line(header),
+    ...rows.map((r) => line(r, true)),
+    '',
+    'Recent events:',
+    ...(recentEvents.length > 0 ? recentEvents.map((e) => `  ${e}`) : ['  (none yet)']),
+    '',
+    'Ctrl-C to stop.',
+  ].join('\n');
+}
+
+/**
+ * Redraws the table in place on a terminal (the alternate screen, so the
+ * shell's scrollback is left as it was) every `refreshMs`, listing breaker
+ * transitions and degraded-mode changes as they happen.
+ */
+export function startLiveTable(monitor: HealthMonitor, out: NodeJS.WriteStream, refreshMs = 1_000): () => void {
+  const events: string[] = [];
+  const remember = (text: string) => {
+    events.unshift(`${new Date().toISOString().slice(11, 19)}  ${text}`);
+    events.length = Math.min(events.length, 8);
+  };
+  const onTransition = (c: { platform: string; from: string; to: string }) => remember(`${c.platform}: ${c.from} → ${c.to}`);
+  const onDegraded = (c: { degraded: boolean }) => remember(c.degraded ? 'entered degraded mode' : 'left degraded mode');
+  monitor.on('transition', onTransition);
+  monitor.on('degraded', onDegraded);
+  const draw = () => out.write(`\x1b[H\x1b[2J${renderStatusTable(monitor.report(), Date.now(), events, true)}\n`);
+  out.write('\x1b[?1049h\x1b[?25l');
+  draw();
+  const timer = setInterval(draw, refreshMs);
+  timer.unref();
+  return () => {
+    clearInterval(timer);
+    monitor.off('transition', onTransition);
+    monitor.off('degraded', onDegraded);
+    out.write('\x1b[?25h\x1b[?1049l');
+  };
+}
