@@ -1,0 +1,38 @@
+// The public API. Instrumentation code (monitor, breaker, metrics) talks to
+// @opentelemetry/api only; startTelemetry is the one place that builds the SDK.
+export { HealthMonitor, HealthCheckTimeoutError } from './health.ts';
+export type {
+  HealthCheck,
+  HealthCheckValue,
+  HealthCheckResult,
+  HealthMonitorEvents,
+  HealthMonitorOptions,
+  HealthReport,
+  OverallStatus,
+  PlatformOptions,
+  PlatformReport,
+} from './health.ts';
+export { PlatformCircuitBreaker, CircuitOpenError, BreakerTimeoutError, BreakerShutdownError, errorTypeOf } from './circuit-breaker.ts';
+export type { BreakerOptions, BreakerSnapshot, BreakerState, BreakerStateChange, ExecuteOptions } from './circuit-breaker.ts';
+export { ResourceMonitor, createSystemSampler } from './resources.ts';
+export type { DegradedChange, DegradedReason, ResourceMonitorOptions, ResourceReadings, ResourceSampler } from './resources.ts';
+export {
+  initMetrics,
+  BREAKER_STATE_LABELS,
+  DURATION_BUCKETS_SECONDS,
+  HEALTH_CHECK_STATUSES,
+  METRIC_NAMES,
+  RESOURCES,
+} from './metrics.ts';
+export type { BreakerStateLabel, HealthCheckStatus, HealthMetrics, MetricsOptions, ResourceName } from './metrics.ts';
+export { startTelemetry, getMetricsRegistry } from './telemetry.ts';
+export type { HostMetricGroup, MetricsRegistry, Telemetry, TelemetryOptions } from './telemetry.ts';
+export { healthHandler, readinessHandler } from './health-endpoint.ts';
+export type { RequestHandler } from './health-endpoint.ts';
+export { httpCheck, tcpCheck, UnexpectedStatusError, BodyMismatchError } from './checks.ts';
+export type { HttpCheckOptions, TcpCheckOptions } from './checks.ts';
+export { isPluginHealth, PLUGIN_HEALTH_STATUSES } from './plugins.ts';
+export type { PluginHealth, PluginHealthStatus, PluginManager } from './plugins.ts';
+export { createLogger, silentLogger } from './logger.ts';
+export type { Logger } from './logger.ts';
+export { BREAKER_DEFAULTS, MONITOR_DEFAULTS, ENV_OVERRIDES } from './config.ts';
