@@ -13,7 +13,7 @@
 import { EventEmitter, setMaxListeners } from 'node:events';
 import { createRequire } from 'node:module';
 import { trace, type Meter, type Tracer } from '@opentelemetry/api';
-import { BREAKER_DEFAULTS, checkKnownKeys, checkNumber, checkOptionsObject, checkString, checkFunction, describeValue, envOverrides } from './config.ts';
+import { BREAKER_DEFAULTS, checkKnownKeys, checkNumber, checkOptionsObject, checkPlatformName, checkFunction, describeValue, envOverrides } from './config.ts';
 import { initMetrics, sanitizeErrorType, type BreakerStateLabel, type HealthMetrics } from './metrics.ts';
 import { isPluginHealth, type PluginHealth } from './plugins.ts';
 import { silentLogger, type Logger } from './logger.ts';
@@ -333,7 +333,7 @@ export class PlatformCircuitBreaker {
    * @param options see {@link BreakerOptions}; an unknown key or a bad value throws a TypeError/RangeError naming it
    */
   constructor(platform: string, options?: BreakerOptions) {
-    this.platform = checkString('platform', platform);
+    this.platform = checkPlatformName(platform);
     const opts = checkOptionsObject('circuit breaker', options);
     checkKnownKeys('circuit breaker', opts, OPTION_KEYS);
     const env = envOverrides(['failMax', 'resetTimeoutMs']);

@@ -71,6 +71,21 @@ export function checkString(name: string, value: unknown): string {
   return value;
 }
 
+/** Longest platform name: it becomes a label value on every series of the platform. */
+export const MAX_PLATFORM_NAME_LENGTH = 256;
+
+/**
+ * Accepts a platform name: a non-empty string of at most
+ * {@link MAX_PLATFORM_NAME_LENGTH} characters. Quotes, newlines and any
+ * Unicode are fine — label values are escaped — but length is bounded so a
+ * runaway name cannot blow up every scrape.
+ */
+export function checkPlatformName(value: unknown): string {
+  const name = checkString('platform', value);
+  if (name.length > MAX_PLATFORM_NAME_LENGTH) fail('range', 'platform', value, `at most ${MAX_PLATFORM_NAME_LENGTH} characters long`);
+  return name;
+}
+
 /** Accepts one of a fixed set of strings. */
 export function checkOneOf<T extends string>(name: string, value: unknown, allowed: readonly T[]): T {
   if (typeof value !== 'string' || !(allowed as readonly string[]).includes(value)) {

@@ -12,7 +12,7 @@ import {
   checkKnownKeys,
   checkNumber,
   checkOptionsObject,
-  checkString,
+  checkPlatformName,
   describeValue,
   envOverrides,
 } from './config.ts';
@@ -264,7 +264,7 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
    */
   register(platform: string, check: HealthCheck, options?: PlatformOptions): void {
     this.#assertUsable();
-    checkString('platform', platform);
+    checkPlatformName(platform);
     checkFunction('check', check);
     const opts = checkOptionsObject('platform', options);
     checkKnownKeys('platform', opts, ['intervalMs', 'timeoutMs', 'breaker']);
@@ -334,7 +334,7 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
    */
   checkPlatformHealth(platform: string, check?: HealthCheck): Promise<HealthCheckResult> {
     this.#assertUsable();
-    checkString('platform', platform);
+    checkPlatformName(platform);
     if (check !== undefined) checkFunction('check', check);
     const entry = this.#platforms.get(platform) ?? this.#createPlatform(platform);
     const fn = check ?? entry.check;
@@ -352,7 +352,7 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
     this.#assertUsable();
     checkFunction('check', check);
     const list = [...platforms];
-    for (const platform of list) checkString('platform', platform);
+    for (const platform of list) checkPlatformName(platform);
     const gap = this.#staggerMs ?? this.#intervalMs / Math.max(1, list.length);
     return Promise.all(
       list.map(

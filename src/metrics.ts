@@ -1,5 +1,5 @@
 import { metrics, type Attributes, type Counter, type Gauge, type Histogram, type Meter } from '@opentelemetry/api';
-import { checkNumber, checkOneOf, checkOptionsObject, checkKnownKeys, checkString, BREAKER_DEFAULTS } from './config.ts';
+import { checkNumber, checkOneOf, checkOptionsObject, checkKnownKeys, checkPlatformName, BREAKER_DEFAULTS } from './config.ts';
 import { PACKAGE_NAME, PACKAGE_VERSION } from './version.ts';
 
 /** Outcomes of one health check, the `status` label of `health_check_total`. */
@@ -151,7 +151,7 @@ function createMetrics(meter: Meter, maxErrorTypes: number): HealthMetrics {
       if (index < 0) checkOneOf('status', status, HEALTH_CHECK_STATUSES);
       let attrs = checkAttrs.get(platform);
       if (attrs === undefined) {
-        checkString('platform', platform);
+        checkPlatformName(platform);
         attrs = HEALTH_CHECK_STATUSES.map((s) => ({ platform, status: s }));
         checkAttrs.set(platform, attrs);
         durationAttrs.set(platform, { platform });
@@ -164,13 +164,13 @@ function createMetrics(meter: Meter, maxErrorTypes: number): HealthMetrics {
     },
 
     setBreakerState(platform, state) {
-      checkString('platform', platform);
+      checkPlatformName(platform);
       checkOneOf('state', state, BREAKER_STATE_LABELS);
       for (const s of BREAKER_STATE_LABELS) circuitBreakerStateGauge.record(s === state ? 1 : 0, { platform, state: s });
     },
 
     recordPluginFailure(platform, errorType) {
-      checkString('platform', platform);
+      checkPlatformName(platform);
       let seen = errorTypes.get(platform);
       if (seen === undefined) {
         seen = new Set();

@@ -22,8 +22,9 @@ interface Entry {
   intervalMs: number;
   due: number;
   lastSlotAt: number | undefined;
+  /** Position in the plan: breaks ties between equal due times, so starts keep registration order. */
+  seq: number;
   heapIndex: number;
-  removed: boolean;
 }
 
 export class Schedule {
@@ -45,7 +46,7 @@ export class Schedule {
 
   /** Adds a platform; it gets a slot at the next {@link Schedule.plan}. */
   add(key: string, intervalMs: number): void {
-    this.#entries.set(key, { key, baseIntervalMs: intervalMs, intervalMs, due: Infinity, lastSlotAt: undefined, heapIndex: -1, removed: false });
+    this.#entries.set(key, { key, baseIntervalMs: intervalMs, intervalMs, due: Infinity, lastSlotAt: undefined, seq: 0, heapIndex: -1 });
   }
 
   /** Removes a platform; the others keep their slots until the next {@link Schedule.plan}. */
@@ -53,7 +54,6 @@ export class Schedule {
     const entry = this.#entries.get(key);
     if (!entry) return;
     this.#entries.delete(key);
-    entry.removed = true;
     if (entry.heapIndex >= 0) this.#removeAt(entry.heapIndex);
   }
 
@@ -82,6 +82,7 @@ export class Schedule {
       const base = this.#epoch + offset;
       const cycles = earliest <= base ? 0 : Math.ceil((earliest - base) / interval);
       entry.due = base + cycles * interval;
+      entry.seq = index;
       entry.heapIndex = this.#heap.length;
       this.#heap.push(entry);
       index += 1;
@@ -127,7 +128,7 @@ export class Schedule {
   }
 
   #less(a: Entry, b: Entry): boolean {
-    return a.due < b.due || (a.due === b.due && a.heapIndex < b.heapIndex);
+    return a.due < b.due || (a.due === b.due && a.seq < b.seq);
   }
 
   #swap(i: number, j: number): void {
@@ -145,8 +146,8 @@ export class Schedule {
       const l = 2 * i + 1;
       const r = l + 1;
       let m = i;
-      if (l < n && this.#heap[l]!.due < this.#heap[m]!.due) m = l;
-      if (r < n && this.#heap[r]!.due < this.#heap[m]!.due) m = r;
+      if (l < n && this.#less(this.#heap[l]!, this.#heap[m]!)) m = l;
+      if (r < n && this.#less(this.#heap[r]!, this.#heap[m]!)) m = r;
       if (m === i) return;
       this.#swap(i, m);
       i = m;
@@ -156,7 +157,7 @@ export class Schedule {
   #up(i: number): void {
     while (i > 0) {
       const p = (i - 1) >> 1;
-      if (!(this.#heap[i]!.due < this.#heap[p]!.due)) return;
+      if (!this.#less(this.#heap[i]!, this.#heap[p]!)) return;
       this.#swap(i, p);
       i = p;
     }

@@ -11,7 +11,7 @@ import { AggregationType, MeterProvider, type ViewOptions } from '@opentelemetry
 import { BatchSpanProcessor, TracerProvider, type SpanProcessor } from '@opentelemetry/sdk-trace';
 import { checkKnownKeys, checkNumber, checkOptionsObject, checkString, describeValue } from './config.ts';
 import { DURATION_BUCKETS_SECONDS, METRIC_NAMES, seriesPerPlatform } from './metrics.ts';
-import { PACKAGE_NAME, PACKAGE_VERSION } from './version.ts';
+import { PACKAGE_VERSION } from './version.ts';
 
 /** What `/metrics` serves: the Prometheus exposition text of the whole meter provider. */
 export interface MetricsRegistry {
