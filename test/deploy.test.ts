@@ -1,0 +1,581 @@
+/**
+ * Checks of the operator files: otel-collector.yaml, deploy/prometheus.yml,
+ * deploy/alerts.yml (+ its promtool unit tests), deploy/docker-compose.yaml,
+ * the Grafana provisioning and deploy/grafana-dashboard.json.
+ *
+ * There is no collector, Jaeger, Grafana or Docker here, so their files are
+ * checked structurally. Prometheus files go through the real promtool, and
+ * every dashboard query (and every alert expression) runs against a real
+ * Prometheus scraping a real HealthMonitor.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join, posix, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { parse } from 'yaml';
+import { HealthMonitor } from '../src/health.ts';
+import { silentLogger } from '../src/logger.ts';
+import { ResourceMonitor } from '../src/resources.ts';
+import { startTelemetry, type Telemetry } from '../src/telemetry.ts';
+import { startPrometheus, type PrometheusHandle, type PromSample } from './helpers/prometheus.ts';
+import { promtoolCheck } from './helpers/promtool.ts';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const DEPLOY = join(ROOT, 'deploy');
+const RULE_TESTS = join(DEPLOY, 'tests');
+
+// ---------------------------------------------------------------------------
+// Narrowing helpers: parsed YAML/JSON is `unknown` until checked.
+
+type Obj = Record<string, unknown>;
+
+function isObj(value: unknown): value is Obj {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+function obj(value: unknown, what: string): Obj {
+  assert.ok(isObj(value), `${what} must be a mapping, got ${JSON.stringify(value)}`);
+  return value;
+}
+function arr(value: unknown, what: string): unknown[] {
+  assert.ok(Array.isArray(value), `${what} must be a list, got ${JSON.stringify(value)}`);
+  return value;
+}
+function str(value: unknown, what: string): string {
+  assert.equal(typeof value, 'string', `${what} must be a string, got ${JSON.stringify(value)}`);
+  return value as string;
+}
+function strings(value: unknown, what: string): string[] {
+  return arr(value, what).map((v, i) => str(v, `${what}[${i}]`));
+}
+function readYaml(path: string): Obj {
+  return obj(parse(readFileSync(path, 'utf8')), path);
+}
+
+// ---------------------------------------------------------------------------
+// PromQL helpers.
+
+/** Substitutes the Grafana variables the dashboard uses, as Grafana would with "All" selected. */
+function substituteGrafanaVariables(expr: string): string {
+  return expr
+    .replaceAll(/\$\{platform\}|\$platform\b/g, '.*')
+    .replaceAll('$__rate_interval', '10s')
+    .replaceAll('$__interval', '10s')
+    .replaceAll('$__range', '1m');
+}
+
+const PROMQL_KEYWORDS = new Set(['and', 'or', 'unless', 'bool', 'offset', 'inf', 'nan', 'Inf', 'NaN']);
+const HISTOGRAM_SUFFIX = /_(?:bucket|sum|count)$/;
+
+/**
+ * The metric names an expression selects (histogram series reduced to their
+ * base name): strings, label matchers, ranges and grouping clauses are blanked
+ * out, then every identifier that is not a function call or keyword is a metric.
+ */
+function metricNames(expr: string): Set<string> {
+  const stripped = expr
+    .replaceAll(/"(?:[^"\\]|\\.)*"/g, '""')
+    .replaceAll(/\{[^}]*\}/g, ' ')
+    .replaceAll(/\[[^\]]*\]/g, ' ')
+    .replaceAll(/\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)/g, ' ');
+  const names = new Set<string>();
+  for (const match of stripped.matchAll(/(?<![\w.])[A-Za-z_:][\w:]*/g)) {
+    const rest = stripped.slice(match.index + match[0].length).trimStart();
+    if (rest.startsWith('(') || PROMQL_KEYWORDS.has(match[0])) continue;
+    names.add(match[0].replace(HISTOGRAM_SUFFIX, ''));
+  }
+  return names;
+}
+
+// ---------------------------------------------------------------------------
+// Files loaded at module level, because tests are generated per panel and per rule test file.
+
+interface Alert {
+  name: string;
+  expr: string;
+}
+function loadAlerts(): Alert[] {
+  const doc = readYaml(join(DEPLOY, 'alerts.yml'));
+  return arr(doc.groups, 'groups').flatMap((group, g) =>
+    arr(obj(group, `groups[${g}]`).rules, `groups[${g}].rules`)
+      .map((rule, r) => obj(rule, `groups[${g}].rules[${r}]`))
+      .filter((rule) => rule.alert !== undefined)
+      .map((rule) => ({ name: str(rule.alert, 'alert'), expr: str(rule.expr, `${String(rule.alert)}.expr`) })),
+  );
+}
+const ALERTS = loadAlerts();
+const RULE_TEST_FILES = readdirSync(RULE_TESTS).filter((f) => f.endsWith('.test.yml')).sort();
+
+interface PanelTarget {
+  refId: string;
+  expr: string;
+}
+interface Panel {
+  title: string;
+  type: string;
+  targets: PanelTarget[];
+}
+const DASHBOARD = obj(JSON.parse(readFileSync(join(DEPLOY, 'grafana-dashboard.json'), 'utf8')), 'dashboard');
+/** Every panel, including those nested in collapsed rows. */
+function loadPanels(): Panel[] {
+  const raw = arr(DASHBOARD.panels, 'panels').map((p, i) => obj(p, `panels[${i}]`));
+  const all = raw.flatMap((p) => [p, ...(Array.isArray(p.panels) ? p.panels.map((q, i) => obj(q, `row panel ${i}`)) : [])]);
+  return all
+    .filter((p) => p.type !== 'row') // rows are layout: they hold no queries
+    .map((p) => {
+      const title = str(p.title, 'panel title');
+      const targets = arr(p.targets ?? [], `${title}.targets`).map((t, i) => {
+        const target = obj(t, `${title}.targets[${i}]`);
+        return { refId: str(target.refId, `${title}.targets[${i}].refId`), expr: str(target.expr, `${title}.targets[${i}].expr`) };
+      });
+      return { title, type: str(p.type, `${title}.type`), targets };
+    });
+}
+const PANELS = loadPanels();
+
+// ---------------------------------------------------------------------------
+
+describe('the OpenTelemetry Collector configuration (otel-collector.yaml)', () => {
+  const config = readYaml(join(ROOT, 'otel-collector.yaml'));
+  const section = (name: string): Obj => obj(config[name], name);
+  const service = section('service');
+  const pipelines = obj(service.pipelines, 'service.pipelines');
+  const pipeline = (name: string): Obj => obj(pipelines[name], `pipeline ${name}`);
+  const componentType = (id: string): string => id.split('/')[0] ?? id;
+
+  it('defines every receiver, processor and exporter that a pipeline names', () => {
+    assert.ok(Object.keys(pipelines).length > 0, 'at least one pipeline');
+    for (const [name, value] of Object.entries(pipelines)) {
+      assert.match(name, /^(traces|metrics|logs)(\/[\w.-]+)?$/, `pipeline id ${name} must be <signal>[/<name>]`);
+      const p = obj(value, `pipeline ${name}`);
+      for (const kind of ['receivers', 'processors', 'exporters']) {
+        const ids = strings(p[kind] ?? [], `${name}.${kind}`);
+        if (kind !== 'processors') assert.ok(ids.length > 0, `${name} needs at least one of ${kind}`);
+        const defined = obj(config[kind] ?? {}, kind);
+        for (const id of ids) assert.ok(id in defined, `pipeline ${name} names ${kind.slice(0, -1)} "${id}", which is not defined under ${kind}`);
+      }
+    }
+  });
+
+  it('defines every extension that service.extensions enables', () => {
+    const enabled = strings(service.extensions, 'service.extensions');
+    assert.ok(enabled.includes('health_check'), 'health_check is enabled');
+    for (const id of enabled) assert.ok(id in section('extensions'), `extension "${id}" is not defined`);
+    assert.equal(obj(section('extensions').health_check, 'health_check').endpoint, '0.0.0.0:13133');
+  });
+
+  it('sends traces to Jaeger over OTLP as the last exporter of the traces pipeline', () => {
+    const exporters = strings(pipeline('traces').exporters, 'traces.exporters');
+    const last = exporters.at(-1);
+    assert.ok(last !== undefined && last.startsWith('otlp'), `last traces exporter is an otlp exporter, got ${String(last)}`);
+    assert.equal(componentType(last), 'otlp', 'OTLP/gRPC exporter (Jaeger listens for gRPC on 4317)');
+    const jaeger = obj(section('exporters')[last], `exporters.${last}`);
+    assert.equal(jaeger.endpoint, 'jaeger:4317');
+    assert.equal(obj(jaeger.tls, `${last}.tls`).insecure, true, 'plain gRPC inside the compose network');
+    assert.ok(exporters.includes('debug'), 'debug exporter in the traces pipeline');
+    assert.equal(obj(section('exporters').debug, 'exporters.debug').verbosity, 'basic');
+  });
+
+  it('re-exports the metrics pipeline through the prometheus exporter on 8889', () => {
+    const metricsPipelines = Object.keys(pipelines).filter((n) => componentType(n) === 'metrics');
+    const withPrometheus = metricsPipelines.filter((n) =>
+      strings(pipeline(n).exporters, `${n}.exporters`).some((id) => componentType(id) === 'prometheus'),
+    );
+    assert.ok(withPrometheus.length > 0, `a metrics pipeline exports through prometheus (metrics pipelines: ${metricsPipelines.join(', ')})`);
+    assert.equal(obj(section('exporters').prometheus, 'exporters.prometheus').endpoint, '0.0.0.0:8889');
+  });
+
+  it('receives OTLP over gRPC on 4317 and HTTP on 4318 on all interfaces', () => {
+    const protocols = obj(obj(section('receivers').otlp, 'receivers.otlp').protocols, 'otlp.protocols');
+    assert.equal(obj(protocols.grpc, 'otlp.protocols.grpc').endpoint, '0.0.0.0:4317');
+    assert.equal(obj(protocols.http, 'otlp.protocols.http').endpoint, '0.0.0.0:4318');
+    for (const name of Object.keys(pipelines)) {
+      assert.ok(strings(pipeline(name).receivers, `${name}.receivers`).includes('otlp'), `${name} receives OTLP`);
+    }
+  });
+
+  it('runs memory_limiter first and batch after it in every pipeline', () => {
+    const limiter = obj(section('processors').memory_limiter, 'processors.memory_limiter');
+    assert.ok(typeof limiter.check_interval === 'string' && limiter.check_interval !== '', 'memory_limiter.check_interval');
+    assert.ok(typeof limiter.limit_percentage === 'number' && typeof limiter.spike_limit_percentage === 'number');
+    assert.ok(limiter.spike_limit_percentage < limiter.limit_percentage, 'spike limit below the hard limit');
+    for (const name of Object.keys(pipelines)) {
+      const processors = strings(pipeline(name).processors, `${name}.processors`);
+      assert.equal(processors[0], 'memory_limiter', `${name}: memory_limiter first`);
+      assert.ok(processors.indexOf('batch') > 0, `${name}: batch after memory_limiter`);
+    }
+  });
+});
+
+describe('the Prometheus configuration and alert rules (promtool)', () => {
+  it('passes promtool check config, which also checks the rule files it names', async () => {
+    const config = readYaml(join(DEPLOY, 'prometheus.yml'));
+    assert.deepEqual(strings(config.rule_files, 'rule_files'), ['alerts.yml']);
+    const { code, output } = await promtoolCheck(['check', 'config', join(DEPLOY, 'prometheus.yml')]);
+    assert.equal(code, 0, output);
+    assert.match(output, /1 rule files found/);
+  });
+
+  it('scrapes conductor-health on 9464 and the collector on 8889 every 15 s', () => {
+    const config = readYaml(join(DEPLOY, 'prometheus.yml'));
+    const global = obj(config.global, 'global');
+    assert.equal(global.scrape_interval, '15s');
+    assert.equal(global.evaluation_interval, '15s');
+    const jobs = Object.fromEntries(
+      arr(config.scrape_configs, 'scrape_configs').map((j, i) => {
+        const job = obj(j, `scrape_configs[${i}]`);
+        const targets = arr(job.static_configs, 'static_configs').flatMap((s) => strings(obj(s, 'static_config').targets, 'targets'));
+        return [str(job.job_name, 'job_name'), targets];
+      }),
+    );
+    assert.deepEqual(jobs, { 'conductor-health': ['conductor-health:9464'], 'otel-collector': ['otel-collector:8889'] });
+  });
+
+  it('passes promtool check rules for alerts.yml', async () => {
+    const { code, output } = await promtoolCheck(['check', 'rules', join(DEPLOY, 'alerts.yml')]);
+    assert.equal(code, 0, output);
+  });
+
+  it('defines the required alerts with a severity, a for duration and annotations', () => {
+    const doc = readYaml(join(DEPLOY, 'alerts.yml'));
+    const rules = arr(doc.groups, 'groups').flatMap((g) => arr(obj(g, 'group').rules, 'rules').map((r) => obj(r, 'rule')));
+    const byName = new Map(rules.map((r) => [str(r.alert, 'alert'), r]));
+    const expected: Record<string, string> = {
+      CircuitBreakerOpen: 'warning',
+      HealthChecksFailing: 'warning',
+      SystemResourcesHigh: 'warning',
+      HealthMonitorDegraded: 'warning',
+      ConductorHealthDown: 'critical',
+    };
+    for (const [name, severity] of Object.entries(expected)) {
+      const rule = byName.get(name);
+      assert.ok(rule, `alert ${name} is defined`);
+      assert.equal(obj(rule.labels, `${name}.labels`).severity, severity, `${name} severity`);
+      assert.match(str(rule.for, `${name}.for`), /^\d+[smh]$/, `${name} has a for duration`);
+      const annotations = obj(rule.annotations, `${name}.annotations`);
+      str(annotations.summary, `${name}.summary`);
+      str(annotations.description, `${name}.description`);
+    }
+    for (const name of ['CircuitBreakerOpen', 'HealthChecksFailing']) {
+      assert.match(str(obj(byName.get(name)?.annotations, name).summary, name), /\{\{ \$labels\.platform \}\}/);
+    }
+  });
+
+  it('has exactly one promtool test file per alert, each with a firing and a silent case', () => {
+    const tested = new Map<string, string>();
+    for (const file of RULE_TEST_FILES) {
+      const doc = readYaml(join(RULE_TESTS, file));
+      assert.deepEqual(strings(doc.rule_files, `${file} rule_files`), ['../alerts.yml'], `${file} loads ../alerts.yml`);
+      const cases = arr(doc.tests, `${file} tests`).flatMap((t, i) =>
+        arr(obj(t, `${file} tests[${i}]`).alert_rule_test, `${file} tests[${i}].alert_rule_test`).map((c) => obj(c, 'alert_rule_test')),
+      );
+      const names = new Set(cases.map((c) => str(c.alertname, `${file} alertname`)));
+      assert.equal(names.size, 1, `${file} tests exactly one alert, got ${[...names].join(', ')}`);
+      const name = [...names][0];
+      assert.ok(name !== undefined);
+      assert.ok(!tested.has(name), `${name} is tested by both ${tested.get(name)} and ${file}`);
+      tested.set(name, file);
+      const firing = cases.filter((c) => arr(c.exp_alerts ?? [], 'exp_alerts').length > 0);
+      const silent = cases.filter((c) => arr(c.exp_alerts ?? [], 'exp_alerts').length === 0);
+      assert.ok(firing.length > 0, `${file} has a case where ${name} fires`);
+      assert.ok(silent.length > 0, `${file} has a case where ${name} must not fire`);
+    }
+    assert.deepEqual([...tested.keys()].sort(), ALERTS.map((a) => a.name).sort(), 'one test file per alert in alerts.yml');
+  });
+
+  for (const file of RULE_TEST_FILES) {
+    it(`passes promtool test rules for tests/${file}`, async () => {
+      // cwd deploy/tests: rule_files resolve relative to the test file either way.
+      const { code, output } = await promtoolCheck(['test', 'rules', file], { cwd: RULE_TESTS });
+      assert.equal(code, 0, output);
+      assert.match(output, /SUCCESS/);
+    });
+  }
+});
+
+describe('the docker compose stack (deploy/docker-compose.yaml)', () => {
+  const compose = readYaml(join(DEPLOY, 'docker-compose.yaml'));
+  const services = obj(compose.services, 'services');
+  const service = (name: string): Obj => obj(services[name], `services.${name}`);
+
+  interface Mount {
+    service: string;
+    source: string;
+    target: string;
+  }
+  /** Bind mounts of host paths (short `src:dst[:mode]` or long syntax); named and anonymous volumes are skipped. */
+  const bindMounts: Mount[] = Object.keys(services).flatMap((name) =>
+    arr(service(name).volumes ?? [], `${name}.volumes`).flatMap((v): Mount[] => {
+      if (isObj(v)) {
+        return v.type === 'bind' ? [{ service: name, source: str(v.source, 'source'), target: str(v.target, 'target') }] : [];
+      }
+      const [source, target] = str(v, `${name} volume`).split(':');
+      if (source === undefined || target === undefined) return []; // anonymous volume
+      if (!/^[./~]/.test(source)) return []; // named volume
+      return [{ service: name, source, target }];
+    }),
+  );
+  const mountOf = (name: string, file: string): Mount | undefined =>
+    bindMounts.find((m) => m.service === name && resolve(DEPLOY, m.source) === resolve(ROOT, file));
+  const environment = (name: string): Record<string, string> => {
+    const env = service(name).environment ?? {};
+    if (Array.isArray(env)) {
+      return Object.fromEntries(strings(env, `${name}.environment`).map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)]));
+    }
+    return Object.fromEntries(Object.entries(obj(env, `${name}.environment`)).map(([k, v]) => [k, String(v)]));
+  };
+
+  it('defines the five services, each with an image', () => {
+    for (const name of ['conductor-health', 'otel-collector', 'jaeger', 'prometheus', 'grafana']) {
+      str(service(name).image, `${name}.image`);
+    }
+    assert.equal(service('conductor-health').image, 'node:24-bookworm-slim');
+    assert.match(str(service('jaeger').image, 'jaeger.image'), /^jaegertracing\/jaeger:/, 'Jaeger v2 image');
+  });
+
+  it('mounts only files and directories that exist in the repository', () => {
+    assert.ok(bindMounts.length >= 6, `bind mounts found: ${JSON.stringify(bindMounts)}`);
+    for (const m of bindMounts) {
+      assert.ok(existsSync(resolve(DEPLOY, m.source)), `${m.service} mounts ${m.source} (resolved ${resolve(DEPLOY, m.source)}), which does not exist`);
+    }
+  });
+
+  it('mounts each configuration where its program reads it', () => {
+    // The collector: --config must point at the mounted otel-collector.yaml.
+    const collectorMount = mountOf('otel-collector', 'otel-collector.yaml');
+    assert.ok(collectorMount, 'otel-collector.yaml is mounted into the collector');
+    const command = service('otel-collector').command;
+    const args = Array.isArray(command) ? strings(command, 'command') : str(command, 'command').split(/\s+/);
+    assert.ok(args.includes(`--config=${collectorMount.target}`), `collector command ${JSON.stringify(args)} reads ${collectorMount.target}`);
+
+    // Prometheus: rule_files are relative to prometheus.yml, so alerts.yml must sit next to it.
+    const promConfig = mountOf('prometheus', 'deploy/prometheus.yml');
+    const promRules = mountOf('prometheus', 'deploy/alerts.yml');
+    assert.ok(promConfig && promRules, 'prometheus.yml and alerts.yml are mounted');
+    assert.equal(posix.dirname(promRules.target), posix.dirname(promConfig.target));
+    assert.equal(posix.basename(promRules.target), 'alerts.yml');
+    const promArgs = strings(service('prometheus').command ?? [`--config.file=${promConfig.target}`], 'prometheus.command');
+    assert.ok(promArgs.includes(`--config.file=${promConfig.target}`), 'prometheus reads the mounted config');
+
+    // Grafana: provisioning directory, and the dashboard in the provider's path.
+    const provisioning = mountOf('grafana', 'deploy/grafana/provisioning');
+    assert.equal(provisioning?.target, '/etc/grafana/provisioning');
+    const dashboard = mountOf('grafana', 'deploy/grafana-dashboard.json');
+    assert.ok(dashboard, 'the dashboard JSON is mounted into grafana');
+    const providers = arr(readYaml(join(DEPLOY, 'grafana/provisioning/dashboards/dashboards.yml')).providers, 'providers');
+    const paths = providers.map((p) => obj(obj(p, 'provider').options, 'provider.options').path);
+    assert.deepEqual(paths, ['/var/lib/grafana/dashboards']);
+    assert.equal(posix.dirname(dashboard.target), '/var/lib/grafana/dashboards');
+    assert.ok(dashboard.target.endsWith('.json'));
+  });
+
+  it('wires the app to the collector, the collector to Jaeger and Grafana to Prometheus by service name', () => {
+    const env = environment('conductor-health');
+    assert.equal(env.OTEL_EXPORTER_OTLP_ENDPOINT, 'http://otel-collector:4318', 'OTLP/HTTP port of the collector');
+    assert.equal(env.OTEL_EXPORTER_PROMETHEUS_HOST, '0.0.0.0', '/metrics reachable from the prometheus container');
+    assert.equal(env.OTEL_SERVICE_NAME, 'conductor-health');
+    assert.equal(service('conductor-health').working_dir, '/app');
+    assert.ok(mountOf('conductor-health', '.')?.target === '/app', 'the repository is mounted at /app');
+    assert.match(str(service('conductor-health').command, 'command'), /npm ci && npm start/);
+
+    const collector = readYaml(join(ROOT, 'otel-collector.yaml'));
+    const jaegerEndpoint = str(obj(obj(collector.exporters, 'exporters')['otlp/jaeger'], 'otlp/jaeger').endpoint, 'endpoint');
+    assert.ok(jaegerEndpoint.split(':')[0]! in services, `collector exports to ${jaegerEndpoint}, a compose service`);
+
+    const prometheus = readYaml(join(DEPLOY, 'prometheus.yml'));
+    for (const job of arr(prometheus.scrape_configs, 'scrape_configs')) {
+      for (const s of arr(obj(job, 'job').static_configs, 'static_configs')) {
+        for (const target of strings(obj(s, 'static_config').targets, 'targets')) {
+          assert.ok(target.split(':')[0]! in services, `scrape target ${target} is a compose service`);
+        }
+      }
+    }
+
+    const datasources = arr(readYaml(join(DEPLOY, 'grafana/provisioning/datasources/prometheus.yml')).datasources, 'datasources');
+    const ds = obj(datasources[0], 'datasources[0]');
+    assert.equal(ds.type, 'prometheus');
+    assert.equal(new URL(str(ds.url, 'datasource url')).host, 'prometheus:9090');
+  });
+
+  it('publishes the documented ports', () => {
+    const published = (name: string): string[] =>
+      arr(service(name).ports ?? [], `${name}.ports`).map((p) => String(p).split(':').at(-1) ?? '');
+    assert.deepEqual(published('conductor-health'), ['9464']);
+    assert.deepEqual(published('otel-collector').sort(), ['13133', '4317', '4318', '8889']);
+    assert.ok(published('jaeger').includes('16686'), 'Jaeger UI');
+    assert.deepEqual(published('prometheus'), ['9090']);
+    assert.deepEqual(published('grafana'), ['3000']);
+  });
+
+  it('says how to start it in a header comment', () => {
+    const text = readFileSync(join(DEPLOY, 'docker-compose.yaml'), 'utf8');
+    const header = text.slice(0, text.search(/^[^#\s]/m));
+    assert.match(header, /docker compose -f deploy\/docker-compose\.yaml up/);
+  });
+});
+
+describe('the Grafana dashboard (deploy/grafana-dashboard.json)', () => {
+  it('has a stable uid, a recent schema and a prometheus datasource variable', () => {
+    assert.equal(DASHBOARD.uid, 'conductor-health');
+    assert.equal(typeof DASHBOARD.schemaVersion, 'number');
+    assert.ok((DASHBOARD.schemaVersion as number) >= 36, `schemaVersion ${String(DASHBOARD.schemaVersion)}`);
+    const variables = arr(obj(DASHBOARD.templating, 'templating').list, 'templating.list').map((v) => obj(v, 'variable'));
+    const datasource = variables.find((v) => v.name === 'datasource');
+    assert.ok(datasource, 'a datasource variable');
+    assert.equal(datasource.type, 'datasource');
+    assert.equal(datasource.query, 'prometheus');
+  });
+
+  it('offers a multi-value platform variable with All, from health_check_total', () => {
+    const variables = arr(obj(DASHBOARD.templating, 'templating').list, 'templating.list').map((v) => obj(v, 'variable'));
+    const platform = variables.find((v) => v.name === 'platform');
+    assert.ok(platform, 'a platform variable');
+    assert.equal(platform.type, 'query');
+    const query = isObj(platform.query) ? platform.query.query : platform.query;
+    assert.equal(query, 'label_values(health_check_total, platform)');
+    assert.equal(platform.multi, true);
+    assert.equal(platform.includeAll, true);
+    assert.equal(platform.allValue, '.*', 'All matches platforms that appear later too');
+  });
+
+  it('gives every panel at least one query, each with a refId unique in its panel', () => {
+    assert.ok(PANELS.length >= 7, `${PANELS.length} panels`);
+    const titles = new Set<string>();
+    for (const panel of PANELS) {
+      assert.ok(!titles.has(panel.title), `duplicate panel title ${panel.title}`);
+      titles.add(panel.title);
+      assert.ok(panel.targets.length > 0, `panel "${panel.title}" has a target`);
+      for (const t of panel.targets) assert.notEqual(t.expr.trim(), '', `panel "${panel.title}" ${t.refId} has an expr`);
+      const refIds = panel.targets.map((t) => t.refId);
+      assert.equal(new Set(refIds).size, refIds.length, `refIds of "${panel.title}" are unique`);
+    }
+  });
+
+  it('covers every metric of the contract', () => {
+    const referenced = new Set(PANELS.flatMap((p) => p.targets.flatMap((t) => [...metricNames(t.expr)])));
+    for (const name of [
+      'health_check_total',
+      'health_check_duration_seconds',
+      'circuit_breaker_state',
+      'plugin_failure_total',
+      'system_resources',
+      'health_monitor_degraded',
+      'health_check_skipped_total',
+    ]) {
+      assert.ok(referenced.has(name), `${name} is on the dashboard (referenced: ${[...referenced].sort().join(', ')})`);
+    }
+  });
+
+  it('filters every per-platform query by $platform', () => {
+    for (const panel of PANELS) {
+      for (const t of panel.targets) {
+        const perPlatform = /\b(health_check_total|health_check_duration_seconds_\w+|circuit_breaker_state|plugin_failure_total|health_check_skipped_total)\{([^}]*)\}/g;
+        for (const match of t.expr.matchAll(perPlatform)) {
+          assert.match(match[2] ?? '', /platform=~"\$platform"/, `"${panel.title}" ${t.refId}: ${match[0]}`);
+        }
+      }
+    }
+  });
+});
+
+describe('the dashboard and alert queries against a real Prometheus scraping a running monitor', () => {
+  let telemetry: Telemetry | undefined;
+  let monitor: HealthMonitor | undefined;
+  let prometheus: PrometheusHandle | undefined;
+
+  /** The query of `expr` (Grafana variables substituted): throws on a PromQL error. */
+  const run = async (expr: string): Promise<PromSample[]> => {
+    const promql = substituteGrafanaVariables(expr);
+    assert.doesNotMatch(promql, /\$/, `unsubstituted variable in ${promql}`);
+    assert.ok(prometheus);
+    return prometheus.query(promql);
+  };
+
+  before(async () => {
+    telemetry = await startTelemetry({ prometheusPort: 0, hostMetrics: false });
+    const resources = new ResourceMonitor({
+      // Memory over the 0.8 threshold: system_resources >= 0.8 and degraded mode.
+      sampler: () => ({ memory: 0.9, cpu: 0.1, disk: 0.2 }),
+      intervalMs: 500,
+      logger: silentLogger,
+    });
+    // A 1 s reset timeout: the down platform's breaker keeps letting a trial
+    // through, so its failures keep counting as they would over minutes.
+    monitor = new HealthMonitor({ intervalMs: 200, timeoutMs: 150, resources, breaker: { resetTimeoutMs: 1000 }, logger: silentLogger });
+    let calls = 0;
+    monitor.register('healthy', () => true);
+    monitor.register('down', () => {
+      throw Object.assign(new Error('refused'), { code: 'ECONNREFUSED' });
+    });
+    monitor.register('flaky', () => (calls += 1) % 2 === 0);
+    monitor.start();
+    // Stall the event loop once, as a long GC pause or a synchronous call would,
+    // so that scheduled slots are missed and health_check_skipped_total exists.
+    await sleep(300);
+    const stallUntil = Date.now() + 1_000;
+    while (Date.now() < stallUntil) {
+      /* busy */
+    }
+
+    const config = readYaml(join(DEPLOY, 'prometheus.yml'));
+    const job = arr(config.scrape_configs, 'scrape_configs')
+      .map((j) => obj(j, 'job'))
+      .find((j) => JSON.stringify(j.static_configs).includes(':9464'));
+    prometheus = await startPrometheus({
+      targets: [new URL(telemetry.metricsUrl!).host],
+      scrapeIntervalMs: 1000,
+      jobName: str(job?.job_name, 'job scraping :9464'), // same job label as deploy/prometheus.yml
+    });
+    await prometheus.waitForTargetsUp();
+    // rate() needs two scrapes inside its range.
+    await prometheus.waitForQuery('count(rate(health_check_total[10s])) > 0', (r) => r.length > 0, 15_000);
+  });
+
+  after(async () => {
+    await monitor?.stop();
+    await prometheus?.stop();
+    await telemetry?.shutdown();
+  });
+
+  for (const panel of PANELS) {
+    it(`answers every query of the panel "${panel.title}" with at least one series`, async () => {
+      for (const { refId, expr } of panel.targets) {
+        const result = await run(expr);
+        assert.ok(result.length > 0, `${refId}: ${substituteGrafanaVariables(expr)} returned no series`);
+        const finite = result.filter((s) => Number.isFinite(Number(s.value[1])));
+        assert.ok(finite.length > 0, `${refId}: no finite value in ${JSON.stringify(result)}`);
+      }
+    });
+  }
+
+  it('shows the down platform as open and the healthy one as closed in the breaker state panel', async () => {
+    const panel = PANELS.find((p) => p.type === 'state-timeline' || /breaker state/i.test(p.title));
+    assert.ok(panel, 'a breaker state panel');
+    const states = new Map((await run(panel.targets[0]!.expr)).map((s) => [s.metric.platform, Number(s.value[1])]));
+    assert.equal(states.get('healthy'), 0, 'closed');
+    // Open (2), or half_open (1) while a trial runs.
+    assert.ok(states.get('down') === 2 || states.get('down') === 1, `down: ${String(states.get('down'))}`);
+  });
+
+  it('selects exactly what each alert expression should on real metrics (before its for duration)', async () => {
+    const expr = (name: string): string => {
+      const alert = ALERTS.find((a) => a.name === name);
+      assert.ok(alert, `alert ${name}`);
+      return alert.expr;
+    };
+    const labelValues = (samples: PromSample[], label: string): string[] => samples.map((s) => s.metric[label] ?? '').sort();
+
+    assert.deepEqual(labelValues(await prometheus!.waitForQuery(expr('CircuitBreakerOpen'), (r) => r.length > 0, 10_000), 'platform'), ['down']);
+    // The flaky platform sits at a ratio of ~0.5, on the threshold: either way is right for it.
+    const failing = labelValues(
+      await prometheus!.waitForQuery(expr('HealthChecksFailing'), (r) => r.some((s) => s.metric.platform === 'down'), 10_000),
+      'platform',
+    );
+    assert.ok(!failing.includes('healthy'), `HealthChecksFailing selects ${failing.join(', ')}`);
+    assert.deepEqual(labelValues(await run(expr('SystemResourcesHigh')), 'resource'), ['memory']);
+    assert.equal((await prometheus!.waitForQuery(expr('HealthMonitorDegraded'), (r) => r.length > 0, 10_000)).length, 1);
+    assert.deepEqual(await run(expr('ConductorHealthDown')), [], 'the monitor is up');
+    assert.equal((await run(expr('ConductorHealthDown').replace('== 0', '== 1'))).length, 1, 'the job label matches the scrape job');
+  });
+});
