@@ -3,13 +3,14 @@ import { randomUUID } from 'node:crypto';
 import { context, metrics, propagation, trace } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
-import { PrometheusExporter, PrometheusSerializer } from '@opentelemetry/exporter-prometheus';
+import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { HostMetricsInstrumentation } from '@opentelemetry/instrumentation-host-metrics';
 import { detectResources, envDetector, resourceFromAttributes, type Resource } from '@opentelemetry/resources';
 import { AggregationType, MeterProvider, type ViewOptions } from '@opentelemetry/sdk-metrics';
 import { BatchSpanProcessor, TracerProvider, type SpanProcessor } from '@opentelemetry/sdk-trace';
 import { checkKnownKeys, checkNumber, checkOptionsObject, checkString, describeValue } from './config.ts';
+import { ExpositionSerializer } from './exposition.ts';
 import { DURATION_BUCKETS_SECONDS, METRIC_NAMES, seriesPerPlatform } from './metrics.ts';
 import { PACKAGE_VERSION } from './version.ts';
 
@@ -108,7 +109,9 @@ export async function startTelemetry(options?: TelemetryOptions): Promise<Teleme
   // The exporter's own server cannot pick a free port or name the variable in its
   // error, so it only collects; the package serves `/metrics` itself.
   const exporter = new PrometheusExporter({ preventServerStart: true, withoutScopeInfo: true });
-  const serializer = new PrometheusSerializer(undefined, false, undefined, false, true);
+  // Same bytes as the stock PrometheusSerializer, but series text is kept between
+  // scrapes: ~20× faster at 10,000 platforms (bench/scrape.ts).
+  const serializer = new ExpositionSerializer();
   const registry: MetricsRegistry = {
     contentType: 'text/plain; version=0.0.4; charset=utf-8',
     async metrics() {
@@ -224,12 +227,28 @@ function resolveOptions(options: TelemetryOptions | undefined) {
     prometheusHost: checkString('prometheusHost', opts.prometheusHost ?? (env.OTEL_EXPORTER_PROMETHEUS_HOST || '127.0.0.1')),
     prometheusPort,
     startServer: opts.startServer !== false,
-    otlpEndpoint: opts.otlpEndpoint === undefined ? undefined : checkString('otlpEndpoint', opts.otlpEndpoint),
+    otlpEndpoint: opts.otlpEndpoint === undefined ? undefined : checkUrl('otlpEndpoint', opts.otlpEndpoint),
     maxPlatforms: checkNumber('maxPlatforms', opts.maxPlatforms ?? 10_000, { min: 1, integer: true }),
     maxQueueSize: checkNumber('maxQueueSize', opts.maxQueueSize ?? 2_048, { min: 1, integer: true }),
-    shutdownTimeoutMs: checkNumber('shutdownTimeoutMs', opts.shutdownTimeoutMs ?? 5_000, { min: 1 }),
+    // setTimeout turns longer delays into 1 ms: the bound would end shutdown at once.
+    shutdownTimeoutMs: checkNumber('shutdownTimeoutMs', opts.shutdownTimeoutMs ?? 5_000, { min: 1, max: 2_147_483_647 }),
     hostMetrics: hostMetrics === false ? [] : hostMetrics,
   };
+}
+
+/** An http: or https: URL; the OTLP exporter would otherwise throw from deep inside, after the server started. */
+function checkUrl(name: string, value: unknown): string {
+  const text = checkString(name, value);
+  let url: URL | undefined;
+  try {
+    url = new URL(text);
+  } catch {
+    url = undefined;
+  }
+  if (url === undefined || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
+    throw new RangeError(`conductor-health: option "${name}" must be an http: or https: URL, got ${describeValue(value)}`);
+  }
+  return text;
 }
 
 /**
