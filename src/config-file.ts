@@ -1,6 +1,9 @@
 import { readFile } from 'node:fs/promises';
 import { parseDocument } from 'yaml';
-import { describeValue } from './config.ts';
+import { MAX_PLATFORM_NAME_LENGTH, describeValue } from './config.ts';
+
+// setTimeout turns longer delays into 1 ms; the monitor and the breaker refuse them.
+const MAX_TIMER_MS = 2_147_483_647;
 
 /** One target of a config file: a platform and its built-in check. */
 export type TargetConfig = {
@@ -60,7 +63,14 @@ export function parseConfig(text: string, file: string): CommandConfig {
     const problem = first.message.split('\n', 1)[0]!.replace(/ at line \d+, column \d+:?$/, '');
     throw new ConfigFileError(file, '', `invalid YAML/JSON: ${where}${problem}`);
   }
-  return new Reader(file).config(doc.toJS());
+  let value: unknown;
+  try {
+    value = doc.toJS();
+  } catch (error) {
+    // An alias bomb or an alias to no anchor: the parser throws a plain ReferenceError.
+    throw new ConfigFileError(file, '', `invalid YAML/JSON: ${String((error as Error).message).split('\n', 1)[0]}`);
+  }
+  return new Reader(file).config(value);
 }
 
 /** Walks the parsed value, keeping the path for error messages. */
@@ -87,7 +97,7 @@ class Reader {
     return {
       monitor: {
         ...this.#number(monitor, 'monitor', 'intervalMs', { min: 1 }),
-        ...this.#number(monitor, 'monitor', 'timeoutMs', { min: 1 }),
+        ...this.#number(monitor, 'monitor', 'timeoutMs', { min: 1, max: MAX_TIMER_MS }),
         ...this.#number(monitor, 'monitor', 'staggerMs', { min: 0 }),
         ...this.#number(monitor, 'monitor', 'maxConcurrent', { min: 1, integer: true }),
       },
@@ -110,10 +120,11 @@ class Reader {
     const t = this.#object(value, path, type === 'http' ? [...common, 'url', 'expectStatus', 'bodyMatch'] : [...common, 'host', 'port']);
     const name = this.#string(t, path, 'name').name;
     if (name === undefined) this.#fail(`${path}.name`, 'is required');
+    if (name.length > MAX_PLATFORM_NAME_LENGTH) this.#fail(`${path}.name`, `must be at most ${MAX_PLATFORM_NAME_LENGTH} characters long, got ${describeValue(name)}`);
     const shared = {
       name,
       ...this.#number(t, path, 'intervalMs', { min: 1 }),
-      ...this.#number(t, path, 'timeoutMs', { min: 1 }),
+      ...this.#number(t, path, 'timeoutMs', { min: 1, max: MAX_TIMER_MS }),
       ...(t.breaker === undefined ? {} : { breaker: this.#breaker(t.breaker, `${path}.breaker`) }),
     };
     if (type === 'tcp') {
@@ -159,7 +170,7 @@ class Reader {
 
   #breaker(value: unknown, path: string): BreakerOverrides {
     const b = this.#object(value ?? {}, path, ['failMax', 'resetTimeoutMs']);
-    return { ...this.#number(b, path, 'failMax', { min: 1, integer: true }), ...this.#number(b, path, 'resetTimeoutMs', { min: 0 }) };
+    return { ...this.#number(b, path, 'failMax', { min: 1, integer: true }), ...this.#number(b, path, 'resetTimeoutMs', { min: 0, max: MAX_TIMER_MS }) };
   }
 
   #resources(value: unknown): CommandConfig['resources'] {
@@ -171,6 +182,10 @@ class Reader {
       ...this.#string(r, 'resources', 'path'),
     };
     if (out.threshold !== undefined && out.threshold <= 0) this.#fail('resources.threshold', `must be above 0, got ${out.threshold}`);
+    // The resource monitor's own rule (default threshold 0.8), checked here so the command never starts with it.
+    if (out.recoverBelow !== undefined && out.recoverBelow >= (out.threshold ?? 0.8)) {
+      this.#fail('resources.recoverBelow', `must be below the threshold ${out.threshold ?? 0.8}, got ${out.recoverBelow}`);
+    }
     return out;
   }
 

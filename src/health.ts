@@ -185,6 +185,8 @@ type Outcome =
   | { kind: 'cancelled' };
 
 const MESSAGE_LIMIT = 200;
+// setTimeout turns longer delays into 1 ms (with a TimeoutOverflowWarning).
+const MAX_TIMER_MS = 2_147_483_647;
 const NOOP = () => {};
 
 /**
@@ -233,17 +235,21 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
     checkKnownKeys('health monitor', opts, OPTION_KEYS);
     const env = envOverrides(['intervalMs', 'timeoutMs', 'maxConcurrent']);
     this.#intervalMs = checkNumber('intervalMs', opts.intervalMs ?? env.intervalMs ?? MONITOR_DEFAULTS.intervalMs, { min: 1 });
-    this.#timeoutMs = checkNumber('timeoutMs', opts.timeoutMs ?? env.timeoutMs ?? MONITOR_DEFAULTS.timeoutMs, { min: 1 });
+    this.#timeoutMs = checkNumber('timeoutMs', opts.timeoutMs ?? env.timeoutMs ?? MONITOR_DEFAULTS.timeoutMs, { min: 1, max: MAX_TIMER_MS });
     this.#staggerMs = opts.staggerMs === undefined ? undefined : checkNumber('staggerMs', opts.staggerMs, { min: 0 });
     this.#maxConcurrent = checkNumber('maxConcurrent', opts.maxConcurrent ?? env.maxConcurrent ?? MONITOR_DEFAULTS.maxConcurrent, {
       min: 1,
       integer: true,
     });
     this.#maxLatenessMs = checkNumber('maxLatenessMs', opts.maxLatenessMs ?? this.#intervalMs / 5, { min: 0 });
-    this.#stopTimeoutMs = checkNumber('stopTimeoutMs', opts.stopTimeoutMs ?? MONITOR_DEFAULTS.stopTimeoutMs, { min: 0 });
+    this.#stopTimeoutMs = checkNumber('stopTimeoutMs', opts.stopTimeoutMs ?? MONITOR_DEFAULTS.stopTimeoutMs, { min: 0, max: MAX_TIMER_MS });
     this.#degradedIntervalFactor = checkNumber('degradedIntervalFactor', opts.degradedIntervalFactor ?? 2, { min: 1 });
     this.#degradedConcurrencyFactor = checkNumber('degradedConcurrencyFactor', opts.degradedConcurrencyFactor ?? 0.5, { min: 0, max: 1 });
     this.#breakerOptions = checkBreakerOverrides(opts.breaker);
+    // Checked here, not deep inside the first check that would use them.
+    checkHas('meter', opts.meter, ['createCounter', 'createGauge', 'createHistogram']);
+    checkHas('tracer', opts.tracer, ['startSpan']);
+    checkHas('logger', opts.logger, ['debug', 'info', 'warn', 'error']);
     this.#meter = opts.meter as Meter | undefined;
     this.#metrics = initMetrics({ meter: this.#meter });
     this.#tracer = (opts.tracer as Tracer | undefined) ?? trace.getTracer(PACKAGE_NAME, PACKAGE_VERSION);
@@ -254,7 +260,7 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
     this.#resources =
       opts.resources === false
         ? undefined
-        : (opts.resources ?? new ResourceMonitor({ intervalMs: Math.max(1, Math.round(this.#intervalMs)), metrics: this.#metrics, logger: this.#logger }));
+        : (opts.resources ?? new ResourceMonitor({ intervalMs: Math.min(MAX_TIMER_MS, Math.max(1, Math.round(this.#intervalMs))), metrics: this.#metrics, logger: this.#logger }));
     this.#schedule = new Schedule(this.#staggerMs);
   }
 
@@ -269,7 +275,7 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
     const opts = checkOptionsObject('platform', options);
     checkKnownKeys('platform', opts, ['intervalMs', 'timeoutMs', 'breaker']);
     const intervalMs = opts.intervalMs === undefined ? this.#intervalMs : checkNumber('intervalMs', opts.intervalMs, { min: 1 });
-    const timeoutMs = opts.timeoutMs === undefined ? this.#timeoutMs : checkNumber('timeoutMs', opts.timeoutMs, { min: 1 });
+    const timeoutMs = opts.timeoutMs === undefined ? this.#timeoutMs : checkNumber('timeoutMs', opts.timeoutMs, { min: 1, max: MAX_TIMER_MS });
     const breaker = checkBreakerOverrides(opts.breaker);
     let entry = this.#platforms.get(platform);
     if (entry?.scheduled) throw new Error(`conductor-health: platform ${describeValue(platform)} is already registered`);
@@ -401,18 +407,26 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
     this.#queue = [];
     this.#queueHead = 0;
     this.#unsubscribeResources();
-    this.#resources?.stop();
+    // A resource sample already running may still flip the mode and log it: wait for it too.
+    let sampling = this.#resources?.stop();
     for (const run of this.#inFlight) run.controller?.abort(new Error('health monitor stopped'));
     // A check that honours its signal settles on its own and releases its
     // sockets; give it the bound, then cut it off.
-    if (this.#inFlight.size > 0) {
+    if (this.#inFlight.size > 0 || sampling) {
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, this.#stopTimeoutMs);
         timer.unref();
-        this.#drained = () => {
+        const done = () => {
+          if (this.#inFlight.size > 0 || sampling) return;
           clearTimeout(timer);
           resolve();
         };
+        this.#drained = done;
+        void sampling?.then(() => {
+          sampling = undefined;
+          done();
+        });
+        done();
       });
     }
     this.#drained = undefined;
@@ -537,19 +551,19 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
     let value: unknown;
     try {
       value = context.with(ctx, check, undefined, controller.signal);
+      if (!isThenable(value)) {
+        this.#finish(run, { kind: 'value', value });
+        return;
+      }
+      run.timer = setTimeout(() => this.#expire(run), entry.timeoutMs);
+      // A thenable's own then() may throw: that is the check failing, not the monitor.
+      value.then(
+        (v) => (run.done ? this.#settledLate(run) : this.#finish(run, { kind: 'value', value: v })),
+        (error: unknown) => (run.done ? this.#settledLate(run) : this.#finish(run, { kind: 'threw', error })),
+      );
     } catch (error) {
-      this.#finish(run, { kind: 'threw', error });
-      return;
+      if (!run.done) this.#finish(run, { kind: 'threw', error });
     }
-    if (!isThenable(value)) {
-      this.#finish(run, { kind: 'value', value });
-      return;
-    }
-    run.timer = setTimeout(() => this.#expire(run), entry.timeoutMs);
-    value.then(
-      (v) => (run.done ? this.#settledLate(run) : this.#finish(run, { kind: 'value', value: v })),
-      (error: unknown) => (run.done ? this.#settledLate(run) : this.#finish(run, { kind: 'threw', error })),
-    );
   }
 
   #expire(run: Run): void {
@@ -570,6 +584,7 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
   #finish(run: Run, outcome: Outcome | undefined): void {
     if (run.done) return;
     run.done = true;
+    outcome = inspectable(outcome);
     const { platform: entry, span } = run;
     if (run.timer !== undefined && outcome?.kind !== 'timeout') {
       clearTimeout(run.timer);
@@ -635,7 +650,7 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
         errorType = health === 'unhealthy' ? 'unhealthy' : value === false ? 'check_failed' : 'invalid_result';
         error =
           health === 'unhealthy'
-            ? truncate((value as PluginHealth).message ?? 'plugin reported unhealthy')
+            ? truncate(typeof (value as PluginHealth).message === 'string' ? (value as PluginHealth).message! : 'plugin reported unhealthy')
             : value === false
               ? 'check returned false'
               : `check returned ${describeValue(value)}; expected a boolean, nothing or a PluginHealth`;
@@ -674,7 +689,8 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
     this.#timer = undefined;
     const next = this.#schedule.nextDueAt();
     if (!this.#running || next === undefined) return;
-    this.#timer = setTimeout(() => this.#tick(), Math.max(0, next - Date.now()));
+    // Longer delays overflow setTimeout into 1 ms; a tick before the slot just re-arms.
+    this.#timer = setTimeout(() => this.#tick(), Math.min(MAX_TIMER_MS, Math.max(0, next - Date.now())));
   }
 
   #tick(): void {
@@ -769,8 +785,15 @@ function checkBreakerOverrides(value: unknown): { failMax?: number; resetTimeout
   checkKnownKeys('breaker', breaker, ['failMax', 'resetTimeoutMs']);
   return {
     ...(breaker.failMax !== undefined ? { failMax: checkNumber('breaker.failMax', breaker.failMax, { min: 1, integer: true }) } : {}),
-    ...(breaker.resetTimeoutMs !== undefined ? { resetTimeoutMs: checkNumber('breaker.resetTimeoutMs', breaker.resetTimeoutMs, { min: 0 }) } : {}),
+    ...(breaker.resetTimeoutMs !== undefined ? { resetTimeoutMs: checkNumber('breaker.resetTimeoutMs', breaker.resetTimeoutMs, { min: 0, max: MAX_TIMER_MS }) } : {}),
   };
+}
+
+function checkHas(name: string, value: unknown, methods: readonly string[]): void {
+  if (value === undefined) return;
+  if (typeof value !== 'object' || value === null || methods.some((m) => typeof (value as Record<string, unknown>)[m] !== 'function')) {
+    throw new TypeError(`conductor-health: option "${name}" must be an object with ${methods.join(', ')} methods, got ${describeValue(value)}`);
+  }
 }
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {
@@ -778,7 +801,7 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
 }
 
 function truncate(text: string): string {
-  const line = text.split('\n', 1)[0]!;
+  const line = text.split(/\r\n?|\n|\u2028|\u2029/, 1)[0]!;
   return line.length > MESSAGE_LIMIT ? `${line.slice(0, MESSAGE_LIMIT - 1)}…` : line;
 }
 
@@ -787,6 +810,27 @@ export function shortMessage(error: unknown): string {
   if (error instanceof Error) return truncate(error.message || error.name);
   if (typeof error === 'string') return truncate(error);
   return truncate(`threw ${describeValue(error)}`);
+}
+
+/**
+ * The outcome, or a plain failure in its place when reading it throws (a
+ * getter that throws, a hostile Proxy): everything #finish and the breaker
+ * read is read here first, so one bad value cannot crash the schedule.
+ */
+function inspectable(outcome: Outcome | undefined): Outcome | undefined {
+  try {
+    if (outcome?.kind === 'threw') {
+      const error = outcome.error;
+      errorTypeOf(error);
+      shortMessage(error);
+      if (error instanceof Error) void [error.name, error.message, error.stack, (error as { code?: unknown }).code];
+    } else if (outcome?.kind === 'value' && isPluginHealth(outcome.value)) {
+      void outcome.value.message;
+    }
+    return outcome;
+  } catch {
+    return { kind: 'threw', error: new TypeError('the check returned or threw a value that cannot be inspected') };
+  }
 }
 
 /** An error the breaker classifies as the monitor did, for results that are neither true nor a PluginHealth. */

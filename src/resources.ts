@@ -271,7 +271,8 @@ export class ResourceMonitor {
   constructor(options?: ResourceMonitorOptions) {
     const opts = checkOptionsObject('resource monitor', options);
     checkKnownKeys('resource monitor', opts, KNOWN);
-    this.#intervalMs = checkNumber('intervalMs', opts.intervalMs ?? 5_000, { min: 1, integer: true });
+    // setInterval turns longer delays into 1 ms (with a TimeoutOverflowWarning).
+    this.#intervalMs = checkNumber('intervalMs', opts.intervalMs ?? 5_000, { min: 1, max: 2_147_483_647, integer: true });
     this.#recoverSamples = checkNumber('recoverSamples', opts.recoverSamples ?? 2, { min: 1, integer: true });
     const threshold = opts.threshold ?? 0.8;
     const thresholds = perResource('thresholds', opts.thresholds);
@@ -294,6 +295,10 @@ export class ResourceMonitor {
     if (opts.metrics !== undefined && opts.meter !== undefined) throw new TypeError('conductor-health: pass either "metrics" or "meter", not both');
     if (opts.metrics !== undefined && (typeof opts.metrics !== 'object' || opts.metrics === null)) {
       throw new TypeError(`conductor-health: option "metrics" must be the object initMetrics() returns, got ${describeValue(opts.metrics)}`);
+    }
+    const meter = opts.meter as Record<string, unknown> | undefined;
+    if (meter !== undefined && (typeof meter !== 'object' || meter === null || ['createCounter', 'createGauge', 'createHistogram'].some((m) => typeof meter[m] !== 'function'))) {
+      throw new TypeError(`conductor-health: option "meter" must be an OpenTelemetry Meter, got ${describeValue(opts.meter)}`);
     }
     this.#metrics = (opts.metrics as HealthMetrics | undefined) ?? initMetrics({ meter: opts.meter as Meter | undefined });
     if (opts.logger !== undefined && (typeof opts.logger !== 'object' || opts.logger === null || typeof (opts.logger as Logger).warn !== 'function')) {
@@ -332,10 +337,14 @@ export class ResourceMonitor {
     void this.sample();
   }
 
-  /** Stops the timer; a sample already running finishes but no further one starts. */
-  stop(): void {
+  /**
+   * Stops the timer; a sample already running finishes but no further one starts.
+   * Resolves once that sample has finished (and logged what it had to), at once when none runs.
+   */
+  stop(): Promise<void> {
     clearInterval(this.#timer);
     this.#timer = undefined;
+    return this.#inflight === undefined ? Promise.resolve() : this.#inflight.then(() => {});
   }
 
   /**

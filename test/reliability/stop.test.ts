@@ -1,0 +1,169 @@
+// Area 6: stop() under full load. On the fake clock: the bound, no timer and no
+// log line left behind, nothing counted after. In a child process on real time:
+// the process that ran the monitor ends by itself, and logs nothing after stop().
+import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { HealthMonitor, type HealthCheck } from '../../src/health.ts';
+import type { Logger } from '../../src/logger.ts';
+import { ResourceMonitor, type ResourceReadings } from '../../src/resources.ts';
+import { advance, settle, useFakeClock, useRealClock } from '../helpers/clock.ts';
+import { setupOtel, type TestOtel } from '../helpers/otel.ts';
+import { watchProcess, type ProcessWatch } from './fixtures/util.ts';
+
+let otel: TestOtel;
+let watch: ProcessWatch;
+before(async () => {
+  otel = await setupOtel();
+  watch = watchProcess();
+});
+after(async () => {
+  watch.stop();
+  await otel.shutdown();
+  assert.deepEqual(watch.unhandled, [], 'no unhandled rejection');
+  assert.deepEqual(watch.warnings, [], 'no process warning');
+});
+
+/** A logger that keeps every line with the fake time it was written at. */
+function recordingLogger(): Logger & { lines: Array<{ level: string; msg: string | undefined; at: number }> } {
+  const lines: Array<{ level: string; msg: string | undefined; at: number }> = [];
+  const at = (level: string) => (_: object, msg?: string) => void lines.push({ level, msg, at: Date.now() });
+  return { lines, debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
+}
+
+/** Counts the timers that are set and have neither fired nor been cleared, by wrapping the (mocked) globals. */
+function countLiveTimers(): { live: () => number; restore: () => void } {
+  const g = globalThis as unknown as Record<string, (...args: unknown[]) => unknown>;
+  const saved = { setTimeout: g.setTimeout!, clearTimeout: g.clearTimeout!, setInterval: g.setInterval!, clearInterval: g.clearInterval! };
+  const live = new Set<unknown>();
+  g.setTimeout = (fn: unknown, ms: unknown, ...args: unknown[]) => {
+    const handle: unknown = saved.setTimeout((...a: unknown[]) => {
+      live.delete(handle);
+      (fn as (...a: unknown[]) => void)(...a);
+    }, ms, ...args);
+    live.add(handle);
+    return handle;
+  };
+  g.clearTimeout = (handle: unknown) => (live.delete(handle), saved.clearTimeout(handle));
+  g.setInterval = (...args: unknown[]) => {
+    const handle = saved.setInterval(...args);
+    live.add(handle);
+    return handle;
+  };
+  g.clearInterval = (handle: unknown) => (live.delete(handle), saved.clearInterval(handle));
+  return { live: () => live.size, restore: () => Object.assign(g, saved) };
+}
+
+describe('stop() under full load, on the fake clock', () => {
+  beforeEach(() => useFakeClock());
+  afterEach(() => useRealClock());
+
+  it('resolves at its bound with 1,000 checks in flight, leaves no timer, and nothing runs, counts or logs afterwards', async () => {
+    const timers = countLiveTimers();
+    try {
+      const logger = recordingLogger();
+      const STOP_TIMEOUT = 2_000;
+      const m = new HealthMonitor({ intervalMs: 1_000, timeoutMs: 5_000, stopTimeoutMs: STOP_TIMEOUT, maxConcurrent: 1_000, resources: false, logger, tracer: otel.tracer });
+      let calls = 0;
+      let lateSettled = 0;
+      const kinds: HealthCheck[] = [
+        () => new Promise(() => {}),
+        (signal) => new Promise((_, reject) => signal.addEventListener('abort', () => reject(signal.reason))),
+        // Ignores its signal and settles 3 s later: after stop() has given up on it.
+        () => new Promise((resolve) => setTimeout(() => { lateSettled += 1; resolve(false); }, 3_000)),
+        () => false,
+      ];
+      for (let i = 0; i < 1_000; i += 1) {
+        const kind = kinds[i % kinds.length]!;
+        m.register(`full-${i}`, (signal) => {
+          calls += 1;
+          return kind(signal);
+        });
+      }
+      m.start();
+      await advance(1_000, 10);
+      assert.equal(calls, 1_000, 'every platform has been called');
+      assert.ok(timers.live() >= 750, `${timers.live()} timers while 750 checks run`);
+
+      const scrapeBefore = (await otel.scrape()).samples.filter((s) => s.labels.platform?.startsWith('full-')).map((s) => `${s.name}${JSON.stringify(s.labels)} ${s.value}`).sort();
+      const stoppedAt = Date.now();
+      let resolvedAt: number | undefined;
+      const stopping = m.stop().then(() => void (resolvedAt = Date.now()));
+      await advance(STOP_TIMEOUT - 10, 10);
+      assert.equal(resolvedAt, undefined, 'waits for checks that ignore their signal');
+      await advance(10, 10);
+      await stopping;
+      assert.ok(resolvedAt !== undefined && resolvedAt - stoppedAt <= STOP_TIMEOUT, `resolved after ${resolvedAt! - stoppedAt} ms with a ${STOP_TIMEOUT} ms bound`);
+      const linesAtStop = logger.lines.length;
+      const callsAtStop = calls;
+
+      // The checks' own timers (the late ones) are all that is left; they fire and nothing follows.
+      await advance(3_600_000, 60_000);
+      assert.equal(lateSettled, 250, 'the late checks did settle, after stop');
+      assert.equal(timers.live(), 0, 'no timer is left: not the schedule, not a timeout, not a breaker');
+      assert.equal(calls, callsAtStop, 'no check ran after stop()');
+      assert.deepEqual(logger.lines.slice(linesAtStop), [], 'nothing was logged after stop()');
+      assert.equal(m.report().running, false);
+      const scrapeAfter = (await otel.scrape()).samples.filter((s) => s.labels.platform?.startsWith('full-')).map((s) => `${s.name}${JSON.stringify(s.labels)} ${s.value}`).sort();
+      assert.deepEqual(scrapeAfter, scrapeBefore, 'checks cut off or settling after stop() changed no metric');
+    } finally {
+      timers.restore();
+    }
+  });
+
+  it('logs nothing after stop() even when a resource sample that was running flips degraded mode', async () => {
+    const logger = recordingLogger();
+    let finishSample: (readings: ResourceReadings) => void = () => {};
+    const resources = new ResourceMonitor({ intervalMs: 1_000, logger, sampler: () => new Promise<ResourceReadings>((resolve) => (finishSample = resolve)) });
+    const m = new HealthMonitor({ intervalMs: 1_000, resources, logger, tracer: otel.tracer });
+    m.register('sampled', () => true);
+    m.start();
+    await advance(500, 100);
+    // The first sample is still running when stop() is called; it ends above the threshold 100 ms later.
+    let linesAtStop: number | undefined;
+    const stopping = m.stop().then(() => void (linesAtStop = logger.lines.length));
+    await advance(100, 100);
+    finishSample({ memory: 0.99 });
+    await settle();
+    await advance(5_000, 100);
+    await stopping;
+    assert.ok(linesAtStop !== undefined);
+    await advance(60_000, 1_000);
+    assert.deepEqual(logger.lines.slice(linesAtStop), [], 'nothing was logged after stop() resolved');
+  });
+});
+
+describe('a process that ran the monitor under full load', () => {
+  it('stops within its bound, logs nothing after stop(), and exits by itself', async () => {
+    const fixture = fileURLToPath(new URL('./fixtures/stop-under-load.ts', import.meta.url));
+    const child = spawn(process.execPath, [fixture], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, LOG_LEVEL: 'debug', OTEL_EXPORTER_OTLP_ENDPOINT: '', OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: '' },
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d));
+    child.stderr.on('data', (d: Buffer) => (stderr += d));
+    let exitedByItself = true;
+    const safety = setTimeout(() => {
+      exitedByItself = false;
+      child.kill('SIGKILL');
+    }, 30_000);
+    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+    clearTimeout(safety);
+    assert.ok(exitedByItself, 'the process exits by itself');
+    assert.equal(code, 0, stderr);
+    assert.equal(stderr, '', 'nothing on stderr: no warning, no unhandled rejection');
+    const lines = stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const stopIndex = lines.findIndex((l) => l.marker === 'stopped');
+    assert.ok(stopIndex > 0, 'the monitor logged while it ran');
+    const stopped = lines[stopIndex] as { stopMs: number; stopTimeoutMs: number; platforms: number };
+    console.log(`# stop: ${JSON.stringify(stopped)}; ${JSON.stringify(lines.at(-1))}; ${stopIndex} log lines before stop`);
+    assert.equal(stopped.platforms, 1_000);
+    assert.ok(stopped.stopMs <= stopped.stopTimeoutMs + 1_000, `stop() took ${stopped.stopMs} ms with a ${stopped.stopTimeoutMs} ms bound`);
+    assert.deepEqual(lines.slice(stopIndex + 1).map((l) => l.marker ?? l.msg), ['shut down'], 'nothing was logged after stop()');
+    const shutdownMs = (lines.at(-1) as { shutdownMs: number }).shutdownMs;
+    assert.ok(shutdownMs <= 1_000 + 500, `telemetry shutdown took ${shutdownMs} ms with a 1,000 ms bound`);
+  });
+});
