@@ -102,14 +102,14 @@ async function run(file: string, { jsonLogs }: { jsonLogs: boolean }): Promise<E
     process.stderr.write(`conductor-health: ${(error as Error).message}\n`);
     return 1;
   }
-  const resources = config.resources === false ? false : new ResourceMonitor({ ...config.resources, logger });
-  const monitor = new HealthMonitor({ ...config.monitor, breaker: config.breaker, resources, logger });
-  for (const target of config.targets) {
-    monitor.register(target.name, checkFor(target), {
-      ...(target.intervalMs === undefined ? {} : { intervalMs: target.intervalMs }),
-      ...(target.timeoutMs === undefined ? {} : { timeoutMs: target.timeoutMs }),
-      ...(target.breaker === undefined ? {} : { breaker: target.breaker }),
-    });
+  let monitor: HealthMonitor;
+  try {
+    monitor = buildMonitor(config, logger);
+  } catch (error) {
+    // The file passed its own checks but a value the monitor refuses still names its option.
+    process.stderr.write(`conductor-health: bad config file ${file}: ${(error as Error).message}\n`);
+    await telemetry.shutdown();
+    return 2;
   }
   telemetry.route('/healthz', healthHandler(monitor));
   telemetry.route('/readyz', readinessHandler(monitor));
@@ -127,6 +127,19 @@ async function run(file: string, { jsonLogs }: { jsonLogs: boolean }): Promise<E
   // Bounded: spans are flushed within shutdownTimeoutMs even with the collector down.
   await telemetry.shutdown();
   return 0;
+}
+
+function buildMonitor(config: CommandConfig, logger: Logger): HealthMonitor {
+  const resources = config.resources === false ? false : new ResourceMonitor({ ...config.resources, logger });
+  const monitor = new HealthMonitor({ ...config.monitor, breaker: config.breaker, resources, logger });
+  for (const target of config.targets) {
+    monitor.register(target.name, checkFor(target), {
+      ...(target.intervalMs === undefined ? {} : { intervalMs: target.intervalMs }),
+      ...(target.timeoutMs === undefined ? {} : { timeoutMs: target.timeoutMs }),
+      ...(target.breaker === undefined ? {} : { breaker: target.breaker }),
+    });
+  }
+  return monitor;
 }
 
 function checkFor(target: TargetConfig): HealthCheck {

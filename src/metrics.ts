@@ -73,7 +73,11 @@ export interface HealthMetrics {
   setDegraded(degraded: boolean): void;
   /** Counts a scheduled check that did not run (`missed`: the process stalled; `busy`: the previous check was still running). */
   recordSkippedCheck(platform: string, reason: 'missed' | 'busy'): void;
-  /** Forgets the per-platform error-type set of a platform that left. */
+  /**
+   * For a platform that left: writes 0 to its three breaker states (the
+   * OpenTelemetry SDK cannot delete a series, and a stale 1 would keep an
+   * alert firing) and forgets its error-type set.
+   */
   forgetPlatform(platform: string): void;
 }
 
@@ -199,6 +203,7 @@ function createMetrics(meter: Meter, maxErrorTypes: number): HealthMetrics {
     },
 
     forgetPlatform(platform) {
+      for (const s of BREAKER_STATE_LABELS) circuitBreakerStateGauge.record(0, { platform, state: s });
       errorTypes.delete(platform);
       checkAttrs.delete(platform);
       durationAttrs.delete(platform);

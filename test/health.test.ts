@@ -329,6 +329,9 @@ describe('the health check loop', () => {
     assert.equal(seen.filter((s) => s === 'b').length, 4);
     assert.equal(m.getBreaker('a'), undefined);
     assert.deepEqual(m.report().platforms.map((p) => p.platform), ['b']);
+    // The SDK cannot drop a series: the gone platform's breaker states all read 0, so no alert stays firing.
+    const states = find(await otel.scrape(), 'circuit_breaker_state', { platform: 'a' }).map((s) => s.value);
+    assert.deepEqual(states, ['0', '0', '0']);
   });
 
   it('registers every platform of a plugin manager with its checkHealth', async () => {
