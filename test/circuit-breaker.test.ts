@@ -1,6 +1,5 @@
 import { afterEach, beforeEach, describe, it, mock } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { getEventListeners } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { context, type Tracer } from '@opentelemetry/api';
@@ -18,6 +17,7 @@ import {
 } from '../src/circuit-breaker.ts';
 import type { BreakerStateLabel, HealthMetrics } from '../src/metrics.ts';
 import type { Logger } from '../src/logger.ts';
+import { runNode } from './helpers/child.ts';
 
 const FIXTURE = fileURLToPath(new URL('./fixtures/breaker-exit.ts', import.meta.url));
 
@@ -866,22 +866,7 @@ function transitionAttrs(from: string, to: string, failures: number): Record<str
 }
 
 /** Runs the exit fixture; `timedOut` when it had to be killed after `limitMs`. */
-function runChild(args: string[], limitMs = 20_000): Promise<{ code: number | null; stdout: string; stderr: string; timedOut: boolean }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [FIXTURE, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    let timedOut = false;
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    const timer = setTimeout(() => {
-      timedOut = true;
-      child.kill('SIGKILL');
-    }, limitMs);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr, timedOut });
-    });
-  });
+async function runChild(args: string[], limitMs = 20_000): Promise<{ code: number | null; stdout: string; stderr: string; timedOut: boolean }> {
+  const { code, stdout, stderr, exitedByItself } = await runNode(FIXTURE, { args, safetyMs: limitMs });
+  return { code, stdout, stderr, timedOut: !exitedByItself };
 }

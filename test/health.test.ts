@@ -1,11 +1,11 @@
 import { after, afterEach, before, beforeEach, describe, it, mock } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { SpanStatusCode } from '@opentelemetry/api';
 import { HealthMonitor, type HealthCheck, type HealthCheckResult, type HealthMonitorOptions } from '../src/health.ts';
 import { silentLogger } from '../src/logger.ts';
 import type { PluginManager } from '../src/plugins.ts';
+import { runNode } from './helpers/child.ts';
 import { advance, settle, useFakeClock, useRealClock } from './helpers/clock.ts';
 import { find } from './helpers/exposition.ts';
 import { setupOtel, type TestOtel } from './helpers/otel.ts';
@@ -448,20 +448,9 @@ describe('a process running the monitor', () => {
 
 /** Runs test/fixtures/monitor-exit.ts and asserts the process ends by itself. */
 async function runExitFixture(): Promise<void> {
-  const fixture = fileURLToPath(new URL('./fixtures/monitor-exit.ts', import.meta.url));
-  const child = spawn(process.execPath, [fixture], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  child.stdout.on('data', (d: Buffer) => (output += d));
-  child.stderr.on('data', (d: Buffer) => (output += d));
-  let exitedByItself = true;
-  const safety = setTimeout(() => {
-    exitedByItself = false;
-    child.kill('SIGKILL');
-  }, 20_000);
-  const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
-  clearTimeout(safety);
-  assert.ok(exitedByItself, `the process exits by itself: ${output}`);
-  assert.equal(code, 0, output);
-  assert.match(output, /stopped with 3 checks in flight/);
+  const { code, stdout, stderr, exitedByItself } = await runNode(fileURLToPath(new URL('./fixtures/monitor-exit.ts', import.meta.url)), { safetyMs: 20_000 });
+  assert.ok(exitedByItself, `the process exits by itself: ${stdout}${stderr}`);
+  assert.equal(code, 0, stderr);
+  assert.match(stdout, /stopped with 3 checks in flight/);
 }
 

@@ -1,36 +1,17 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { metrics, trace } from '@opentelemetry/api';
 import { getMetricsRegistry, startTelemetry } from '../src/telemetry.ts';
+import { runNode } from './helpers/child.ts';
 import { startOtlpReceiver } from './helpers/otlp-receiver.ts';
 import { freePort } from './helpers/ports.ts';
 
 const CHILD = fileURLToPath(new URL('./fixtures/telemetry-child.ts', import.meta.url));
 
-/** Runs the telemetry fixture; resolves when the child exits by itself (the safety timer kills it otherwise). */
-function runChild(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string; exitedByItself: boolean }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CHILD, ...args], {
-      env: { ...process.env, OTEL_EXPORTER_OTLP_ENDPOINT: '', OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: '' },
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d));
-    child.stderr.on('data', (d: Buffer) => (stderr += d));
-    let exitedByItself = true;
-    const safety = setTimeout(() => {
-      exitedByItself = false;
-      child.kill('SIGKILL');
-    }, 30_000);
-    child.on('exit', (code) => {
-      clearTimeout(safety);
-      resolve({ code, stdout, stderr, exitedByItself });
-    });
-  });
-}
+/** Runs the telemetry fixture with `args` to its end. */
+const runChild = (args: string[]) => runNode(CHILD, { args });
 
 describe('startTelemetry', () => {
   it('exports spans over OTLP with the configured service name', async () => {

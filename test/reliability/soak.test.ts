@@ -4,7 +4,7 @@
 // still means "1,000 platforms for 24 hours" is explained in fixtures/soak.ts.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { runNode, type ChildRun } from '../helpers/child.ts';
 import { fileURLToPath } from 'node:url';
 
 interface Hour {
@@ -32,28 +32,9 @@ interface SoakResult {
   wallMs: number;
 }
 
-function runSoak(): Promise<{ code: number | null; stdout: string; stderr: string; exitedByItself: boolean }> {
-  const fixture = fileURLToPath(new URL('./fixtures/soak.ts', import.meta.url));
-  const child = spawn(process.execPath, ['--expose-gc', fixture], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, OTEL_EXPORTER_OTLP_ENDPOINT: '', OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: '' },
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => (stdout += d));
-  child.stderr.on('data', (d: Buffer) => (stderr += d));
-  let exitedByItself = true;
+function runSoak(): Promise<ChildRun> {
   // Bounded: ~35 s on the 2-core CI machine; the suite's per-test limit is 120 s.
-  const safety = setTimeout(() => {
-    exitedByItself = false;
-    child.kill('SIGKILL');
-  }, 110_000);
-  return new Promise((resolve) =>
-    child.on('exit', (code) => {
-      clearTimeout(safety);
-      resolve({ code, stdout, stderr, exitedByItself });
-    }),
-  );
+  return runNode(fileURLToPath(new URL('./fixtures/soak.ts', import.meta.url)), { nodeArgs: ['--expose-gc'], safetyMs: 110_000 });
 }
 
 describe('soak: 1,000 platforms flapping for 24 hours of fake time', () => {

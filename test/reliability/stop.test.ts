@@ -3,7 +3,7 @@
 // the process that ran the monitor ends by itself, and logs nothing after stop().
 import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { runNode } from '../helpers/child.ts';
 import { fileURLToPath } from 'node:url';
 import { HealthMonitor, type HealthCheck } from '../../src/health.ts';
 import type { Logger } from '../../src/logger.ts';
@@ -136,22 +136,9 @@ describe('stop() under full load, on the fake clock', () => {
 
 describe('a process that ran the monitor under full load', () => {
   it('stops within its bound, logs nothing after stop(), and exits by itself', async () => {
-    const fixture = fileURLToPath(new URL('./fixtures/stop-under-load.ts', import.meta.url));
-    const child = spawn(process.execPath, [fixture], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, LOG_LEVEL: 'debug', OTEL_EXPORTER_OTLP_ENDPOINT: '', OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: '' },
+    const { code, stdout, stderr, exitedByItself } = await runNode(fileURLToPath(new URL('./fixtures/stop-under-load.ts', import.meta.url)), {
+      env: { LOG_LEVEL: 'debug' },
     });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d));
-    child.stderr.on('data', (d: Buffer) => (stderr += d));
-    let exitedByItself = true;
-    const safety = setTimeout(() => {
-      exitedByItself = false;
-      child.kill('SIGKILL');
-    }, 30_000);
-    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
-    clearTimeout(safety);
     assert.ok(exitedByItself, 'the process exits by itself');
     assert.equal(code, 0, stderr);
     assert.equal(stderr, '', 'nothing on stderr: no warning, no unhandled rejection');
