@@ -6,20 +6,10 @@ import assert from 'node:assert/strict';
 import { BreakerTimeoutError, CircuitOpenError, PlatformCircuitBreaker, type BreakerSnapshot, type BreakerState } from '../src/circuit-breaker.ts';
 import type { HealthMetrics } from '../src/metrics.ts';
 import type { PluginHealthStatus } from '../src/plugins.ts';
+import { prng } from './helpers/random.ts';
 
 const SEED = process.env.SEED === undefined ? Math.floor(Math.random() * 2 ** 32) : Number(process.env.SEED);
 const STEPS_PER_CONFIG = 4_000;
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** The semantics of the issue, with no opossum and no timers: time is a number. */
 class Model {
@@ -122,7 +112,7 @@ describe('PlatformCircuitBreaker against a reference model', () => {
   for (const [index, config] of configs.entries()) {
     it(`agrees for ${STEPS_PER_CONFIG} random steps with failMax ${config.failMax}, resetTimeoutMs ${config.resetTimeoutMs}`, async () => {
       const seed = (SEED + index) >>> 0;
-      const random = mulberry32(seed);
+      const random = prng(seed);
       const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)] as T;
       let failuresBooked = 0;
       let lastLabel = 'closed';
