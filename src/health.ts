@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { context, SpanKind, SpanStatusCode, trace, type Context, type Meter, type Span, type Tracer } from '@opentelemetry/api';
+import { context, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Context, type Meter, type Span, type Tracer } from '@opentelemetry/api';
 import {
   PlatformCircuitBreaker,
   errorTypeOf,
@@ -179,12 +179,21 @@ interface Run {
 }
 
 type Outcome =
+  | { kind: 'rejected' }
   | { kind: 'value'; value: unknown }
   | { kind: 'threw'; error: unknown }
   | { kind: 'timeout' }
   | { kind: 'cancelled' };
 
 const MESSAGE_LIMIT = 200;
+const REJECTED: Outcome = Object.freeze({ kind: 'rejected' });
+/**
+ * The scheduling timer never wakes sooner than this after its last wake-up.
+ * Sparse schedules keep their exact slots; dense ones (10,000 platforms at
+ * 5 s put a slot every 0.5 ms) start a batch at once, each check at most
+ * this late, which costs far less CPU than a wake-up per check.
+ */
+const MIN_WAKE_GAP_MS = 10;
 // setTimeout turns longer delays into 1 ms (with a TimeoutOverflowWarning).
 const MAX_TIMER_MS = 2_147_483_647;
 const NOOP = () => {};
@@ -216,6 +225,8 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
   readonly #degradedIntervalFactor: number;
   readonly #degradedConcurrencyFactor: number;
   #timer: NodeJS.Timeout | undefined;
+  #lastWake = -Infinity;
+  #pumping = false;
   #running = false;
   #stopped = false;
   #replanQueued = false;
@@ -347,7 +358,9 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
     if (fn === undefined) {
       throw new Error(`conductor-health: platform ${describeValue(platform)} has no registered check; pass one`);
     }
-    return new Promise((resolve) => this.#start(entry, fn, resolve));
+    // Parented to the caller's span, if any; the loop's checks are roots.
+    const parent = context.active();
+    return new Promise((resolve) => this.#start(entry, fn, resolve, parent));
   }
 
   /**
@@ -520,17 +533,17 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
   }
 
   /** Starts one check; everything after the start happens in {@link #finish}. */
-  #start(entry: Platform, check: HealthCheck, resolve: (result: HealthCheckResult) => void): void {
+  #start(entry: Platform, check: HealthCheck, resolve: (result: HealthCheckResult) => void, parent: Context): void {
     const startedAt = Date.now();
-    const span = this.#tracer.startSpan('health_check', {
-      kind: SpanKind.INTERNAL,
-      attributes: { 'health_check.platform': entry.name, 'health_check.timeout_ms': entry.timeoutMs },
-    });
-    const ctx = trace.setSpan(context.active(), span);
+    const span = this.#tracer.startSpan(
+      'health_check',
+      { kind: SpanKind.INTERNAL, attributes: { 'health_check.platform': entry.name, 'health_check.timeout_ms': entry.timeoutMs } },
+      parent,
+    );
     const run: Run = {
       platform: entry,
       span,
-      ctx,
+      ctx: trace.setSpan(parent, span),
       controller: undefined,
       timer: undefined,
       startedAt,
@@ -539,38 +552,49 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
       done: false,
       resolve,
     };
-    // Asked inside the span so a rejection or a half-open claim shows up as its event.
-    if (!context.with(ctx, () => entry.breaker.canExecute())) {
-      this.#finish(run, undefined);
+    // One context switch per check: the breaker's verdict, the check itself and
+    // (through the promise callbacks and timer created inside) the recording of
+    // its outcome all see the span, so rejections and transitions become its events.
+    context.with(run.ctx, this.#begin, this, run, check);
+  }
+
+  /** Runs inside the check's span: asks the breaker, calls the check, and finishes at once when it can. */
+  #begin(run: Run, check: HealthCheck): void {
+    const entry = run.platform;
+    if (!entry.breaker.canExecute()) {
+      this.#finish(run, REJECTED);
       return;
     }
     const controller = new AbortController();
     run.controller = controller;
     entry.inFlight = run;
     this.#inFlight.add(run);
-    let value: unknown;
+    let outcome: Outcome | undefined;
     try {
-      value = context.with(ctx, check, undefined, controller.signal);
-      if (!isThenable(value)) {
-        this.#finish(run, { kind: 'value', value });
-        return;
+      const value = check(controller.signal);
+      if (isThenable(value)) {
+        // A thenable's own then() may throw: that is the check failing, not the monitor.
+        value.then(
+          (v) => (run.done ? this.#settledLate(run) : this.#finish(run, { kind: 'value', value: v })),
+          (error: unknown) => (run.done ? this.#settledLate(run) : this.#finish(run, { kind: 'threw', error })),
+        );
+      } else {
+        outcome = { kind: 'value', value };
       }
-      run.timer = setTimeout(() => this.#expire(run), entry.timeoutMs);
-      // A thenable's own then() may throw: that is the check failing, not the monitor.
-      value.then(
-        (v) => (run.done ? this.#settledLate(run) : this.#finish(run, { kind: 'value', value: v })),
-        (error: unknown) => (run.done ? this.#settledLate(run) : this.#finish(run, { kind: 'threw', error })),
-      );
     } catch (error) {
-      if (!run.done) this.#finish(run, { kind: 'threw', error });
+      outcome = { kind: 'threw', error };
     }
+    // Outside the try: the monitor's own errors must surface, not pass for the check's.
+    if (outcome !== undefined) this.#finish(run, outcome);
+    else if (!run.done) run.timer = setTimeout(() => this.#expire(run), entry.timeoutMs);
   }
 
   #expire(run: Run): void {
     if (run.done) return;
     run.controller?.abort(new HealthCheckTimeoutError(run.platform.name, run.platform.timeoutMs));
     this.#abandoned += 1;
-    this.#finish(run, { kind: 'timeout' });
+    // The scheduler may expire a run from outside its span: record inside it all the same.
+    context.with(run.ctx, () => this.#finish(run, { kind: 'timeout' }));
   }
 
   /** A timed-out check's promise settled after all: it is no longer abandoned. */
@@ -581,7 +605,7 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
   }
 
   /** Records the outcome once: breaker, metrics, span, report and events. `undefined` means rejected. */
-  #finish(run: Run, outcome: Outcome | undefined): void {
+  #finish(run: Run, outcome: Outcome): void {
     if (run.done) return;
     run.done = true;
     outcome = inspectable(outcome);
@@ -601,13 +625,13 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
       run.resolve(cancelledResult(entry.name, run.startedAt, entry.breaker.getState().state));
       return;
     }
-    const seconds = outcome === undefined ? 0 : outcome.kind === 'timeout' ? entry.timeoutMs / 1000 : (performance.now() - run.startedPerf) / 1000;
-    const result = context.with(run.ctx, () => this.#record(entry, outcome, seconds, run.startedAt));
+    const seconds = outcome.kind === 'rejected' ? 0 : outcome.kind === 'timeout' ? entry.timeoutMs / 1000 : (performance.now() - run.startedPerf) / 1000;
+    const result = this.#record(entry, outcome, seconds, run.startedAt);
     span.setAttributes({ 'health_check.status': result.status, 'circuit_breaker.state': result.breakerState });
     if (result.health) span.setAttribute('plugin.health.status', result.health);
     if (result.status === 'failure' || result.status === 'timeout') {
       span.setStatus({ code: SpanStatusCode.ERROR, message: result.error });
-      const error = outcome?.kind === 'threw' ? outcome.error : undefined;
+      const error = outcome.kind === 'threw' ? outcome.error : undefined;
       span.recordException(error instanceof Error ? error : { name: result.errorType ?? 'failure', message: result.error ?? '' });
     }
     span.end();
@@ -621,13 +645,13 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
   }
 
   /** Feeds the outcome to the breaker and the metrics, and builds the result. */
-  #record(entry: Platform, outcome: Exclude<Outcome, { kind: 'cancelled' }> | undefined, seconds: number, startedAt: number): HealthCheckResult {
+  #record(entry: Platform, outcome: Exclude<Outcome, { kind: 'cancelled' }>, seconds: number, startedAt: number): HealthCheckResult {
     const { name, breaker } = entry;
     let status: HealthCheckStatus;
     let errorType: string | undefined;
     let error: string | undefined;
     let health: PluginHealthStatus | undefined;
-    if (outcome === undefined) {
+    if (outcome.kind === 'rejected') {
       status = 'rejected';
     } else if (outcome.kind === 'timeout') {
       status = 'timeout';
@@ -689,14 +713,16 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
     this.#timer = undefined;
     const next = this.#schedule.nextDueAt();
     if (!this.#running || next === undefined) return;
+    const at = Math.max(next, this.#lastWake + MIN_WAKE_GAP_MS);
     // Longer delays overflow setTimeout into 1 ms; a tick before the slot just re-arms.
-    this.#timer = setTimeout(() => this.#tick(), Math.min(MAX_TIMER_MS, Math.max(0, next - Date.now())));
+    this.#timer = setTimeout(() => this.#tick(), Math.min(MAX_TIMER_MS, Math.max(0, at - Date.now())));
   }
 
   #tick(): void {
     this.#timer = undefined;
     if (!this.#running) return;
     const now = Date.now();
+    this.#lastWake = now;
     for (const { key, slotAt, skippedSlots } of this.#schedule.takeDue(now)) {
       const entry = this.#platforms.get(key);
       if (!entry?.check) continue;
@@ -718,18 +744,26 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
 
   /** Starts queued checks while the concurrency cap allows; late ones are skipped. */
   #pump(): void {
-    if (!this.#running) return;
-    const cap = this.#degraded ? Math.max(1, Math.floor(this.#maxConcurrent * this.#degradedConcurrencyFactor)) : this.#maxConcurrent;
-    while (this.#queueHead < this.#queue.length && this.#inFlight.size < cap) {
-      const { platform: entry, slotAt } = this.#queue[this.#queueHead]!;
-      this.#queueHead += 1;
-      if (!entry.check || this.#platforms.get(entry.name) !== entry || entry.inFlight) continue;
-      const lateness = Date.now() - slotAt;
-      if (lateness > this.#maxLatenessMs) {
-        this.#skip(entry, 'missed', 1, lateness);
-        continue;
+    // Not re-entered: a check that finishes synchronously calls back into
+    // #finish → #pump; the loop below carries on instead of recursing once
+    // per queued check (thousands deep when a large batch is due at once).
+    if (!this.#running || this.#pumping) return;
+    this.#pumping = true;
+    try {
+      const cap = this.#degraded ? Math.max(1, Math.floor(this.#maxConcurrent * this.#degradedConcurrencyFactor)) : this.#maxConcurrent;
+      while (this.#queueHead < this.#queue.length && this.#inFlight.size < cap) {
+        const { platform: entry, slotAt } = this.#queue[this.#queueHead]!;
+        this.#queueHead += 1;
+        if (!entry.check || this.#platforms.get(entry.name) !== entry || entry.inFlight) continue;
+        const lateness = Date.now() - slotAt;
+        if (lateness > this.#maxLatenessMs) {
+          this.#skip(entry, 'missed', 1, lateness);
+          continue;
+        }
+        this.#start(entry, entry.check, NOOP, ROOT_CONTEXT);
       }
-      this.#start(entry, entry.check, NOOP);
+    } finally {
+      this.#pumping = false;
     }
     if (this.#queueHead === this.#queue.length) {
       this.#queue = [];
@@ -817,14 +851,14 @@ export function shortMessage(error: unknown): string {
  * getter that throws, a hostile Proxy): everything #finish and the breaker
  * read is read here first, so one bad value cannot crash the schedule.
  */
-function inspectable(outcome: Outcome | undefined): Outcome | undefined {
+function inspectable(outcome: Outcome): Outcome {
   try {
-    if (outcome?.kind === 'threw') {
+    if (outcome.kind === 'threw') {
       const error = outcome.error;
       errorTypeOf(error);
       shortMessage(error);
       if (error instanceof Error) void [error.name, error.message, error.stack, (error as { code?: unknown }).code];
-    } else if (outcome?.kind === 'value' && isPluginHealth(outcome.value)) {
+    } else if (outcome.kind === 'value' && isPluginHealth(outcome.value)) {
       void outcome.value.message;
     }
     return outcome;

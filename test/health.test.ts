@@ -315,6 +315,19 @@ describe('the health check loop', () => {
     assert.equal(results.length, 5);
   });
 
+  it('runs every check of 5,000 platforms due at the same moment, losing none', async () => {
+    const m = monitor({ staggerMs: 0, maxConcurrent: 10_000 });
+    let runs = 0;
+    for (let i = 0; i < 5_000; i += 1) m.register(`burst-${i}`, () => void (runs += 1));
+    const results: HealthCheckResult[] = [];
+    m.on('check', (r) => results.push(r));
+    m.start();
+    await advance(0);
+    assert.equal(runs, 5_000);
+    assert.equal(results.length, 5_000);
+    assert.equal(m.report().skippedChecks, 0);
+  });
+
   it('plans platforms registered while running, and forgets unregistered ones', async () => {
     const m = monitor();
     const seen: string[] = [];
