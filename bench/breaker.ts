@@ -174,10 +174,11 @@ async function idle(quick: boolean): Promise<BenchRow[]> {
   let breakers: PlatformCircuitBreaker[] | undefined = Array.from({ length: IDLE_COUNT }, (_, i) => new PlatformCircuitBreaker(`platform-${i}`));
   const live = await settle();
   const oursCpu = await cpuShare();
-  // The shared ticker fires once a minute, likely outside the window: time one rotation by hand.
-  const emitter = (breakers[0] as unknown as { opossum: { options: { rotateBucketController: { emit(e: string): void } } } }).opossum.options.rotateBucketController;
+  // The shared ticker fires once a minute, likely outside the window: time one rotation by hand,
+  // ticking every breaker's emitter as the ticker does.
+  const emitters = breakers.map((b) => (b as unknown as { rotation: { emit(e: string): void } }).rotation);
   const t0 = performance.now();
-  emitter.emit('rotate');
+  for (const emitter of emitters) emitter.emit('rotate');
   const rotationMs = performance.now() - t0;
   for (const breaker of breakers) breaker.shutdown();
   breakers = undefined;

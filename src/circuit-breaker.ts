@@ -178,17 +178,18 @@ const Opossum = createRequire(import.meta.url)('opossum') as OpossumConstructor;
 /**
  * The one piece of module state. Each opossum breaker rotates its rolling
  * window on a timer; alone, each would own a 1 s interval, and 10,000 of
- * them keep ~18 % of a core busy while idle. All breakers listen on this one
- * emitter instead, ticked by one unref'd interval that lives while at least
- * one breaker does. A rotation a minute is enough: it only drops the
- * latencies opossum records for half-open trials, which would otherwise
- * pile up for ever. The same tick renews the shared never-aborted signal, so
- * abort listeners that called functions forget to remove do not accumulate.
+ * them keep ~18 % of a core busy while idle. Instead one unref'd interval,
+ * alive while at least one breaker is, ticks every breaker's own small
+ * emitter (one shared emitter would make opossum scan all its listeners on
+ * every new breaker and every shutdown: quadratic at 10,000 platforms).
+ * A rotation a minute is enough: it only drops the latencies opossum
+ * records for half-open trials, which would otherwise pile up for ever. The
+ * same tick renews the shared never-aborted signal, so abort listeners that
+ * called functions forget to remove do not accumulate.
  */
 const ticker = {
-  emitter: new EventEmitter().setMaxListeners(0),
+  emitters: new Set<EventEmitter>(),
   interval: undefined as ReturnType<typeof setInterval> | undefined,
-  refs: 0,
   /** Handed to every call that nothing can abort: `new AbortController()` per call costs ~4.4 µs, 40x a bare call. */
   signal: neverAbortedSignal(),
 };
@@ -201,18 +202,23 @@ function neverAbortedSignal(): AbortSignal {
   return signal;
 }
 
-function acquireTicker(): void {
-  if (ticker.refs++ === 0) {
+/** Joins the shared rotation; returns the breaker's own emitter for opossum's `rotateBucketController`. */
+function acquireTicker(): EventEmitter {
+  const emitter = new EventEmitter();
+  ticker.emitters.add(emitter);
+  if (ticker.interval === undefined) {
     ticker.interval = setInterval(() => {
       ticker.signal = neverAbortedSignal();
-      ticker.emitter.emit('rotate');
+      for (const e of ticker.emitters) e.emit('rotate');
     }, ROTATE_EVERY_MS);
     ticker.interval.unref?.();
   }
+  return emitter;
 }
 
-function releaseTicker(): void {
-  if (--ticker.refs === 0) {
+function releaseTicker(emitter: EventEmitter): void {
+  ticker.emitters.delete(emitter);
+  if (ticker.emitters.size === 0) {
     clearInterval(ticker.interval);
     ticker.interval = undefined;
   }
@@ -295,6 +301,8 @@ export class PlatformCircuitBreaker {
   private readonly tracer: Tracer | undefined;
   private readonly logger: Logger;
   private opossum: Opossum;
+  /** This breaker's tick of the shared rotation. */
+  private readonly rotation: EventEmitter;
   private state: BreakerState = 'CLOSED';
   /** CLOSED, not shut down and no default timeout: `execute()` may run the function directly. */
   private fastPath: boolean;
@@ -355,7 +363,7 @@ export class PlatformCircuitBreaker {
     this.logger = (opts.logger as Logger | undefined) ?? silentLogger;
     this.fastPath = this.timeoutMs === 0;
 
-    acquireTicker();
+    this.rotation = acquireTicker();
     this.opossum = this.createOpossum(undefined);
     this.metrics.setBreakerState(this.platform, 'closed');
   }
@@ -522,7 +530,7 @@ export class PlatformCircuitBreaker {
       for (const cancel of [...this.pending]) cancel(error);
       this.pending = undefined;
     }
-    releaseTicker();
+    releaseTicker(this.rotation);
   }
 
   private createOpossum(state: Record<string, unknown> | undefined): Opossum {
@@ -536,7 +544,7 @@ export class PlatformCircuitBreaker {
       rollingCountBuckets: 1,
       rollingPercentilesEnabled: false,
       enableSnapshots: false,
-      rotateBucketController: ticker.emitter,
+      rotateBucketController: this.rotation,
       ...(state && { state }),
     });
     breaker.on('open', this.onOpen);
