@@ -225,6 +225,8 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
   readonly #degradedIntervalFactor: number;
   readonly #degradedConcurrencyFactor: number;
   #timer: NodeJS.Timeout | undefined;
+  /** When the current timer was planned to fire, and when the last one was: the gap is between plans, so timer lateness does not pile up. */
+  #armedFor = -Infinity;
   #lastWake = -Infinity;
   #pumping = false;
   #running = false;
@@ -638,7 +640,10 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
     entry.last = result;
     if (result.error !== undefined) entry.lastError = result.error;
     else if (result.status === 'success') entry.lastError = undefined;
-    this.#logger.debug({ platform: entry.name, status: result.status, seconds: result.durationSeconds, error: result.error }, 'health check');
+    // Every check, so build the log object only when debug logging is on (pino tells; other loggers always get it).
+    if (this.#logger.isLevelEnabled?.('debug') !== false) {
+      this.#logger.debug({ platform: entry.name, status: result.status, seconds: result.durationSeconds, error: result.error }, 'health check');
+    }
     this.#emitSafely('check', result);
     run.resolve(result);
     this.#pump();
@@ -714,6 +719,7 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
     const next = this.#schedule.nextDueAt();
     if (!this.#running || next === undefined) return;
     const at = Math.max(next, this.#lastWake + MIN_WAKE_GAP_MS);
+    this.#armedFor = at;
     // Longer delays overflow setTimeout into 1 ms; a tick before the slot just re-arms.
     this.#timer = setTimeout(() => this.#tick(), Math.min(MAX_TIMER_MS, Math.max(0, at - Date.now())));
   }
@@ -722,7 +728,12 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
     this.#timer = undefined;
     if (!this.#running) return;
     const now = Date.now();
-    this.#lastWake = now;
+    if (now < this.#armedFor) {
+      // Timers may fire a millisecond early by Date.now(): wait for the planned moment.
+      this.#timer = setTimeout(() => this.#tick(), this.#armedFor - now);
+      return;
+    }
+    this.#lastWake = this.#armedFor;
     for (const { key, slotAt, skippedSlots } of this.#schedule.takeDue(now)) {
       const entry = this.#platforms.get(key);
       if (!entry?.check) continue;

@@ -9,6 +9,8 @@ export interface Logger {
   info(obj: object, msg?: string): void;
   warn(obj: object, msg?: string): void;
   error(obj: object, msg?: string): void;
+  /** pino's: lets per-check debug logging cost nothing when the level is higher. */
+  isLevelEnabled?(level: string): boolean;
 }
 
 /**
