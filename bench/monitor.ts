@@ -24,6 +24,7 @@ import { BatchSpanProcessor, TracerProvider, type ReadableSpan, type SpanExporte
 import { HealthMonitor, type HealthCheck } from '../src/health.ts';
 import { silentLogger } from '../src/logger.ts';
 import { startTelemetry } from '../src/telemetry.ts';
+import { prng } from '../test/helpers/random.ts';
 
 /**
  * One reported figure. `ours`, `peer` and `ratio` as in bench/breaker.ts;
@@ -135,18 +136,6 @@ function ratioOf(ours: number, peer: number | null): number | null {
 
 function progress(message: string): void {
   process.stderr.write(`  monitor: ${message}\n`);
-}
-
-/** A small seeded PRNG, so the random phases are the same on every run. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 // ---------------------------------------------------------------------------
@@ -696,7 +685,7 @@ async function detectionTrial(kind: 'fast' | 'hang', random: () => number, trace
 async function figureE(quick: boolean): Promise<BenchRow[]> {
   const otel = await setupOtel();
   const trials = quick ? 5 : 20;
-  const random = mulberry32(20_261_101);
+  const random = prng(20_261_101);
   const intervalMs = 5_000;
   const timeoutMs = 5_000;
   const resetMs = 30_000;

@@ -11,19 +11,10 @@ import { existsSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { runBreakerBench } from './breaker.ts';
-import { runMonitorBench } from './monitor.ts';
+import { runMonitorBench, type BenchRow } from './monitor.ts';
 
 /** The union of the row shapes the benches return: breaker rows have no unit, goal or peer name. */
-interface Row {
-  figure: string;
-  ours: number;
-  peer: number | null;
-  ratio: number | null;
-  unit?: string;
-  peerName?: string;
-  goal?: string;
-  met?: boolean;
-}
+type Row = BenchRow;
 
 interface Section {
   title: string;
