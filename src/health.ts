@@ -158,7 +158,10 @@ interface Platform {
   manager: PluginManager | undefined;
   breaker: PlatformCircuitBreaker;
   unsubscribe: () => void;
+  /** The scheduled check running now; ad hoc checkPlatformHealth() runs are not tracked here. */
   inFlight: Run | undefined;
+  /** A scheduled check is waiting in the queue for the concurrency cap. */
+  queued: boolean;
   last: HealthCheckResult | undefined;
   lastError: string | undefined;
 }
@@ -175,6 +178,8 @@ interface Run {
   startedPerf: number;
   deadline: number;
   done: boolean;
+  /** Started by the schedule (true) or by checkPlatformHealth() (false). */
+  scheduled: boolean;
   resolve: (result: HealthCheckResult) => void;
 }
 
@@ -240,6 +245,8 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
   #loopDone: Promise<void> | undefined;
   #resolveLoop: () => void = NOOP;
   #drained: (() => void) | undefined;
+  /** staggeredHealthChecks() starts still to come, so stop() can clear them. */
+  readonly #staggered = new Map<NodeJS.Timeout, () => void>();
 
   /** Validates the options (errors name the option and the value). */
   constructor(options?: HealthMonitorOptions) {
@@ -311,14 +318,17 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
     if (!entry) return;
     this.#platforms.delete(platform);
     this.#schedule.remove(platform);
-    if (entry.inFlight) {
-      entry.inFlight.controller?.abort(new Error(`platform ${describeValue(platform)} was unregistered`));
-      this.#finish(entry.inFlight, { kind: 'cancelled' });
+    for (const run of [...this.#inFlight]) {
+      if (run.platform !== entry) continue;
+      run.controller?.abort(new Error(`platform ${describeValue(platform)} was unregistered`));
+      this.#finish(run, { kind: 'cancelled' });
     }
     entry.unsubscribe();
     entry.breaker.shutdown();
     this.#metrics.forgetPlatform(platform);
     this.#queueReplan();
+    // Its cancelled check freed a place under the concurrency cap.
+    this.#pump();
   }
 
   /**
@@ -362,7 +372,7 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
     }
     // Parented to the caller's span, if any; the loop's checks are roots.
     const parent = context.active();
-    return new Promise((resolve) => this.#start(entry, fn, resolve, parent));
+    return new Promise((resolve) => this.#start(entry, fn, resolve, parent, false));
   }
 
   /**
@@ -379,10 +389,17 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
       list.map(
         (platform, i) =>
           new Promise<HealthCheckResult>((resolve) => {
-            // A stop() before a later start leaves nothing to check: answer, never reject.
-            const begin = () => resolve(this.#stopped ? cancelledResult(platform) : this.checkPlatformHealth(platform, check));
-            if (i === 0 || gap === 0) begin();
-            else setTimeout(begin, i * gap);
+            const begin = () => resolve(this.checkPlatformHealth(platform, check));
+            if (i === 0 || gap === 0) {
+              begin();
+              return;
+            }
+            const timer = setTimeout(() => {
+              this.#staggered.delete(timer);
+              begin();
+            }, i * gap);
+            // stop() clears it and answers instead: never reject, leave no timer.
+            this.#staggered.set(timer, () => resolve(cancelledResult(platform)));
           }),
       ),
     );
@@ -422,6 +439,11 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
     this.#queue = [];
     this.#queueHead = 0;
     this.#unsubscribeResources();
+    for (const [timer, cancel] of this.#staggered) {
+      clearTimeout(timer);
+      cancel();
+    }
+    this.#staggered.clear();
     // A resource sample already running may still flip the mode and log it: wait for it too.
     let sampling = this.#resources?.stop();
     for (const run of this.#inFlight) run.controller?.abort(new Error('health monitor stopped'));
@@ -522,6 +544,7 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
       breaker,
       unsubscribe: NOOP,
       inFlight: undefined,
+      queued: false,
       last: undefined,
       lastError: undefined,
     };
@@ -535,7 +558,7 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
   }
 
   /** Starts one check; everything after the start happens in {@link #finish}. */
-  #start(entry: Platform, check: HealthCheck, resolve: (result: HealthCheckResult) => void, parent: Context): void {
+  #start(entry: Platform, check: HealthCheck, resolve: (result: HealthCheckResult) => void, parent: Context, scheduled: boolean): void {
     const startedAt = Date.now();
     const span = this.#tracer.startSpan(
       'health_check',
@@ -552,6 +575,7 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
       startedPerf: performance.now(),
       deadline: startedAt + entry.timeoutMs,
       done: false,
+      scheduled,
       resolve,
     };
     // One context switch per check: the breaker's verdict, the check itself and
@@ -569,7 +593,7 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
     }
     const controller = new AbortController();
     run.controller = controller;
-    entry.inFlight = run;
+    if (run.scheduled) entry.inFlight = run;
     this.#inFlight.add(run);
     let outcome: Outcome | undefined;
     try {
@@ -707,9 +731,17 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
     queueMicrotask(() => {
       this.#replanQueued = false;
       if (!this.#running) return;
-      this.#schedule.plan(Date.now());
-      this.#arm();
+      this.#replan();
     });
+  }
+
+  /** Re-plans the slots; slots already due are queued first, so a re-plan never drops one. */
+  #replan(): void {
+    const now = Date.now();
+    this.#queueDue(now);
+    this.#schedule.plan(now);
+    this.#pump();
+    this.#arm();
   }
 
   /** Points the one scheduling timer at the earliest due slot. */
@@ -734,23 +766,27 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
       return;
     }
     this.#lastWake = this.#armedFor;
+    this.#queueDue(now);
+    this.#pump();
+    this.#arm();
+  }
+
+  /** Queues every slot due at `now`; a platform still busy with its previous check skips the slot. */
+  #queueDue(now: number): void {
     for (const { key, slotAt, skippedSlots } of this.#schedule.takeDue(now)) {
       const entry = this.#platforms.get(key);
       if (!entry?.check) continue;
       if (skippedSlots > 0) this.#skip(entry, 'missed', skippedSlots, now - slotAt);
-      if (entry.inFlight) {
-        // A check whose deadline has come is over: settle it before its timer
-        // fires, so the next one starts on time instead of being skipped.
-        if (entry.inFlight.deadline <= now) this.#expire(entry.inFlight);
-        else {
-          this.#skip(entry, 'busy', 1, now - slotAt);
-          continue;
-        }
+      // A check whose deadline has come is over: settle it before its timer
+      // fires, so the next one starts on time instead of being skipped.
+      if (entry.inFlight && entry.inFlight.deadline <= now) this.#expire(entry.inFlight);
+      if (entry.inFlight || entry.queued) {
+        this.#skip(entry, 'busy', 1, now - slotAt);
+        continue;
       }
+      entry.queued = true;
       this.#queue.push({ platform: entry, slotAt });
     }
-    this.#pump();
-    this.#arm();
   }
 
   /** Starts queued checks while the concurrency cap allows; late ones are skipped. */
@@ -765,13 +801,14 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
       while (this.#queueHead < this.#queue.length && this.#inFlight.size < cap) {
         const { platform: entry, slotAt } = this.#queue[this.#queueHead]!;
         this.#queueHead += 1;
-        if (!entry.check || this.#platforms.get(entry.name) !== entry || entry.inFlight) continue;
+        entry.queued = false;
+        if (!entry.check || this.#platforms.get(entry.name) !== entry) continue;
         const lateness = Date.now() - slotAt;
         if (lateness > this.#maxLatenessMs) {
           this.#skip(entry, 'missed', 1, lateness);
           continue;
         }
-        this.#start(entry, entry.check, NOOP, ROOT_CONTEXT);
+        this.#start(entry, entry.check, NOOP, ROOT_CONTEXT, true);
       }
     } finally {
       this.#pumping = false;
@@ -800,7 +837,8 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
 
   #onResourceChange(change: DegradedChange): void {
     this.#degraded = change.degraded ? change.reason : undefined;
-    const span = this.#tracer.startSpan('health_monitor.mode_change');
+    // A root: the sampler's timer may carry the context of whatever span was active at start().
+    const span = this.#tracer.startSpan('health_monitor.mode_change', { root: true });
     const attributes = change.reason
       ? { 'health_monitor.resource': change.reason.resource, 'health_monitor.reading': change.reason.value, 'health_monitor.threshold': change.reason.threshold }
       : {};
@@ -809,10 +847,7 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
     else span.addEvent('health_monitor.recovered', Object.fromEntries(Object.entries(change.readings).map(([k, v]) => [`health_monitor.reading.${k}`, v])));
     span.end();
     this.#schedule.setFactor(change.degraded ? this.#degradedIntervalFactor : 1);
-    if (this.#running) {
-      this.#schedule.plan(Date.now());
-      this.#arm();
-    }
+    if (this.#running) this.#replan();
     this.#emitSafely('degraded', change);
   }
 

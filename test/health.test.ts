@@ -328,6 +328,65 @@ describe('the health check loop', () => {
     assert.equal(m.report().skippedChecks, 0);
   });
 
+  it('keeps a slot that fell due just before a re-plan', async () => {
+    const m = monitor();
+    const seen: Array<[string, number]> = [];
+    m.register('a', () => void seen.push(['a', Date.now()]));
+    m.start();
+    mock.timers.setTime(3); // a's slot at 0 is due, but its timer has not run yet
+    m.register('b', () => void seen.push(['b', Date.now()]));
+    await advance(0);
+    assert.deepEqual(seen[0], ['a', 3]);
+    assert.equal(m.report().skippedChecks, 0);
+  });
+
+  it('accounts for every slot when checks queue behind the concurrency cap', async () => {
+    const m = monitor({ intervalMs: 100, maxConcurrent: 1, maxLatenessMs: 100_000, breaker: { failMax: 1_000 } });
+    let runs = 0;
+    for (const name of ['a', 'b']) {
+      m.register(name, () => {
+        runs += 1;
+        return new Promise<boolean>((resolve) => setTimeout(() => resolve(true), 250));
+      });
+    }
+    m.start();
+    await advance(2_000, 50);
+    // Slots of a at 0, 100, …, 2,000 and of b at 50, 150, …, 1,950: 41 in all.
+    const { skippedChecks } = m.report();
+    assert.equal(runs + skippedChecks, 41, `${runs} runs + ${skippedChecks} skips`);
+  });
+
+  it('cancels an ad hoc check too when its platform is unregistered, and records nothing after', async () => {
+    const m = monitor({ intervalMs: 100, timeoutMs: 10_000 });
+    const signals: AbortSignal[] = [];
+    m.register('p', (signal) => {
+      signals.push(signal);
+      return new Promise(() => {});
+    });
+    m.start();
+    await advance(0);
+    const adHoc = m.checkPlatformHealth('p');
+    await advance(50, 50);
+    const events: HealthCheckResult[] = [];
+    m.on('check', (r) => events.push(r));
+    m.unregister('p');
+    assert.equal(signals.length, 2);
+    assert.ok(signals.every((s) => s.aborted), 'both the scheduled and the ad hoc check are aborted');
+    assert.equal((await adHoc).errorType, 'cancelled');
+    await advance(1_000, 100);
+    assert.deepEqual(events, []);
+  });
+
+  it('clears the pending starts of staggeredHealthChecks on stop()', async () => {
+    const m = monitor();
+    let calls = 0;
+    const pending = m.staggeredHealthChecks(['s1', 's2', 's3', 's4'], () => void (calls += 1));
+    await m.stop();
+    const results = await pending;
+    assert.deepEqual(results.map((r) => r.errorType ?? r.status), ['success', 'cancelled', 'cancelled', 'cancelled']);
+    assert.equal(calls, 1);
+  });
+
   it('plans platforms registered while running, and forgets unregistered ones', async () => {
     const m = monitor();
     const seen: string[] = [];
