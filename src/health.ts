@@ -193,10 +193,11 @@ type Outcome =
 const MESSAGE_LIMIT = 200;
 const REJECTED: Outcome = Object.freeze({ kind: 'rejected' });
 /**
- * The scheduling timer never wakes sooner than this after its last wake-up.
- * Sparse schedules keep their exact slots; dense ones (10,000 platforms at
- * 5 s put a slot every 0.5 ms) start a batch at once, each check at most
- * this late, which costs far less CPU than a wake-up per check.
+ * The scheduling timer never wakes sooner than this after its last planned
+ * wake-up (twice this when slots come more than one per 2 ms). Sparse
+ * schedules keep their exact slots; dense ones (10,000 platforms at 5 s put
+ * a slot every 0.5 ms) start a batch at once, each check at most 20 ms late,
+ * which costs far less CPU than a wake-up per check on cold caches.
  */
 const MIN_WAKE_GAP_MS = 10;
 // setTimeout turns longer delays into 1 ms (with a TimeoutOverflowWarning).
@@ -750,7 +751,9 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
     this.#timer = undefined;
     const next = this.#schedule.nextDueAt();
     if (!this.#running || next === undefined) return;
-    const at = Math.max(next, this.#lastWake + MIN_WAKE_GAP_MS);
+    // Slots denser than one per 2 ms (10,000 platforms at 5 s): wake half as often again.
+    const gap = this.#schedule.size * 2 > this.#intervalMs ? 2 * MIN_WAKE_GAP_MS : MIN_WAKE_GAP_MS;
+    const at = Math.max(next, this.#lastWake + gap);
     this.#armedFor = at;
     // Longer delays overflow setTimeout into 1 ms; a tick before the slot just re-arms.
     this.#timer = setTimeout(() => this.#tick(), Math.min(MAX_TIMER_MS, Math.max(0, at - Date.now())));
