@@ -752,7 +752,8 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
     const next = this.#schedule.nextDueAt();
     if (!this.#running || next === undefined) return;
     // Slots denser than one per 2 ms (10,000 platforms at 5 s): wake half as often again.
-    const gap = this.#schedule.size * 2 > this.#intervalMs ? 2 * MIN_WAKE_GAP_MS : MIN_WAKE_GAP_MS;
+    // Never so wide that batching alone would make a check miss its slot (maxLatenessMs).
+    const gap = Math.min(this.#schedule.size * 2 > this.#intervalMs ? 2 * MIN_WAKE_GAP_MS : MIN_WAKE_GAP_MS, this.#maxLatenessMs / 2);
     const at = Math.max(next, this.#lastWake + gap);
     this.#armedFor = at;
     // Longer delays overflow setTimeout into 1 ms; a tick before the slot just re-arms.
