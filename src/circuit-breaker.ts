@@ -13,7 +13,7 @@
 import { EventEmitter, setMaxListeners } from 'node:events';
 import { createRequire } from 'node:module';
 import { trace, type Meter, type Tracer } from '@opentelemetry/api';
-import { BREAKER_DEFAULTS, checkKnownKeys, checkNumber, checkOptionsObject, checkPlatformName, checkFunction, describeValue, envOverrides } from './config.ts';
+import { BREAKER_DEFAULTS, MAX_TIMER_MS, checkMethods, checkKnownKeys, checkNumber, checkOptionsObject, checkPlatformName, checkFunction, describeValue, envOverrides } from './config.ts';
 import { initMetrics, sanitizeErrorType, type BreakerStateLabel, type HealthMetrics } from './metrics.ts';
 import { isPluginHealth, type PluginHealth } from './plugins.ts';
 import { silentLogger, type Logger } from './logger.ts';
@@ -260,19 +260,11 @@ class Trial {
 const runTask = (task: () => unknown): unknown => task();
 const ignore = (): void => {};
 const LABELS: Record<BreakerState, BreakerStateLabel> = { CLOSED: 'closed', OPEN: 'open', HALF_OPEN: 'half_open' };
-// setTimeout turns longer delays into 1 ms.
-const MAX_TIMER_MS = 2_147_483_647;
 const ENV_NAMES = { failMax: 'CONDUCTOR_HEALTH_FAIL_MAX', resetTimeoutMs: 'CONDUCTOR_HEALTH_RESET_TIMEOUT_MS' } as const;
 const OPTION_KEYS = ['failMax', 'resetTimeoutMs', 'timeoutMs', 'meter', 'metrics', 'tracer', 'logger'] as const;
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {
   return (typeof value === 'object' || typeof value === 'function') && value !== null && typeof (value as { then?: unknown }).then === 'function';
-}
-
-function checkHas(name: string, value: unknown, methods: readonly string[]): void {
-  if (typeof value !== 'object' || value === null || methods.some((m) => typeof (value as Record<string, unknown>)[m] !== 'function')) {
-    throw new TypeError(`conductor-health: option "${name}" must be an object with ${methods.join(', ')} methods, got ${describeValue(value)}`);
-  }
 }
 
 /**
@@ -354,10 +346,10 @@ export class PlatformCircuitBreaker {
       max: MAX_TIMER_MS,
     });
     this.timeoutMs = checkNumber('timeoutMs', opts.timeoutMs ?? BREAKER_DEFAULTS.timeoutMs, { min: 0, max: MAX_TIMER_MS });
-    if (opts.metrics !== undefined) checkHas('metrics', opts.metrics, ['setBreakerState', 'recordPluginFailure']);
-    if (opts.meter !== undefined) checkHas('meter', opts.meter, ['createCounter', 'createGauge', 'createHistogram']);
-    if (opts.tracer !== undefined) checkHas('tracer', opts.tracer, ['startSpan']);
-    if (opts.logger !== undefined) checkHas('logger', opts.logger, ['warn']);
+    checkMethods('metrics', opts.metrics, ['setBreakerState', 'recordPluginFailure']);
+    checkMethods('meter', opts.meter, ['createCounter', 'createGauge', 'createHistogram']);
+    checkMethods('tracer', opts.tracer, ['startSpan']);
+    checkMethods('logger', opts.logger, ['warn']);
     this.metrics = (opts.metrics as HealthMetrics | undefined) ?? initMetrics(opts.meter === undefined ? undefined : { meter: opts.meter as Meter });
     this.tracer = opts.tracer as Tracer | undefined;
     this.logger = (opts.logger as Logger | undefined) ?? silentLogger;

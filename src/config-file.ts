@@ -1,9 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import { parseDocument } from 'yaml';
-import { MAX_PLATFORM_NAME_LENGTH, describeValue } from './config.ts';
+import { MAX_PLATFORM_NAME_LENGTH, MAX_TIMER_MS, describeValue } from './config.ts';
 
 // setTimeout turns longer delays into 1 ms; the monitor and the breaker refuse them.
-const MAX_TIMER_MS = 2_147_483_647;
 
 /** One target of a config file: a platform and its built-in check. */
 export type TargetConfig = {

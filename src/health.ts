@@ -7,7 +7,9 @@ import {
   type BreakerStateChange,
 } from './circuit-breaker.ts';
 import {
+  MAX_TIMER_MS,
   MONITOR_DEFAULTS,
+  checkMethods,
   checkFunction,
   checkKnownKeys,
   checkNumber,
@@ -200,8 +202,6 @@ const REJECTED: Outcome = Object.freeze({ kind: 'rejected' });
  * which costs far less CPU than a wake-up per check on cold caches.
  */
 const MIN_WAKE_GAP_MS = 10;
-// setTimeout turns longer delays into 1 ms (with a TimeoutOverflowWarning).
-const MAX_TIMER_MS = 2_147_483_647;
 const NOOP = () => {};
 
 /**
@@ -268,9 +268,9 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
     this.#degradedConcurrencyFactor = checkNumber('degradedConcurrencyFactor', opts.degradedConcurrencyFactor ?? 0.5, { min: 0, max: 1 });
     this.#breakerOptions = checkBreakerOverrides(opts.breaker);
     // Checked here, not deep inside the first check that would use them.
-    checkHas('meter', opts.meter, ['createCounter', 'createGauge', 'createHistogram']);
-    checkHas('tracer', opts.tracer, ['startSpan']);
-    checkHas('logger', opts.logger, ['debug', 'info', 'warn', 'error']);
+    checkMethods('meter', opts.meter, ['createCounter', 'createGauge', 'createHistogram']);
+    checkMethods('tracer', opts.tracer, ['startSpan']);
+    checkMethods('logger', opts.logger, ['debug', 'info', 'warn', 'error']);
     this.#meter = opts.meter as Meter | undefined;
     this.#metrics = initMetrics({ meter: this.#meter });
     this.#tracer = (opts.tracer as Tracer | undefined) ?? trace.getTracer(PACKAGE_NAME, PACKAGE_VERSION);
@@ -826,7 +826,7 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
 
   #skip(entry: Platform, reason: 'missed' | 'busy', count: number, latenessMs: number): void {
     this.#skipped += count;
-    for (let i = 0; i < count; i += 1) this.#metrics.recordSkippedCheck(entry.name, reason);
+    this.#metrics.recordSkippedCheck(entry.name, reason, count);
     this.#skipLog[reason] += count;
     this.#skipLog.maxLatenessMs = Math.max(this.#skipLog.maxLatenessMs, Math.round(latenessMs));
   }
@@ -871,13 +871,6 @@ function checkBreakerOverrides(value: unknown): { failMax?: number; resetTimeout
     ...(breaker.failMax !== undefined ? { failMax: checkNumber('breaker.failMax', breaker.failMax, { min: 1, integer: true }) } : {}),
     ...(breaker.resetTimeoutMs !== undefined ? { resetTimeoutMs: checkNumber('breaker.resetTimeoutMs', breaker.resetTimeoutMs, { min: 0, max: MAX_TIMER_MS }) } : {}),
   };
-}
-
-function checkHas(name: string, value: unknown, methods: readonly string[]): void {
-  if (value === undefined) return;
-  if (typeof value !== 'object' || value === null || methods.some((m) => typeof (value as Record<string, unknown>)[m] !== 'function')) {
-    throw new TypeError(`conductor-health: option "${name}" must be an object with ${methods.join(', ')} methods, got ${describeValue(value)}`);
-  }
 }
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {

@@ -72,7 +72,7 @@ export interface HealthMetrics {
   /** Sets the degraded-mode gauge. */
   setDegraded(degraded: boolean): void;
   /** Counts a scheduled check that did not run (`missed`: the process stalled; `busy`: the previous check was still running). */
-  recordSkippedCheck(platform: string, reason: 'missed' | 'busy'): void;
+  recordSkippedCheck(platform: string, reason: 'missed' | 'busy', count?: number): void;
   /**
    * For a platform that left: writes 0 to its three breaker states (the
    * OpenTelemetry SDK cannot delete a series, and a stale 1 would keep an
@@ -198,8 +198,8 @@ function createMetrics(meter: Meter, maxErrorTypes: number): HealthMetrics {
       degradedGauge.record(degraded ? 1 : 0);
     },
 
-    recordSkippedCheck(platform, reason) {
-      skippedCounter.add(1, { platform, reason });
+    recordSkippedCheck(platform, reason, count = 1) {
+      skippedCounter.add(count, { platform, reason });
     },
 
     forgetPlatform(platform) {

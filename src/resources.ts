@@ -2,7 +2,7 @@ import { readFile, statfs, access } from 'node:fs/promises';
 import os from 'node:os';
 import { join } from 'node:path';
 import type { Meter } from '@opentelemetry/api';
-import { checkFunction, checkKnownKeys, checkNumber, checkOptionsObject, checkString, describeValue } from './config.ts';
+import { MAX_TIMER_MS, checkFunction, checkMethods, checkKnownKeys, checkNumber, checkOptionsObject, checkString, describeValue } from './config.ts';
 import { createLogger, silentLogger, type Logger } from './logger.ts';
 import { initMetrics, RESOURCES, type HealthMetrics, type ResourceName } from './metrics.ts';
 
@@ -272,7 +272,7 @@ export class ResourceMonitor {
     const opts = checkOptionsObject('resource monitor', options);
     checkKnownKeys('resource monitor', opts, KNOWN);
     // setInterval turns longer delays into 1 ms (with a TimeoutOverflowWarning).
-    this.#intervalMs = checkNumber('intervalMs', opts.intervalMs ?? 5_000, { min: 1, max: 2_147_483_647, integer: true });
+    this.#intervalMs = checkNumber('intervalMs', opts.intervalMs ?? 5_000, { min: 1, max: MAX_TIMER_MS, integer: true });
     this.#recoverSamples = checkNumber('recoverSamples', opts.recoverSamples ?? 2, { min: 1, integer: true });
     const threshold = opts.threshold ?? 0.8;
     const thresholds = perResource('thresholds', opts.thresholds);
@@ -293,17 +293,10 @@ export class ResourceMonitor {
       this.#recoverBelow[r] = rb;
     }
     if (opts.metrics !== undefined && opts.meter !== undefined) throw new TypeError('conductor-health: pass either "metrics" or "meter", not both');
-    if (opts.metrics !== undefined && (typeof opts.metrics !== 'object' || opts.metrics === null)) {
-      throw new TypeError(`conductor-health: option "metrics" must be the object initMetrics() returns, got ${describeValue(opts.metrics)}`);
-    }
-    const meter = opts.meter as Record<string, unknown> | undefined;
-    if (meter !== undefined && (typeof meter !== 'object' || meter === null || ['createCounter', 'createGauge', 'createHistogram'].some((m) => typeof meter[m] !== 'function'))) {
-      throw new TypeError(`conductor-health: option "meter" must be an OpenTelemetry Meter, got ${describeValue(opts.meter)}`);
-    }
+    checkMethods('metrics', opts.metrics, ['setSystemResource', 'setDegraded']);
+    checkMethods('meter', opts.meter, ['createCounter', 'createGauge', 'createHistogram']);
     this.#metrics = (opts.metrics as HealthMetrics | undefined) ?? initMetrics({ meter: opts.meter as Meter | undefined });
-    if (opts.logger !== undefined && (typeof opts.logger !== 'object' || opts.logger === null || typeof (opts.logger as Logger).warn !== 'function')) {
-      throw new TypeError(`conductor-health: option "logger" must be a pino-like logger, got ${describeValue(opts.logger)}`);
-    }
+    checkMethods('logger', opts.logger, ['debug', 'info', 'warn', 'error']);
     this.#logger = (opts.logger as Logger | undefined) ?? createLogger();
     const path = opts.path === undefined ? process.cwd() : checkString('path', opts.path);
     const cgroupRoot = opts.cgroupRoot === undefined ? '/' : checkString('cgroupRoot', opts.cgroupRoot);

@@ -9,7 +9,7 @@ import { HostMetricsInstrumentation } from '@opentelemetry/instrumentation-host-
 import { detectResources, envDetector, resourceFromAttributes, type Resource } from '@opentelemetry/resources';
 import { AggregationType, MeterProvider, type ViewOptions } from '@opentelemetry/sdk-metrics';
 import { BatchSpanProcessor, TracerProvider, type SpanProcessor } from '@opentelemetry/sdk-trace';
-import { checkKnownKeys, checkNumber, checkOptionsObject, checkString, describeValue } from './config.ts';
+import { MAX_TIMER_MS, checkKnownKeys, checkNumber, checkOptionsObject, checkString, describeValue } from './config.ts';
 import { ExpositionSerializer } from './exposition.ts';
 import { DURATION_BUCKETS_SECONDS, METRIC_NAMES, seriesPerPlatform } from './metrics.ts';
 import { PACKAGE_VERSION } from './version.ts';
@@ -231,7 +231,7 @@ function resolveOptions(options: TelemetryOptions | undefined) {
     maxPlatforms: checkNumber('maxPlatforms', opts.maxPlatforms ?? 10_000, { min: 1, integer: true }),
     maxQueueSize: checkNumber('maxQueueSize', opts.maxQueueSize ?? 2_048, { min: 1, integer: true }),
     // setTimeout turns longer delays into 1 ms: the bound would end shutdown at once.
-    shutdownTimeoutMs: checkNumber('shutdownTimeoutMs', opts.shutdownTimeoutMs ?? 5_000, { min: 1, max: 2_147_483_647 }),
+    shutdownTimeoutMs: checkNumber('shutdownTimeoutMs', opts.shutdownTimeoutMs ?? 5_000, { min: 1, max: MAX_TIMER_MS }),
     hostMetrics: hostMetrics === false ? [] : hostMetrics,
   };
 }
