@@ -6,7 +6,7 @@ import { pino } from 'pino';
 import { httpCheck, tcpCheck } from './checks.ts';
 import { ConfigFileError, loadConfigFile, type CommandConfig, type TargetConfig } from './config-file.ts';
 import { startDemoPlatforms } from './demo.ts';
-import { healthHandler, readinessHandler } from './health-endpoint.ts';
+import { healthHandler, livenessHandler, readinessHandler } from './health-endpoint.ts';
 import { HealthMonitor, type HealthCheck } from './health.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { ResourceMonitor } from './resources.ts';
@@ -19,7 +19,7 @@ const USAGE = `Usage:
   conductor-health demo [--json-logs]                three loopback platforms and examples/demo.yaml
   conductor-health --help | --version
 
-Serves /metrics, /healthz and /readyz on OTEL_EXPORTER_PROMETHEUS_HOST:OTEL_EXPORTER_PROMETHEUS_PORT
+Serves /metrics, /healthz, /livez and /readyz on OTEL_EXPORTER_PROMETHEUS_HOST:OTEL_EXPORTER_PROMETHEUS_PORT
 (default 127.0.0.1:9464) and exports spans over OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set.
 On a terminal it shows a live status table; piped, or with --json-logs, it logs JSON lines.
 Exit status: 0 after SIGINT/SIGTERM, 1 when it cannot start, 2 for bad usage or a bad config file.`;
@@ -113,6 +113,7 @@ async function run(file: string, { jsonLogs }: { jsonLogs: boolean }): Promise<E
   }
   telemetry.route('/healthz', healthHandler(monitor));
   telemetry.route('/readyz', readinessHandler(monitor));
+  telemetry.route('/livez', livenessHandler(monitor));
   monitor.start();
   logger.info({ config: file, targets: config.targets.length, metrics: telemetry.metricsUrl, otlp: telemetry.exportingSpans }, 'conductor-health running');
   const stopTable = jsonLogs ? () => {} : startLiveTable(monitor, process.stdout);
@@ -137,6 +138,7 @@ function buildMonitor(config: CommandConfig, logger: Logger): HealthMonitor {
       ...(target.intervalMs === undefined ? {} : { intervalMs: target.intervalMs }),
       ...(target.timeoutMs === undefined ? {} : { timeoutMs: target.timeoutMs }),
       ...(target.breaker === undefined ? {} : { breaker: target.breaker }),
+      ...(target.critical === undefined ? {} : { critical: target.critical }),
     });
   }
   return monitor;

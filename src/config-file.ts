@@ -10,6 +10,8 @@ export type TargetConfig = {
   intervalMs?: number;
   timeoutMs?: number;
   breaker?: BreakerOverrides;
+  /** Its open breaker makes the command not ready and its report unhealthy. */
+  critical?: boolean;
 } & (
   | { type: 'http'; url: string; expectStatus: { min: number; max: number }; bodyMatch?: string }
   | { type: 'tcp'; host: string; port: number }
@@ -112,7 +114,7 @@ class Reader {
   }
 
   #target(value: unknown, path: string): TargetConfig {
-    const common = ['name', 'type', 'intervalMs', 'timeoutMs', 'breaker'];
+    const common = ['name', 'type', 'intervalMs', 'timeoutMs', 'breaker', 'critical'];
     const loose = this.#object(value, path, null);
     const type = loose.type;
     if (type !== 'http' && type !== 'tcp') this.#fail(`${path}.type`, `must be "http" or "tcp", got ${describeValue(type)}`);
@@ -125,6 +127,7 @@ class Reader {
       ...this.#number(t, path, 'intervalMs', { min: 1 }),
       ...this.#number(t, path, 'timeoutMs', { min: 1, max: MAX_TIMER_MS }),
       ...(t.breaker === undefined ? {} : { breaker: this.#breaker(t.breaker, `${path}.breaker`) }),
+      ...this.#boolean(t, path, 'critical'),
     };
     if (type === 'tcp') {
       const host = this.#string(t, path, 'host').host;
@@ -214,6 +217,13 @@ class Reader {
       this.#fail(join(path, key), `must be ${integer ? 'an integer' : 'a number'}${range}, got ${describeValue(value)}`);
     }
     return { [key]: value } as { [P in K]?: number };
+  }
+
+  #boolean<K extends string>(obj: Record<string, unknown>, path: string, key: K): { [P in K]?: boolean } {
+    const value = obj[key];
+    if (value === undefined) return {};
+    if (typeof value !== 'boolean') this.#fail(join(path, key), `must be true or false, got ${describeValue(value)}`);
+    return { [key]: value } as { [P in K]?: boolean };
   }
 
   #string<K extends string>(obj: Record<string, unknown>, path: string, key: K): { [P in K]?: string } {

@@ -21,6 +21,8 @@ export const MONITOR_DEFAULTS = Object.freeze({
   timeoutMs: 5_000,
   maxConcurrent: 1_000,
   stopTimeoutMs: 5_000,
+  // A pass overdue this long is a stuck process, not a busy one: kubelet restarts it after its failureThreshold.
+  stallMs: 30_000,
 });
 
 /**

@@ -1,14 +1,15 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { HealthMonitor } from './health.ts';
+import type { HealthMonitor, ProbeResult } from './health.ts';
 
 /** A node:http style handler: mount it in node:http, Express (`app.get(path, h)`) or Fastify (`h(req.raw, reply.raw)`). */
 export type RequestHandler = (request: IncomingMessage, response: ServerResponse) => void;
 
 /**
- * Serves `monitor.report()` as JSON: 200 unless the status is `unhealthy`,
- * then 503, so a load balancer or orchestrator can act on it. Only GET and
- * HEAD are answered; error texts in it are the monitor's short messages,
- * never stack traces.
+ * Serves `monitor.report()` as JSON: 200 unless the status is `unhealthy`
+ * (a critical platform's breaker is not closed), then 503. A platform outage
+ * alone makes the report `degraded` and still answers 200, so wiring this to
+ * a load balancer does not take every replica out for one bad platform.
+ * Only GET and HEAD are answered; error texts are short, with URL secrets masked.
  */
 export function healthHandler(monitor: HealthMonitor): RequestHandler {
   return (request, response) => {
@@ -23,17 +24,35 @@ export function healthHandler(monitor: HealthMonitor): RequestHandler {
   };
 }
 
-/** Answers 200 while the monitor is running and 503 otherwise (starting, or stopping). */
+/**
+ * For a readiness probe (`/readyz`): 200 once started, while running and while
+ * every critical platform's breaker is CLOSED; 503 otherwise. Without critical
+ * platforms, platforms never affect it.
+ */
 export function readinessHandler(monitor: HealthMonitor): RequestHandler {
+  return probeHandler(() => monitor.readiness(), 'ready');
+}
+
+/**
+ * For a liveness probe (`/livez`): 503 only while stopping, or when the
+ * scheduler has stalled (a pass overdue by more than `stallMs`); platforms
+ * never affect it, so an outage elsewhere never restarts the conductor.
+ */
+export function livenessHandler(monitor: HealthMonitor): RequestHandler {
+  return probeHandler(() => monitor.liveness(), 'live');
+}
+
+function probeHandler(probe: () => ProbeResult, word: string): RequestHandler {
   return (request, response) => {
     if (!allowMethod(request, response)) return;
-    const ready = monitor.report().running;
-    response.writeHead(ready ? 200 : 503, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' });
-    response.end(request.method === 'HEAD' ? undefined : ready ? 'ready\n' : 'not ready\n');
+    const { ok, reasons } = probe();
+    response.writeHead(ok ? 200 : 503, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' });
+    response.end(request.method === 'HEAD' ? undefined : `${ok ? word : `not ${word}`}\n${reasons.map((r) => `${r}\n`).join('')}`);
   };
 }
 
-function allowMethod(request: IncomingMessage, response: ServerResponse): boolean {
+/** Answers 405 with an Allow header to anything but GET and HEAD: every endpoint is read-only. */
+export function allowMethod(request: IncomingMessage, response: ServerResponse): boolean {
   if (request.method === 'GET' || request.method === 'HEAD') return true;
   response.writeHead(405, { allow: 'GET, HEAD', 'content-type': 'text/plain; charset=utf-8' }).end('method not allowed\n');
   return false;

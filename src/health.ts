@@ -23,6 +23,7 @@ import { initMetrics, type HealthCheckStatus, type HealthMetrics } from './metri
 import { isPluginHealth, type PluginHealth, type PluginHealthStatus, type PluginManager } from './plugins.ts';
 import { ResourceMonitor, type DegradedChange, type DegradedReason } from './resources.ts';
 import { Schedule } from './schedule.ts';
+import { overallStatus, type OverallStatus } from './status-rule.ts';
 import { PACKAGE_NAME, PACKAGE_VERSION } from './version.ts';
 
 /**
@@ -52,14 +53,13 @@ export interface HealthCheckResult {
   error?: string;
 }
 
-/** Overall status rule of {@link HealthMonitor.report}. */
-export type OverallStatus = 'healthy' | 'degraded' | 'unhealthy';
-
 /** One platform in {@link HealthMonitor.report}. */
 export interface PlatformReport {
   platform: string;
   breakerState: BreakerState;
   consecutiveFailures: number;
+  /** Marked critical at `register()`: its open breaker makes the report unhealthy and the monitor not ready. */
+  critical: boolean;
   lastResult?: HealthCheckStatus;
   lastHealth?: PluginHealthStatus;
   lastCheckAt?: number;
@@ -98,6 +98,8 @@ export interface HealthMonitorOptions {
   maxLatenessMs?: number;
   /** Bound on `stop()` waiting for in-flight checks (default 5,000 ms). */
   stopTimeoutMs?: number;
+  /** A scheduling pass overdue by more than this makes {@link HealthMonitor.liveness} fail (default 30,000 ms). */
+  stallMs?: number;
   /** Breaker settings for every platform. */
   breaker?: { failMax?: number; resetTimeoutMs?: number };
   /** Degraded mode: the interval is multiplied by this (default 2). */
@@ -112,7 +114,7 @@ export interface HealthMonitorOptions {
 }
 
 const OPTION_KEYS = [
-  'intervalMs', 'timeoutMs', 'staggerMs', 'maxConcurrent', 'maxLatenessMs', 'stopTimeoutMs', 'breaker',
+  'intervalMs', 'timeoutMs', 'staggerMs', 'maxConcurrent', 'maxLatenessMs', 'stopTimeoutMs', 'stallMs', 'breaker',
   'degradedIntervalFactor', 'degradedConcurrencyFactor', 'resources', 'meter', 'tracer', 'logger',
 ];
 
@@ -124,6 +126,15 @@ export interface PlatformOptions {
   timeoutMs?: number;
   /** This platform's breaker settings, over the monitor's. */
   breaker?: { failMax?: number; resetTimeoutMs?: number };
+  /** The conductor cannot serve without it: its breaker must be CLOSED for readiness and a healthy report (default false). */
+  critical?: boolean;
+}
+
+/** What {@link HealthMonitor.liveness} and {@link HealthMonitor.readiness} answer. */
+export interface ProbeResult {
+  ok: boolean;
+  /** Why not, for humans; names are quoted. Empty when ok. */
+  reasons: string[];
 }
 
 /** Events a {@link HealthMonitor} emits. */
@@ -157,6 +168,7 @@ interface Platform {
   check: HealthCheck | undefined;
   timeoutMs: number;
   scheduled: boolean;
+  critical: boolean;
   manager: PluginManager | undefined;
   breaker: PlatformCircuitBreaker;
   unsubscribe: () => void;
@@ -228,12 +240,15 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
   readonly #maxConcurrent: number;
   readonly #maxLatenessMs: number;
   readonly #stopTimeoutMs: number;
+  readonly #stallMs: number;
   readonly #degradedIntervalFactor: number;
   readonly #degradedConcurrencyFactor: number;
   #timer: NodeJS.Timeout | undefined;
   /** When the current timer was planned to fire, and when the last one was: the gap is between plans, so timer lateness does not pile up. */
   #armedFor = -Infinity;
   #lastWake = -Infinity;
+  /** `performance.now()` by which the armed timer should have fired; liveness reads it on the monotonic clock. */
+  #wakeDuePerf = Infinity;
   #pumping = false;
   #running = false;
   #stopped = false;
@@ -264,6 +279,7 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
     });
     this.#maxLatenessMs = checkNumber('maxLatenessMs', opts.maxLatenessMs ?? this.#intervalMs / 5, { min: 0 });
     this.#stopTimeoutMs = checkNumber('stopTimeoutMs', opts.stopTimeoutMs ?? MONITOR_DEFAULTS.stopTimeoutMs, { min: 0, max: MAX_TIMER_MS });
+    this.#stallMs = checkNumber('stallMs', opts.stallMs ?? MONITOR_DEFAULTS.stallMs, { min: 0 });
     this.#degradedIntervalFactor = checkNumber('degradedIntervalFactor', opts.degradedIntervalFactor ?? 2, { min: 1 });
     this.#degradedConcurrencyFactor = checkNumber('degradedConcurrencyFactor', opts.degradedConcurrencyFactor ?? 0.5, { min: 0, max: 1 });
     this.#breakerOptions = checkBreakerOverrides(opts.breaker);
@@ -294,7 +310,10 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
     checkPlatformName(platform);
     checkFunction('check', check);
     const opts = checkOptionsObject('platform', options);
-    checkKnownKeys('platform', opts, ['intervalMs', 'timeoutMs', 'breaker']);
+    checkKnownKeys('platform', opts, ['intervalMs', 'timeoutMs', 'breaker', 'critical']);
+    if (opts.critical !== undefined && typeof opts.critical !== 'boolean') {
+      throw new TypeError(`conductor-health: option "critical" must be a boolean, got ${describeValue(opts.critical)}`);
+    }
     const intervalMs = opts.intervalMs === undefined ? this.#intervalMs : checkNumber('intervalMs', opts.intervalMs, { min: 1 });
     const timeoutMs = opts.timeoutMs === undefined ? this.#timeoutMs : checkNumber('timeoutMs', opts.timeoutMs, { min: 1, max: MAX_TIMER_MS });
     const breaker = checkBreakerOverrides(opts.breaker);
@@ -308,6 +327,7 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
     entry ??= this.#createPlatform(platform, breaker);
     entry.check = check;
     entry.timeoutMs = timeoutMs;
+    entry.critical = opts.critical === true;
     entry.scheduled = true;
     this.#schedule.add(platform, intervalMs);
     this.#queueReplan();
@@ -435,6 +455,7 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
     if (this.#stopped) return;
     this.#stopped = true;
     this.#running = false;
+    this.#wakeDuePerf = Infinity;
     clearTimeout(this.#timer);
     this.#timer = undefined;
     this.#queue = [];
@@ -477,26 +498,52 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
   }
 
   /**
-   * The monitor's view of itself. Status: `unhealthy` when at least half the
-   * platforms (and at least one) have a breaker that is not closed;
-   * `degraded` when any platform's breaker is not closed or its last check
-   * failed, or resource pressure put the monitor in degraded mode; else
-   * `healthy` (also with no platforms).
+   * Is the monitor itself alive? Not when it is stopping (or stopped), nor
+   * when a scheduling pass is overdue by more than `stallMs` while running.
+   * Platforms never affect it: restarting the process fixes no platform.
+   */
+  liveness(): ProbeResult {
+    if (this.#stopped) return { ok: false, reasons: ['stopping'] };
+    const overdueMs = performance.now() - this.#wakeDuePerf;
+    if (this.#running && overdueMs > this.#stallMs) {
+      return { ok: false, reasons: [`scheduler stalled: a scheduling pass is ${Math.round(overdueMs)} ms overdue (bound ${this.#stallMs} ms)`] };
+    }
+    return { ok: true, reasons: [] };
+  }
+
+  /**
+   * Should the conductor receive work? Only once started and while running,
+   * and only while every critical platform's breaker is CLOSED. Without
+   * critical platforms, platforms never affect readiness.
+   */
+  readiness(): ProbeResult {
+    if (this.#stopped) return { ok: false, reasons: ['stopping'] };
+    if (!this.#running) return { ok: false, reasons: ['not started'] };
+    const reasons: string[] = [];
+    for (const entry of this.#platforms.values()) {
+      if (!entry.critical || !entry.scheduled) continue;
+      const state = entry.breaker.getState().state;
+      if (state !== 'CLOSED') reasons.push(`critical platform ${describeValue(entry.name)} has a ${state} breaker`);
+    }
+    return { ok: reasons.length === 0, reasons };
+  }
+
+  /**
+   * The monitor's view of itself; the status follows {@link overallStatus}:
+   * `unhealthy` only when a critical platform's breaker is not closed,
+   * `degraded` for any other breaker not closed, failed last check or
+   * degraded mode, else `healthy`.
    */
   report(): HealthReport {
     const platforms: PlatformReport[] = [];
-    const reasons: string[] = [];
-    let notClosed = 0;
-    let failing = 0;
     for (const entry of this.#platforms.values()) {
       if (!entry.scheduled) continue;
       const state = entry.breaker.getState();
-      if (state.state !== 'CLOSED') notClosed += 1;
-      else if (entry.last && entry.last.status !== 'success') failing += 1;
       platforms.push({
         platform: entry.name,
         breakerState: state.state,
         consecutiveFailures: state.failureCount,
+        critical: entry.critical,
         lastResult: entry.last?.status,
         lastHealth: entry.last?.health,
         lastCheckAt: entry.last?.startedAt,
@@ -505,14 +552,7 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
         nextAttemptAt: state.state === 'CLOSED' ? undefined : state.nextAttemptAt,
       });
     }
-    if (notClosed > 0) reasons.push(`${notClosed} of ${platforms.length} platforms have an open or half-open breaker`);
-    if (failing > 0) reasons.push(`${failing} of ${platforms.length} platforms failed their last check`);
-    if (this.#degraded) {
-      const { resource, value, threshold } = this.#degraded;
-      reasons.push(`degraded mode: ${resource} at ${value.toFixed(2)} (threshold ${threshold})`);
-    }
-    const status: OverallStatus =
-      notClosed > 0 && notClosed * 2 >= platforms.length ? 'unhealthy' : reasons.length > 0 ? 'degraded' : 'healthy';
+    const { status, reasons } = overallStatus(platforms, this.#degraded);
     return {
       status,
       reasons,
@@ -541,6 +581,7 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
       check: undefined,
       timeoutMs: this.#timeoutMs,
       scheduled: false,
+      critical: false,
       manager: undefined,
       breaker,
       unsubscribe: NOOP,
@@ -749,6 +790,7 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
   #arm(): void {
     clearTimeout(this.#timer);
     this.#timer = undefined;
+    this.#wakeDuePerf = Infinity;
     const next = this.#schedule.nextDueAt();
     if (!this.#running || next === undefined) return;
     // Slots denser than one per 2 ms (10,000 platforms at 5 s): wake half as often again.
@@ -757,7 +799,9 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
     const at = Math.max(next, this.#lastWake + gap);
     this.#armedFor = at;
     // Longer delays overflow setTimeout into 1 ms; a tick before the slot just re-arms.
-    this.#timer = setTimeout(() => this.#tick(), Math.min(MAX_TIMER_MS, Math.max(0, at - Date.now())));
+    const delay = Math.min(MAX_TIMER_MS, Math.max(0, at - Date.now()));
+    this.#wakeDuePerf = performance.now() + delay;
+    this.#timer = setTimeout(() => this.#tick(), delay);
   }
 
   #tick(): void {

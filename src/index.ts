@@ -8,10 +8,12 @@ export type {
   HealthMonitorEvents,
   HealthMonitorOptions,
   HealthReport,
-  OverallStatus,
   PlatformOptions,
   PlatformReport,
+  ProbeResult,
 } from './health.ts';
+export { overallStatus } from './status-rule.ts';
+export type { OverallStatus, StatusRuleInput } from './status-rule.ts';
 export { PlatformCircuitBreaker, CircuitOpenError, BreakerTimeoutError, BreakerShutdownError, errorTypeOf } from './circuit-breaker.ts';
 export type { BreakerOptions, BreakerSnapshot, BreakerState, BreakerStateChange, ExecuteOptions } from './circuit-breaker.ts';
 export { ResourceMonitor, createSystemSampler } from './resources.ts';
@@ -27,7 +29,7 @@ export {
 export type { BreakerStateLabel, HealthCheckStatus, HealthMetrics, MetricsOptions, ResourceName } from './metrics.ts';
 export { startTelemetry, getMetricsRegistry } from './telemetry.ts';
 export type { HostMetricGroup, MetricsRegistry, Telemetry, TelemetryOptions } from './telemetry.ts';
-export { healthHandler, readinessHandler } from './health-endpoint.ts';
+export { healthHandler, livenessHandler, readinessHandler } from './health-endpoint.ts';
 export type { RequestHandler } from './health-endpoint.ts';
 export { httpCheck, tcpCheck, UnexpectedStatusError, BodyMismatchError } from './checks.ts';
 export type { HttpCheckOptions, TcpCheckOptions } from './checks.ts';

@@ -72,7 +72,7 @@ describe('conductor-health run, end to end', () => {
       resources: false,
       targets: [
         { name: 'web', type: 'http', url: `http://127.0.0.1:${(web.address() as { port: number }).port}/health`, expectStatus: '200-299', bodyMatch: 'good' },
-        { name: 'db', type: 'tcp', host: '127.0.0.1', port: (tcp.address() as { port: number }).port, intervalMs: 300 },
+        { name: 'db', type: 'tcp', host: '127.0.0.1', port: (tcp.address() as { port: number }).port, intervalMs: 300, critical: true },
       ],
     };
     await writeFile(join(dir, 'config.json'), JSON.stringify(config));
@@ -109,7 +109,7 @@ describe('conductor-health run, end to end', () => {
     assert.equal((await fetch(`http://127.0.0.1:${port}/healthz`, { method: 'POST' })).status, 405);
   });
 
-  it('opens the breaker of a stopped target, in /healthz (503) and in the metrics', async () => {
+  it('opens the breaker of a stopped critical target: /healthz and /readyz 503, /livez still 200, and the metrics', async () => {
     tcp.close();
     const report = await waitFor('the db breaker to open', async () => {
       const response = await fetch(`http://127.0.0.1:${port}/healthz`);
@@ -120,6 +120,10 @@ describe('conductor-health run, end to end', () => {
     const db = report.platforms.find((p) => p.platform === 'db');
     assert.equal(db?.breakerState, 'OPEN');
     assert.match(db?.lastError ?? '', /ECONNREFUSED/);
+    const ready = await fetch(`http://127.0.0.1:${port}/readyz`);
+    assert.equal(ready.status, 503);
+    assert.match(await ready.text(), /^not ready\ncritical platform "db" has a (OPEN|HALF_OPEN) breaker\n$/);
+    assert.equal((await fetch(`http://127.0.0.1:${port}/livez`)).status, 200, 'a platform outage never fails liveness');
     const metrics = parseExposition(await (await fetch(`http://127.0.0.1:${port}/metrics`)).text());
     assert.equal(find(metrics, 'circuit_breaker_state', { platform: 'db', state: 'open' })[0]?.value, '1');
     assert.equal(find(metrics, 'plugin_failure_total', { platform: 'db', error_type: 'ECONNREFUSED' })[0]?.value, '3');

@@ -458,25 +458,91 @@ describe('the health check loop', () => {
 });
 
 describe('report', () => {
-  it('is healthy with all breakers closed, degraded with one failing, unhealthy with half open', async () => {
+  it('is healthy with all breakers closed, degraded with one failing or open, unhealthy only when a critical one opens', async () => {
     const m = monitor();
     assert.equal(m.report().status, 'healthy');
     m.register('a', () => true);
     m.register('b', () => true);
-    await m.checkPlatformHealth('a');
-    await m.checkPlatformHealth('b');
+    m.register('db', () => true, { critical: true });
+    for (const p of ['a', 'b', 'db']) await m.checkPlatformHealth(p);
     assert.equal(m.report().status, 'healthy');
     await m.checkPlatformHealth('b', () => false);
     assert.equal(m.report().status, 'degraded');
     await m.checkPlatformHealth('b', () => false);
     await m.checkPlatformHealth('b', () => false);
-    const report = m.report();
-    assert.equal(report.status, 'unhealthy');
+    await m.checkPlatformHealth('a', () => false);
+    await m.checkPlatformHealth('a', () => false);
+    await m.checkPlatformHealth('a', () => false);
+    let report = m.report();
+    assert.equal(report.status, 'degraded', 'two of three breakers open, none critical');
     const b = report.platforms.find((p) => p.platform === 'b');
     assert.equal(b?.breakerState, 'OPEN');
+    assert.equal(b?.critical, false);
     assert.equal(b?.consecutiveFailures, 3);
     assert.equal(b?.lastError, 'check returned false');
     assert.equal(b?.nextAttemptAt, 30_000);
+    for (let i = 0; i < 3; i += 1) await m.checkPlatformHealth('db', () => false);
+    report = m.report();
+    assert.equal(report.status, 'unhealthy');
+    assert.equal(report.platforms.find((p) => p.platform === 'db')?.critical, true);
+    assert.match(report.reasons[0]!, /critical platform breaker not closed: "db" \(OPEN\)/);
+  });
+});
+
+describe('liveness and readiness', () => {
+  it('is live before start and while running, whatever the platforms; not live once stopping', async () => {
+    const m = monitor({ intervalMs: 1_000 });
+    m.register('down', () => false, { critical: true });
+    assert.deepEqual(m.liveness(), { ok: true, reasons: [] }, 'not started is not dead');
+    m.start();
+    await advance(5_000, 100);
+    assert.equal(m.getBreaker('down')?.getState().state, 'OPEN');
+    assert.deepEqual(m.liveness(), { ok: true, reasons: [] }, 'an open critical breaker never fails liveness');
+    const stopping = m.stop();
+    assert.deepEqual(m.liveness(), { ok: false, reasons: ['stopping'] });
+    await stopping;
+    assert.deepEqual(m.liveness(), { ok: false, reasons: ['stopping'] });
+  });
+
+  it('is not live while a scheduling pass is overdue by more than stallMs, and live again once it ran', async () => {
+    // The stall is measured on the monotonic clock, which fake timers do not move: block the loop for real.
+    useRealClock();
+    const m = monitor({ intervalMs: 10, stallMs: 50 });
+    m.register('a', () => true);
+    m.start();
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 120);
+    const stalled = m.liveness();
+    assert.equal(stalled.ok, false);
+    assert.match(stalled.reasons[0]!, /^scheduler stalled: a scheduling pass is \d+ ms overdue \(bound 50 ms\)$/);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    assert.deepEqual(m.liveness(), { ok: true, reasons: [] });
+    useFakeClock();
+  });
+
+  it('is ready only once started, while running and while every critical breaker is closed', async () => {
+    const m = monitor({ intervalMs: 1_000, breaker: { resetTimeoutMs: 10_000 } });
+    let dbUp = true;
+    m.register('db', () => dbUp, { critical: true });
+    m.register('chat', () => false);
+    assert.deepEqual(m.readiness(), { ok: false, reasons: ['not started'] });
+    m.start();
+    await advance(5_000, 100);
+    assert.equal(m.getBreaker('chat')?.getState().state, 'OPEN');
+    assert.deepEqual(m.readiness(), { ok: true, reasons: [] }, 'a platform that is not critical never affects readiness');
+    dbUp = false;
+    await advance(5_000, 100);
+    assert.deepEqual(m.readiness(), { ok: false, reasons: ['critical platform "db" has a OPEN breaker'] });
+    dbUp = true;
+    await advance(12_000, 100);
+    assert.deepEqual(m.readiness(), { ok: true, reasons: [] }, 'ready again once the half-open trial closed it');
+    const stopping = m.stop();
+    assert.deepEqual(m.readiness(), { ok: false, reasons: ['stopping'] });
+    await stopping;
+  });
+
+  it('rejects a critical option that is not a boolean, naming it', () => {
+    const m = monitor();
+    assert.throws(() => m.register('x', () => true, { critical: 'yes' as never }), /option "critical" must be a boolean, got "yes"/);
   });
 });
 

@@ -26,8 +26,8 @@ describe('renderStatusTable', () => {
     skippedChecks: 2,
     abandonedChecks: 0,
     platforms: [
-      { platform: 'discord', breakerState: 'CLOSED', consecutiveFailures: 0, lastResult: 'success', lastDurationSeconds: 0.0123 },
-      { platform: 'twitch\nevil', breakerState: 'OPEN', consecutiveFailures: 3, lastResult: 'rejected', lastDurationSeconds: 0, nextAttemptAt: 12_400 },
+      { platform: 'discord', breakerState: 'CLOSED', consecutiveFailures: 0, critical: false, lastResult: 'success', lastDurationSeconds: 0.0123 },
+      { platform: 'twitch\nevil', breakerState: 'OPEN', consecutiveFailures: 3, critical: false, lastResult: 'rejected', lastDurationSeconds: 0, nextAttemptAt: 12_400 },
     ],
   };
 
