@@ -22,7 +22,7 @@ const USAGE = `Usage:
 Serves /metrics, /healthz, /livez and /readyz on OTEL_EXPORTER_PROMETHEUS_HOST:OTEL_EXPORTER_PROMETHEUS_PORT
 (default 127.0.0.1:9464) and exports spans over OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set.
 On a terminal it shows a live status table; piped, or with --json-logs, it logs JSON lines.
-Exit status: 0 after SIGINT/SIGTERM, 1 when it cannot start, 2 for bad usage or a bad config file.`;
+Exit status: 0 after SIGINT/SIGTERM/SIGHUP, 1 when it cannot start, 2 for bad usage or a bad config file.`;
 
 /** How the command ends: the exit status to use. */
 type ExitCode = 0 | 1 | 2;
@@ -118,17 +118,33 @@ async function run(file: string, { jsonLogs }: { jsonLogs: boolean }): Promise<E
   logger.info({ config: file, targets: config.targets.length, metrics: telemetry.metricsUrl, otlp: telemetry.exportingSpans }, 'conductor-health running');
   const stopTable = jsonLogs ? () => {} : startLiveTable(monitor, process.stdout);
 
-  const signal = await new Promise<NodeJS.Signals>((resolve) => {
-    process.once('SIGINT', resolve);
-    process.once('SIGTERM', resolve);
-  });
-  stopTable();
-  logger.info({ signal }, 'stopping');
-  await monitor.stop();
-  // Bounded: spans are flushed within shutdownTimeoutMs even with the collector down.
-  await telemetry.shutdown();
-  return 0;
+  // Handlers stay installed until the end: a second signal while stopping must
+  // not take the default action (death before the spans are flushed). Stopping
+  // is bounded, so later signals are only logged.
+  let stopping = false;
+  let resolveSignal: (signal: NodeJS.Signals) => void = () => {};
+  const firstSignal = new Promise<NodeJS.Signals>((resolve) => (resolveSignal = resolve));
+  const onSignal = (received: NodeJS.Signals) => {
+    if (stopping) logger.warn({ signal: received }, 'already stopping; the stop is bounded and will finish');
+    stopping = true;
+    resolveSignal(received);
+  };
+  for (const name of STOP_SIGNALS) process.on(name, onSignal);
+  const signal = await firstSignal;
+  try {
+    stopTable();
+    logger.info({ signal }, 'stopping');
+    await monitor.stop();
+    // Bounded: spans are flushed within shutdownTimeoutMs even with the collector down.
+    await telemetry.shutdown();
+    return 0;
+  } finally {
+    for (const name of STOP_SIGNALS) process.off(name, onSignal);
+  }
 }
+
+/** Each stops the command cleanly: Ctrl-C, a service manager, a closed terminal. */
+const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 
 function buildMonitor(config: CommandConfig, logger: Logger): HealthMonitor {
   const resources = config.resources === false ? false : new ResourceMonitor({ ...config.resources, logger });

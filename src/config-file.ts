@@ -122,6 +122,7 @@ class Reader {
     const name = this.#string(t, path, 'name').name;
     if (name === undefined) this.#fail(`${path}.name`, 'is required');
     if (name.length > MAX_PLATFORM_NAME_LENGTH) this.#fail(`${path}.name`, `must be at most ${MAX_PLATFORM_NAME_LENGTH} characters long, got ${describeValue(name)}`);
+    if (!name.isWellFormed()) this.#fail(`${path}.name`, `must be well-formed Unicode (no lone surrogates), got ${describeValue(name)}`);
     const shared = {
       name,
       ...this.#number(t, path, 'intervalMs', { min: 1 }),

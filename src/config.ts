@@ -90,12 +90,14 @@ export const MAX_PLATFORM_NAME_LENGTH = 256;
 /**
  * Accepts a platform name: a non-empty string of at most
  * {@link MAX_PLATFORM_NAME_LENGTH} characters. Quotes, newlines and any
- * Unicode are fine — label values are escaped — but length is bounded so a
- * runaway name cannot blow up every scrape.
+ * well-formed Unicode are fine — label values are escaped — but length is
+ * bounded so a runaway name cannot blow up every scrape.
  */
 export function checkPlatformName(value: unknown): string {
   const name = checkString('platform', value);
   if (name.length > MAX_PLATFORM_NAME_LENGTH) fail('range', 'platform', value, `at most ${MAX_PLATFORM_NAME_LENGTH} characters long`);
+  // A lone surrogate cannot be encoded: two such names would render as one label value.
+  if (!name.isWellFormed()) fail('range', 'platform', value, 'well-formed Unicode (no lone surrogates)');
   return name;
 }
 

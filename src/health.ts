@@ -24,6 +24,10 @@ import { isPluginHealth, type PluginHealth, type PluginHealthStatus, type Plugin
 import { ResourceMonitor, type DegradedChange, type DegradedReason } from './resources.ts';
 import { Schedule } from './schedule.ts';
 import { overallStatus, type OverallStatus } from './status-rule.ts';
+import { captureFailure, shortMessage, type CheckFailure } from './check-failure.ts';
+import { checkSignal } from './check-signal.ts';
+import { LogLimiter } from './log-limiter.ts';
+import { boundLine } from './text.ts';
 import { PACKAGE_NAME, PACKAGE_VERSION } from './version.ts';
 
 /**
@@ -200,11 +204,10 @@ interface Run {
 type Outcome =
   | { kind: 'rejected' }
   | { kind: 'value'; value: unknown }
-  | { kind: 'threw'; error: unknown }
+  | { kind: 'threw'; failure: CheckFailure }
   | { kind: 'timeout' }
   | { kind: 'cancelled' };
 
-const MESSAGE_LIMIT = 200;
 const REJECTED: Outcome = Object.freeze({ kind: 'rejected' });
 /**
  * The scheduling timer never wakes sooner than this after its last planned
@@ -263,6 +266,8 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
   #drained: (() => void) | undefined;
   /** staggeredHealthChecks() starts still to come, so stop() can clear them. */
   readonly #staggered = new Map<NodeJS.Timeout, () => void>();
+  /** Faults that repeat on every check are logged once a minute, not once a check. */
+  readonly #logLimiter = new LogLimiter();
 
   /** Validates the options (errors name the option and the value). */
   constructor(options?: HealthMonitorOptions) {
@@ -639,18 +644,18 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
     this.#inFlight.add(run);
     let outcome: Outcome | undefined;
     try {
-      const value = check(controller.signal);
+      const value = check(checkSignal(controller, (error) => this.#listenerThrew(entry.name, error)));
       if (isThenable(value)) {
         // A thenable's own then() may throw: that is the check failing, not the monitor.
         value.then(
-          (v) => (run.done ? this.#settledLate(run) : this.#finish(run, { kind: 'value', value: v })),
-          (error: unknown) => (run.done ? this.#settledLate(run) : this.#finish(run, { kind: 'threw', error })),
+          (v) => (run.done ? this.#settledLate(run) : this.#finish(run, captureValue(v))),
+          (error: unknown) => (run.done ? this.#settledLate(run) : this.#finish(run, { kind: 'threw', failure: captureFailure(error) })),
         );
       } else {
-        outcome = { kind: 'value', value };
+        outcome = captureValue(value);
       }
     } catch (error) {
-      outcome = { kind: 'threw', error };
+      outcome = { kind: 'threw', failure: captureFailure(error) };
     }
     // Outside the try: the monitor's own errors must surface, not pass for the check's.
     if (outcome !== undefined) this.#finish(run, outcome);
@@ -676,7 +681,6 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
   #finish(run: Run, outcome: Outcome): void {
     if (run.done) return;
     run.done = true;
-    outcome = inspectable(outcome);
     const { platform: entry, span } = run;
     if (run.timer !== undefined && outcome?.kind !== 'timeout') {
       clearTimeout(run.timer);
@@ -699,8 +703,7 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
     if (result.health) span.setAttribute('plugin.health.status', result.health);
     if (result.status === 'failure' || result.status === 'timeout') {
       span.setStatus({ code: SpanStatusCode.ERROR, message: result.error });
-      const error = outcome.kind === 'threw' ? outcome.error : undefined;
-      span.recordException(error instanceof Error ? error : { name: result.errorType ?? 'failure', message: result.error ?? '' });
+      span.recordException(outcome.kind === 'threw' ? outcome.failure.exception : { name: result.errorType ?? 'failure', message: result.error ?? '' });
     }
     span.end();
     entry.last = result;
@@ -732,9 +735,8 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
       breaker.recordFailure(timeout);
     } else if (outcome.kind === 'threw') {
       status = 'failure';
-      errorType = errorTypeOf(outcome.error);
-      error = shortMessage(outcome.error);
-      breaker.recordFailure(outcome.error);
+      ({ errorType, message: error } = outcome.failure);
+      breaker.recordFailure(outcome.failure.error);
     } else {
       const value = outcome.value;
       if (isPluginHealth(value)) health = value.status;
@@ -745,7 +747,7 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
         errorType = health === 'unhealthy' ? 'unhealthy' : value === false ? 'check_failed' : 'invalid_result';
         error =
           health === 'unhealthy'
-            ? truncate(typeof (value as PluginHealth).message === 'string' ? (value as PluginHealth).message! : 'plugin reported unhealthy')
+            ? boundLine(typeof (value as PluginHealth).message === 'string' ? (value as PluginHealth).message! : 'plugin reported unhealthy')
             : value === false
               ? 'check returned false'
               : `check returned ${describeValue(value)}; expected a boolean, nothing or a PluginHealth`;
@@ -899,6 +901,13 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
     this.#emitSafely('degraded', change);
   }
 
+  /** A check's own abort listener threw: the check's bug, logged, never the process's end. */
+  #listenerThrew(platform: string, error: unknown): void {
+    this.#logLimiter.take('abort-listener', (suppressed) =>
+      this.#logger.warn({ platform, error: shortMessage(error), suppressed }, "a check's abort listener threw; ignored"),
+    );
+  }
+
   #emitSafely<K extends keyof HealthMonitorEvents>(event: K, ...args: HealthMonitorEvents[K]): void {
     try {
       (this.emit as (e: K, ...a: HealthMonitorEvents[K]) => boolean)(event, ...args);
@@ -921,36 +930,22 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
   return typeof (value as { then?: unknown } | null)?.then === 'function';
 }
 
-function truncate(text: string): string {
-  const line = text.split(/\r\n?|\n|\u2028|\u2029/, 1)[0]!;
-  return line.length > MESSAGE_LIMIT ? `${line.slice(0, MESSAGE_LIMIT - 1)}…` : line;
-}
-
-/** The first line of an error's message, bounded: spans and reports get this, never a stack. */
-export function shortMessage(error: unknown): string {
-  if (error instanceof Error) return truncate(error.message || error.name);
-  if (typeof error === 'string') return truncate(error);
-  return truncate(`threw ${describeValue(error)}`);
-}
-
 /**
- * The outcome, or a plain failure in its place when reading it throws (a
- * getter that throws, a hostile Proxy): everything #finish and the breaker
- * read is read here first, so one bad value cannot crash the schedule.
+ * A check's return value, read once: a PluginHealth is copied to a plain
+ * object (its getters may throw, or answer differently, on a later read);
+ * reading it throwing is the check failing.
  */
-function inspectable(outcome: Outcome): Outcome {
+function captureValue(value: unknown): Outcome {
   try {
-    if (outcome.kind === 'threw') {
-      const error = outcome.error;
-      errorTypeOf(error);
-      shortMessage(error);
-      if (error instanceof Error) void [error.name, error.message, error.stack, (error as { code?: unknown }).code];
-    } else if (outcome.kind === 'value' && isPluginHealth(outcome.value)) {
-      void outcome.value.message;
+    if (typeof value === 'object' && value !== null) {
+      const copy = { status: (value as PluginHealth).status, message: (value as PluginHealth).message };
+      if (isPluginHealth(copy)) return { kind: 'value', value: typeof copy.message === 'string' ? copy : { status: copy.status } };
     }
-    return outcome;
-  } catch {
-    return { kind: 'threw', error: new TypeError('the check returned or threw a value that cannot be inspected') };
+    // #record describes any other value; a revoked Proxy throws there, so find out here.
+    describeValue(value);
+    return { kind: 'value', value };
+  } catch (error) {
+    return { kind: 'threw', failure: captureFailure(error) };
   }
 }
 

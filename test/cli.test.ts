@@ -12,6 +12,7 @@ import { promisify } from 'node:util';
 import { freePort } from './helpers/ports.ts';
 import { promtoolCheckMetrics } from './helpers/promtool.ts';
 import { find, parseExposition } from './helpers/exposition.ts';
+import { startOtlpReceiver } from './helpers/otlp-receiver.ts';
 
 const CLI = fileURLToPath(new URL('../src/cli.ts', import.meta.url));
 const execFileAsync = promisify(execFile);
@@ -183,6 +184,51 @@ describe('conductor-health run with a bad config file', () => {
       assert.match(result.stderr, new RegExp(`127\\.0\\.0\\.1:${taken}.*already in use.*OTEL_EXPORTER_PROMETHEUS_PORT`));
     } finally {
       blocker.close();
+    }
+  });
+});
+
+describe('conductor-health run, stopping on signals', () => {
+  let dir: string;
+  before(async () => (dir = await mkdtemp(join(tmpdir(), 'conductor-health-signals-'))));
+  after(() => rm(dir, { recursive: true, force: true }));
+
+  /** Starts the command exporting spans to a collector that never answers (so stopping takes its full flush bound). */
+  async function startStoppable() {
+    const collector = await startOtlpReceiver({ mode: 'hang' });
+    const port = await freePort();
+    const file = join(dir, `targets-${port}.yaml`);
+    await writeFile(file, 'monitor: { intervalMs: 100 }\nresources: false\ntargets:\n  - { name: a, type: tcp, host: 127.0.0.1, port: 1 }\n');
+    const cli = spawnCli(['run', '--config', file, '--json-logs'], { OTEL_EXPORTER_PROMETHEUS_PORT: String(port), OTEL_EXPORTER_OTLP_ENDPOINT: collector.url });
+    await waitFor('/readyz', async () => ((await fetch(`http://127.0.0.1:${port}/readyz`)).status === 200 ? true : undefined));
+    await waitFor('a check span', async () => ((await fetch(`http://127.0.0.1:${port}/metrics`)).ok && /health_check_total\{platform="a"/.test(await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()) ? true : undefined));
+    return { cli, collector };
+  }
+
+  it('finishes stopping and flushes spans when a second SIGTERM arrives while it stops', async () => {
+    const { cli, collector } = await startStoppable();
+    try {
+      cli.child.kill('SIGTERM');
+      await waitFor('the stopping log line', async () => (cli.output().includes('"msg":"stopping"') ? true : undefined));
+      cli.child.kill('SIGTERM');
+      assert.equal(await cli.exited, 0, cli.output());
+      assert.ok(collector.requests > 0, 'the span export was attempted before exiting');
+      assert.match(cli.output(), /already stopping/);
+    } finally {
+      cli.child.kill('SIGKILL');
+      await collector.close();
+    }
+  });
+
+  it('stops cleanly on SIGHUP', async () => {
+    const { cli, collector } = await startStoppable();
+    try {
+      cli.child.kill('SIGHUP');
+      assert.equal(await cli.exited, 0, cli.output());
+      assert.ok(collector.requests > 0, 'the span export was attempted before exiting');
+    } finally {
+      cli.child.kill('SIGKILL');
+      await collector.close();
     }
   });
 });

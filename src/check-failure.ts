@@ -1,0 +1,56 @@
+/**
+ * What a failed check threw, read once. Everything the monitor later needs
+ * (the `error_type`, the one-line message, the span's exception) is read
+ * from the thrown value here, field by field, each read guarded: a getter
+ * that throws on its second read, a revoked Proxy or a hostile
+ * `prepareStackTrace` costs that one field, never the schedule. Afterwards
+ * only the plain copy travels on.
+ */
+import { errorTypeOf } from './circuit-breaker.ts';
+import { describeValue } from './config.ts';
+import { boundLine, boundStack } from './text.ts';
+
+/** A plain, bounded copy of a check's failure. */
+export interface CheckFailure {
+  /** The `plugin_failure_total` error type. */
+  errorType: string;
+  /** One line, at most 200 characters. */
+  message: string;
+  /** What the span records: bounded name, message and stack. */
+  exception: { name: string; message: string; stack?: string };
+  /** An Error carrying only the above, for the breaker. */
+  error: Error;
+}
+
+const UNREADABLE = 'the check threw a value that cannot be read';
+
+function read<T>(get: () => T, fallback: T): T {
+  try {
+    return get();
+  } catch {
+    return fallback;
+  }
+}
+
+/** The first line of an error's message, bounded: spans and reports get this, never a stack. */
+export function shortMessage(error: unknown): string {
+  return read(() => {
+    if (error instanceof Error) {
+      const message: unknown = error.message;
+      return boundLine(typeof message === 'string' && message !== '' ? message : String(error.name));
+    }
+    if (typeof error === 'string') return boundLine(error);
+    return boundLine(`threw ${describeValue(error)}`);
+  }, UNREADABLE);
+}
+
+/** Reads a thrown value once into a {@link CheckFailure}. */
+export function captureFailure(thrown: unknown): CheckFailure {
+  const errorType = read(() => errorTypeOf(thrown), 'other');
+  const message = shortMessage(thrown);
+  const isError = read(() => thrown instanceof Error, false);
+  const name = isError ? read(() => boundLine(String((thrown as Error).name)), 'Error') : errorType;
+  const stack = isError ? read(() => (typeof (thrown as Error).stack === 'string' ? boundStack((thrown as Error).stack!) : undefined), undefined) : undefined;
+  const error = Object.assign(new Error(message), { name, code: errorType });
+  return { errorType, message, exception: { name, message, ...(stack === undefined ? {} : { stack }) }, error };
+}
