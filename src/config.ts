@@ -23,6 +23,8 @@ export const MONITOR_DEFAULTS = Object.freeze({
   stopTimeoutMs: 5_000,
   // A pass overdue this long is a stuck process, not a busy one: kubelet restarts it after its failureThreshold.
   stallMs: 30_000,
+  historySize: 30,
+  transitionHistorySize: 100,
 });
 
 /**

@@ -18,6 +18,7 @@ import {
   describeValue,
   envOverrides,
 } from './config.ts';
+import { RingBuffer } from './history.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { initMetrics, type HealthCheckStatus, type HealthMetrics } from './metrics.ts';
 import { isPluginHealth, type PluginHealth, type PluginHealthStatus, type PluginManager } from './plugins.ts';
@@ -71,6 +72,23 @@ export interface PlatformReport {
   lastError?: string;
   /** When an open breaker lets its next trial through. */
   nextAttemptAt?: number;
+  /** Recent checks, oldest first (at most `historySize`); only in `report({ history: true })`. */
+  history?: CheckSample[];
+}
+
+/** One check in a platform's history. */
+export interface CheckSample {
+  /** `Date.now()` when the check started. */
+  at: number;
+  status: HealthCheckStatus;
+  /** As in {@link HealthCheckResult.durationSeconds}: 0 when rejected, the timeout when timed out. */
+  durationSeconds: number;
+}
+
+/** Options of {@link HealthMonitor.report}. */
+export interface ReportOptions {
+  /** Adds each platform's recent checks and the recent breaker transitions (default false: the report stays small). */
+  history?: boolean;
 }
 
 /** What {@link HealthMonitor.report} returns. */
@@ -86,6 +104,8 @@ export interface HealthReport {
   /** Timed-out checks whose promise has still not settled. */
   abandonedChecks: number;
   platforms: PlatformReport[];
+  /** Recent breaker transitions, oldest first (at most `transitionHistorySize`); only in `report({ history: true })`. */
+  transitions?: BreakerStateChange[];
 }
 
 /** Options of {@link HealthMonitor}; every one is optional. */
@@ -104,6 +124,10 @@ export interface HealthMonitorOptions {
   stopTimeoutMs?: number;
   /** A scheduling pass overdue by more than this makes {@link HealthMonitor.liveness} fail (default 30,000 ms). */
   stallMs?: number;
+  /** Recent checks kept per platform for the report's history (default 30). */
+  historySize?: number;
+  /** Recent breaker transitions kept for the report's history (default 100). */
+  transitionHistorySize?: number;
   /** Breaker settings for every platform. */
   breaker?: { failMax?: number; resetTimeoutMs?: number };
   /** Degraded mode: the interval is multiplied by this (default 2). */
@@ -118,7 +142,7 @@ export interface HealthMonitorOptions {
 }
 
 const OPTION_KEYS = [
-  'intervalMs', 'timeoutMs', 'staggerMs', 'maxConcurrent', 'maxLatenessMs', 'stopTimeoutMs', 'stallMs', 'breaker',
+  'intervalMs', 'timeoutMs', 'staggerMs', 'maxConcurrent', 'maxLatenessMs', 'stopTimeoutMs', 'stallMs', 'historySize', 'transitionHistorySize', 'breaker',
   'degradedIntervalFactor', 'degradedConcurrencyFactor', 'resources', 'meter', 'tracer', 'logger',
 ];
 
@@ -182,6 +206,7 @@ interface Platform {
   queued: boolean;
   last: HealthCheckResult | undefined;
   lastError: string | undefined;
+  history: RingBuffer<CheckSample>;
 }
 
 /** Everything one running check needs to finish, from whichever side finishes it. */
@@ -244,6 +269,8 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
   readonly #maxLatenessMs: number;
   readonly #stopTimeoutMs: number;
   readonly #stallMs: number;
+  readonly #historySize: number;
+  readonly #transitions: RingBuffer<BreakerStateChange>;
   readonly #degradedIntervalFactor: number;
   readonly #degradedConcurrencyFactor: number;
   #timer: NodeJS.Timeout | undefined;
@@ -285,6 +312,10 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
     this.#maxLatenessMs = checkNumber('maxLatenessMs', opts.maxLatenessMs ?? this.#intervalMs / 5, { min: 0 });
     this.#stopTimeoutMs = checkNumber('stopTimeoutMs', opts.stopTimeoutMs ?? MONITOR_DEFAULTS.stopTimeoutMs, { min: 0, max: MAX_TIMER_MS });
     this.#stallMs = checkNumber('stallMs', opts.stallMs ?? MONITOR_DEFAULTS.stallMs, { min: 0 });
+    this.#historySize = checkNumber('historySize', opts.historySize ?? MONITOR_DEFAULTS.historySize, { min: 1, max: 10_000, integer: true });
+    this.#transitions = new RingBuffer(
+      checkNumber('transitionHistorySize', opts.transitionHistorySize ?? MONITOR_DEFAULTS.transitionHistorySize, { min: 1, max: 100_000, integer: true }),
+    );
     this.#degradedIntervalFactor = checkNumber('degradedIntervalFactor', opts.degradedIntervalFactor ?? 2, { min: 1 });
     this.#degradedConcurrencyFactor = checkNumber('degradedConcurrencyFactor', opts.degradedConcurrencyFactor ?? 0.5, { min: 0, max: 1 });
     this.#breakerOptions = checkBreakerOverrides(opts.breaker);
@@ -539,7 +570,8 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
    * `degraded` for any other breaker not closed, failed last check or
    * degraded mode, else `healthy`.
    */
-  report(): HealthReport {
+  report(options?: ReportOptions): HealthReport {
+    const withHistory = options?.history === true;
     const platforms: PlatformReport[] = [];
     for (const entry of this.#platforms.values()) {
       if (!entry.scheduled) continue;
@@ -555,6 +587,7 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
         lastDurationSeconds: entry.last?.durationSeconds,
         lastError: entry.lastError,
         nextAttemptAt: state.state === 'CLOSED' ? undefined : state.nextAttemptAt,
+        ...(withHistory ? { history: entry.history.toArray() } : {}),
       });
     }
     const { status, reasons } = overallStatus(platforms, this.#degraded);
@@ -566,6 +599,7 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
       skippedChecks: this.#skipped,
       abandonedChecks: this.#abandoned,
       platforms,
+      ...(withHistory ? { transitions: this.#transitions.toArray() } : {}),
     };
   }
 
@@ -594,10 +628,13 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
       queued: false,
       last: undefined,
       lastError: undefined,
+      history: new RingBuffer(this.#historySize),
     };
     entry.unsubscribe = breaker.onStateChange((change) => {
       const level = change.to === 'CLOSED' ? 'info' : 'warn';
       this.#logger[level]({ platform: name, from: change.from, to: change.to, failures: change.failureCount }, 'circuit breaker state change');
+      // Frozen copies: a listener or a report reader cannot rewrite history.
+      this.#transitions.push(Object.freeze({ ...change }));
       this.#emitSafely('transition', change);
     });
     this.#platforms.set(name, entry);
@@ -707,6 +744,7 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
     }
     span.end();
     entry.last = result;
+    entry.history.push(Object.freeze({ at: result.startedAt, status: result.status, durationSeconds: result.durationSeconds }));
     if (result.error !== undefined) entry.lastError = result.error;
     else if (result.status === 'success') entry.lastError = undefined;
     // Every check, so build the log object only when debug logging is on (pino tells; other loggers always get it).

@@ -4,6 +4,7 @@ export { HealthMonitor, HealthCheckTimeoutError } from './health.ts';
 export type {
   HealthCheck,
   HealthCheckValue,
+  CheckSample,
   HealthCheckResult,
   HealthMonitorEvents,
   HealthMonitorOptions,
@@ -11,6 +12,7 @@ export type {
   PlatformOptions,
   PlatformReport,
   ProbeResult,
+  ReportOptions,
 } from './health.ts';
 export { overallStatus } from './status-rule.ts';
 export type { OverallStatus, StatusRuleInput } from './status-rule.ts';

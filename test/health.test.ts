@@ -489,6 +489,34 @@ describe('report', () => {
   });
 });
 
+describe('report history', () => {
+  it('keeps the last historySize checks per platform and the last transitionHistorySize transitions, only when asked', async () => {
+    const m = monitor({ historySize: 4, transitionHistorySize: 3, breaker: { failMax: 1, resetTimeoutMs: 0 } });
+    m.register('a', () => true);
+    assert.equal(m.report().platforms[0]!.history, undefined, 'the plain report stays small');
+    assert.equal(m.report().transitions, undefined);
+    const outcomes = [true, false, true, false, true, false, true];
+    for (const ok of outcomes) {
+      await m.checkPlatformHealth('a', () => ok);
+      await advance(1_000);
+    }
+    const report = m.report({ history: true });
+    const history = report.platforms[0]!.history!;
+    assert.deepEqual(history.map((h) => h.status), ['failure', 'success', 'failure', 'success'], 'the newest four, oldest first');
+    assert.deepEqual(history.map((h) => h.at), [3_000, 4_000, 5_000, 6_000]);
+    assert.ok(history.every((h) => h.durationSeconds >= 0));
+    // failMax 1 and no reset wait: each failure opens, each good trial closes (via HALF_OPEN).
+    assert.equal(report.transitions!.length, 3);
+    assert.deepEqual(report.transitions!.at(-1), { platform: 'a', from: 'HALF_OPEN', to: 'CLOSED', failureCount: 0, at: 6_000 });
+    assert.throws(() => ((report.transitions![0] as { to: string }).to = 'x'), TypeError, 'history entries are frozen');
+  });
+
+  it('rejects history sizes that are not whole numbers from 1, naming the option', () => {
+    assert.throws(() => monitor({ historySize: 0 }), /"historySize".*0/);
+    assert.throws(() => monitor({ transitionHistorySize: 2.5 }), /"transitionHistorySize".*2\.5/);
+  });
+});
+
 describe('liveness and readiness', () => {
   it('is live before start and while running, whatever the platforms; not live once stopping', async () => {
     const m = monitor({ intervalMs: 1_000 });
