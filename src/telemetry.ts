@@ -1,4 +1,4 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import { context, metrics, propagation, trace } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
@@ -11,6 +11,7 @@ import { AggregationType, MeterProvider, type ViewOptions } from '@opentelemetry
 import { BatchSpanProcessor, TracerProvider, type SpanProcessor } from '@opentelemetry/sdk-trace';
 import { MAX_TIMER_MS, checkKnownKeys, checkNumber, checkOptionsObject, checkString, describeValue } from './config.ts';
 import { ExpositionSerializer } from './exposition.ts';
+import { HTTP_SERVER_BOUND_KEYS, HTTP_SERVER_DEFAULTS, closeServer, listenBounded, type Handler, type HttpServerBounds } from './http-server.ts';
 import { DURATION_BUCKETS_SECONDS, METRIC_NAMES, seriesPerPlatform } from './metrics.ts';
 import { PACKAGE_VERSION } from './version.ts';
 
@@ -44,6 +45,14 @@ export interface TelemetryOptions {
   shutdownTimeoutMs?: number;
   /** Host metrics groups to collect; default CPU, memory and process (network spawns a shell per scrape). */
   hostMetrics?: false | HostMetricGroup[];
+  /** Connections the HTTP server serves at once; more are closed as they arrive (default 32). */
+  maxConnections?: number;
+  /** Time a connection has to send its request; an idle new connection is dropped then (default 5,000 ms). */
+  headersTimeoutMs?: number;
+  /** Time an idle keep-alive connection is kept (default 5,000 ms). */
+  keepAliveTimeoutMs?: number;
+  /** Time an ended response has to reach the client before its socket is destroyed (default 10,000 ms). */
+  writeTimeoutMs?: number;
 }
 
 /** The groups `@opentelemetry/instrumentation-host-metrics` knows. */
@@ -53,7 +62,7 @@ const DEFAULT_HOST_METRIC_GROUPS: HostMetricGroup[] = ['system.cpu', 'system.mem
 
 const OPTION_KEYS = [
   'serviceName', 'serviceVersion', 'prometheusHost', 'prometheusPort', 'startServer', 'otlpEndpoint',
-  'maxPlatforms', 'maxQueueSize', 'shutdownTimeoutMs', 'hostMetrics',
+  'maxPlatforms', 'maxQueueSize', 'shutdownTimeoutMs', 'hostMetrics', ...HTTP_SERVER_BOUND_KEYS,
 ];
 
 /** What {@link startTelemetry} returns. */
@@ -112,11 +121,27 @@ export async function startTelemetry(options?: TelemetryOptions): Promise<Teleme
   // Same bytes as the stock PrometheusSerializer, but series text is kept between
   // scrapes: ~20× faster at 10,000 platforms (bench/scrape.ts).
   const serializer = new ExpositionSerializer();
+  // Scrapes that arrive while a rendering is under way share it: 200 clients
+  // asking at once cost one collection and one copy of the text, not 200.
+  let rendering: Promise<Rendering> | undefined;
+  const render = (): Promise<Rendering> => {
+    if (rendering) return rendering;
+    const current = exporter.collect().then(({ resourceMetrics }) => {
+      const text = serializer.serialize(resourceMetrics);
+      // The stock serializer leaves the last line open when there are no instruments; promtool rejects that.
+      return renderingOf(text.endsWith('\n') ? text : `${text}\n`);
+    });
+    rendering = current;
+    const done = () => {
+      if (rendering === current) rendering = undefined;
+    };
+    current.then(done, done);
+    return current;
+  };
   const registry: MetricsRegistry = {
     contentType: 'text/plain; version=0.0.4; charset=utf-8',
     async metrics() {
-      const { resourceMetrics } = await exporter.collect();
-      return serializer.serialize(resourceMetrics);
+      return (await render()).text;
     },
   };
   const meterProvider: ProviderWithRegistry = new MeterProvider({
@@ -128,10 +153,10 @@ export async function startTelemetry(options?: TelemetryOptions): Promise<Teleme
 
   let server: Server | undefined;
   let metricsUrl: string | undefined;
-  const routes: Routes = new Map([['/metrics', (request, response) => serveMetrics(registry, request, response)]]);
+  const routes: Routes = new Map([['/metrics', (request, response) => serveMetrics(render, registry.contentType, request, response)]]);
   if (opts.startServer) {
     try {
-      server = await listen(routes, opts.prometheusHost, opts.prometheusPort);
+      server = await listen(routes, opts.prometheusHost, opts.prometheusPort, opts.http);
     } catch (error) {
       await meterProvider.shutdown();
       throw error;
@@ -233,6 +258,18 @@ function resolveOptions(options: TelemetryOptions | undefined) {
     // setTimeout turns longer delays into 1 ms: the bound would end shutdown at once.
     shutdownTimeoutMs: checkNumber('shutdownTimeoutMs', opts.shutdownTimeoutMs ?? 5_000, { min: 1, max: MAX_TIMER_MS }),
     hostMetrics: hostMetrics === false ? [] : hostMetrics,
+    http: httpBounds(opts),
+  };
+}
+
+function httpBounds(opts: Record<string, unknown>): HttpServerBounds {
+  const bound = (key: keyof HttpServerBounds, min: number) =>
+    checkNumber(key, opts[key] ?? HTTP_SERVER_DEFAULTS[key], { min, max: MAX_TIMER_MS, integer: true });
+  return {
+    maxConnections: bound('maxConnections', 1),
+    headersTimeoutMs: bound('headersTimeoutMs', 1),
+    keepAliveTimeoutMs: bound('keepAliveTimeoutMs', 1),
+    writeTimeoutMs: bound('writeTimeoutMs', 1),
   };
 }
 
@@ -282,48 +319,46 @@ function exportTimeout(shutdownTimeoutMs: number): number {
   return Math.max(1, Math.floor(shutdownTimeoutMs * 0.8));
 }
 
-type Routes = Map<string, (request: IncomingMessage, response: ServerResponse) => void>;
+type Routes = Map<string, Handler>;
 
-function listen(routes: Routes, host: string, port: number): Promise<Server> {
-  const server = createServer((request, response) => {
+/** One rendering of the exposition, as text and as the bytes every scrape of it is sent. */
+interface Rendering {
+  readonly text: string;
+  readonly bytes: Buffer;
+}
+
+function renderingOf(text: string): Rendering {
+  return { text, bytes: Buffer.from(text, 'utf8') };
+}
+
+async function listen(routes: Routes, host: string, port: number, bounds: HttpServerBounds): Promise<Server> {
+  const handler: Handler = (request, response) => {
     const route = routes.get((request.url ?? '/').split('?', 1)[0]!);
     if (route) route(request, response);
     else response.writeHead(404, { 'content-type': 'text/plain' }).end(`not found: try ${[...routes.keys()].join(', ')}\n`);
-  });
-  return new Promise((resolve, reject) => {
-    server.once('error', (error: NodeJS.ErrnoException) => {
-      const where = `${host}:${port}`;
-      const hint = 'set OTEL_EXPORTER_PROMETHEUS_PORT (or the prometheusPort option) to a free port';
-      reject(
-        error.code === 'EADDRINUSE'
-          ? new Error(`conductor-health: cannot serve /metrics on ${where}: the address is already in use; ${hint}`, { cause: error })
-          : new Error(`conductor-health: cannot serve /metrics on ${where}: ${error.message}; ${hint}`, { cause: error }),
-      );
-    });
-    server.listen({ host, port }, () => {
-      server.unref();
-      resolve(server);
-    });
-  });
+  };
+  try {
+    return await listenBounded(handler, host, port, bounds);
+  } catch (error) {
+    const where = `${host}:${port}`;
+    const hint = 'set OTEL_EXPORTER_PROMETHEUS_PORT (or the prometheusPort option) to a free port';
+    const { code, message } = error as NodeJS.ErrnoException;
+    throw code === 'EADDRINUSE'
+      ? new Error(`conductor-health: cannot serve /metrics on ${where}: the address is already in use; ${hint}`, { cause: error })
+      : new Error(`conductor-health: cannot serve /metrics on ${where}: ${message}; ${hint}`, { cause: error });
+  }
 }
 
-function serveMetrics(registry: MetricsRegistry, request: IncomingMessage, response: ServerResponse): void {
+function serveMetrics(render: () => Promise<Rendering>, contentType: string, request: IncomingMessage, response: ServerResponse): void {
   if (request.method !== 'GET' && request.method !== 'HEAD') {
     response.writeHead(405, { allow: 'GET, HEAD', 'content-type': 'text/plain' }).end('method not allowed\n');
     return;
   }
-  registry.metrics().then(
-    (text) => response.writeHead(200, { 'content-type': registry.contentType }).end(request.method === 'HEAD' ? undefined : text),
+  render().then(
+    // The shared bytes: a socket that is slow to read holds a reference, not a copy.
+    ({ bytes }) => response.writeHead(200, { 'content-type': contentType }).end(request.method === 'HEAD' ? undefined : bytes),
     (error: unknown) => response.writeHead(500, { 'content-type': 'text/plain' }).end(`# failed to collect metrics: ${String(error)}\n`),
   );
-}
-
-function closeServer(server: Server): Promise<void> {
-  return new Promise((resolve) => {
-    server.close(() => resolve());
-    // Keep-alive connections from a scraper would otherwise hold close() open.
-    server.closeAllConnections();
-  });
 }
 
 function withDeadline(work: Promise<unknown>, ms: number): Promise<void> {
