@@ -9,11 +9,32 @@
  * failures, and calls `open()` on opossum when the count reaches `failMax`.
  * Every transition still happens inside opossum and reaches us as one of its
  * events; the half-open trial still passes through its `fire()` gate.
+ *
+ * Calls overlap (the monitor's checks and the conductor's own calls share a
+ * breaker), so each allowed call gets a permit that remembers the period
+ * that allowed it: every transition, and `reset()`, starts a new period, and
+ * the outcome of a call from an ended period changes nothing. A half-open
+ * trial holds a lease of `halfOpenTimeoutMs`; a trial still unsettled then
+ * counts as failed, so a lost trial cannot keep the breaker half-open.
  */
 import { EventEmitter, setMaxListeners } from 'node:events';
 import { createRequire } from 'node:module';
 import { trace, type Meter, type Tracer } from '@opentelemetry/api';
-import { BREAKER_DEFAULTS, MAX_TIMER_MS, checkMethods, checkKnownKeys, checkNumber, checkOptionsObject, checkPlatformName, checkFunction, describeValue, envOverrides } from './config.ts';
+import {
+  BREAKER_DEFAULTS,
+  BREAKER_SETTINGS,
+  BREAKER_SETTING_KEYS,
+  MAX_TIMER_MS,
+  checkMethods,
+  checkKnownKeys,
+  checkNumber,
+  checkOptionsObject,
+  checkPlatformName,
+  checkFunction,
+  describeValue,
+  envOverrides,
+  envVariableOf,
+} from './config.ts';
 import { initMetrics, sanitizeErrorType, type BreakerStateLabel, type HealthMetrics } from './metrics.ts';
 import { isPluginHealth, type PluginHealth } from './plugins.ts';
 import { silentLogger, type Logger } from './logger.ts';
@@ -56,6 +77,17 @@ export interface BreakerOptions {
   failMax?: number;
   /** How long the breaker stays OPEN before its half-open trial, in ms (default 30,000, env `CONDUCTOR_HEALTH_RESET_TIMEOUT_MS`). */
   resetTimeoutMs?: number;
+  /**
+   * Lease of a half-open trial, in ms, 1 to 2^31-1 (default 30,000, env
+   * `CONDUCTOR_HEALTH_HALF_OPEN_TIMEOUT_MS`): a trial not settled by then
+   * counts as a failed trial and the breaker re-opens for a full
+   * `resetTimeoutMs`. There is no "wait for ever": a trial whose caller
+   * crashed or forgot it would keep the breaker half-open until a restart.
+   * The default is six times the monitor's 5 s check timeout, so a check
+   * always settles its trial first, and a lost trial delays recovery by at
+   * most one more `resetTimeoutMs`.
+   */
+  halfOpenTimeoutMs?: number;
   /** Timeout `execute()` puts on every call, in ms; 0 (the default) means none. */
   timeoutMs?: number;
   /** Meter for the instruments, passed to `initMetrics()`; default the global meter. */
@@ -66,6 +98,43 @@ export interface BreakerOptions {
   tracer?: Tracer;
   /** Where a throwing state-change listener is reported; default silent (thousands of breakers). */
   logger?: Logger;
+}
+
+/**
+ * The breaker's consent to one call, from {@link PlatformCircuitBreaker.tryAcquire}.
+ * Give it the call's outcome exactly once: {@link success}, {@link failure}
+ * or {@link release}; later calls on it do nothing and return false. It
+ * remembers the period that issued it: an outcome given after that period
+ * ended (the breaker opened, closed, was reset, or the trial's lease ran
+ * out) changes nothing in the breaker, though a failure still counts in
+ * `plugin_failure_total`, and the active span gets the event
+ * `circuit_breaker.stale_outcome`.
+ */
+export interface BreakerPermit {
+  /** The state that issued it: CLOSED, or HALF_OPEN for the one trial. */
+  readonly state: 'CLOSED' | 'HALF_OPEN';
+  /** The period that issued it; the breaker starts a new one at every transition and at `reset()`. */
+  readonly generation: number;
+  /** True once an outcome or a release was given. */
+  readonly settled: boolean;
+  /**
+   * The call succeeded: CLOSED sets the count to 0, a trial closes the breaker.
+   * @returns true if the breaker took it; false if the period had ended, the permit was settled or the breaker shut down
+   */
+  success(): boolean;
+  /**
+   * The call failed; counts in `plugin_failure_total` under {@link errorTypeOf}(error)
+   * even when stale. CLOSED adds one to the count (opening at `failMax`), a
+   * trial re-opens the breaker for a full `resetTimeoutMs`.
+   * @returns true if the breaker took it; false if the period had ended, the permit was settled or the breaker shut down
+   */
+  failure(error?: unknown): boolean;
+  /**
+   * The call ended without a verdict (aborted, `unknown` plugin health):
+   * nothing is counted, and a trial goes to the next caller.
+   * @returns true if the permit's period was still current
+   */
+  release(): boolean;
 }
 
 /** Options of one {@link PlatformCircuitBreaker.execute} call. */
@@ -257,11 +326,47 @@ class Trial {
   }
 }
 
+type Verdict = 'success' | 'failure' | 'release';
+
+/** A {@link BreakerPermit}: the period it came from, and one settlement handed to its breaker. */
+class Permit implements BreakerPermit {
+  readonly state: 'CLOSED' | 'HALF_OPEN';
+  readonly generation: number;
+  /** The half-open trial it holds; undefined for a CLOSED permit. */
+  readonly trial: Trial | undefined;
+  settled = false;
+  private readonly settle: (permit: Permit, verdict: Verdict, error: unknown) => boolean;
+
+  constructor(settle: (permit: Permit, verdict: Verdict, error: unknown) => boolean, state: 'CLOSED' | 'HALF_OPEN', generation: number, trial: Trial | undefined) {
+    this.settle = settle;
+    this.state = state;
+    this.generation = generation;
+    this.trial = trial;
+  }
+
+  success(): boolean {
+    return this.once('success', undefined);
+  }
+
+  failure(error?: unknown): boolean {
+    return this.once('failure', error);
+  }
+
+  release(): boolean {
+    return this.once('release', undefined);
+  }
+
+  private once(verdict: Verdict, error: unknown): boolean {
+    if (this.settled) return false;
+    this.settled = true;
+    return this.settle(this, verdict, error);
+  }
+}
+
 const runTask = (task: () => unknown): unknown => task();
 const ignore = (): void => {};
 const LABELS: Record<BreakerState, BreakerStateLabel> = { CLOSED: 'closed', OPEN: 'open', HALF_OPEN: 'half_open' };
-const ENV_NAMES = { failMax: 'CONDUCTOR_HEALTH_FAIL_MAX', resetTimeoutMs: 'CONDUCTOR_HEALTH_RESET_TIMEOUT_MS' } as const;
-const OPTION_KEYS = ['failMax', 'resetTimeoutMs', 'timeoutMs', 'meter', 'metrics', 'tracer', 'logger'] as const;
+const OPTION_KEYS = ['failMax', 'resetTimeoutMs', 'halfOpenTimeoutMs', 'timeoutMs', 'meter', 'metrics', 'tracer', 'logger'] as const;
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {
   return (typeof value === 'object' || typeof value === 'function') && value !== null && typeof (value as { then?: unknown }).then === 'function';
@@ -273,11 +378,14 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
  * lets exactly one trial through, which closes the breaker on success and
  * re-opens it (with the full timeout) on failure.
  *
- * Two ways to use it: `execute(fn)`, or `canExecute()` followed by one
- * `recordResult()` / `recordSuccess()` / `recordFailure()` for the call it
- * allowed. In HALF_OPEN `canExecute()` claims the trial; report that trial's
- * outcome exactly once, or the breaker waits for it. Call `shutdown()` when
- * the platform goes away.
+ * Three ways to use it: `execute(fn)`; `tryAcquire()`, whose permit takes
+ * the outcome of the call it allowed; or `canExecute()` followed by one
+ * `recordResult()` / `recordSuccess()` / `recordFailure()`. The last carries
+ * no call identity: an outcome applies to whatever period the breaker is in
+ * when it is recorded, so use permits when calls overlap. A half-open trial
+ * (claimed by any of the three) that is not settled within
+ * `halfOpenTimeoutMs` counts as failed. Call `shutdown()` when the platform
+ * goes away.
  */
 export class PlatformCircuitBreaker {
   /** The platform (plugin name) this breaker guards. */
@@ -286,6 +394,8 @@ export class PlatformCircuitBreaker {
   readonly failMax: number;
   /** Time OPEN before the half-open trial, in ms. */
   readonly resetTimeoutMs: number;
+  /** Lease of a half-open trial, in ms: unsettled by then, it counts as failed. */
+  readonly halfOpenTimeoutMs: number;
   /** Default per-call timeout of `execute()`, in ms; 0 means none. */
   readonly timeoutMs: number;
 
@@ -301,20 +411,39 @@ export class PlatformCircuitBreaker {
   private failureCount = 0;
   private openedAt: number | undefined;
   private nextAttemptAt: number | undefined;
+  /** The current period: every transition and every `reset()` starts a new one. */
+  private generation = 0;
   /** The claimed half-open trial, if any. */
   private trial: Trial | undefined;
+  /** When the claimed trial's lease runs out (`Date.now()` ms), and the timer that enforces it. */
+  private trialDeadline = 0;
+  private trialTimer: ReturnType<typeof setTimeout> | undefined;
   private listeners: ((change: BreakerStateChange) => void)[] | undefined;
   /** Cancels calls that own a timer or a caller-signal listener, so shutdown leaves none behind. */
   private pending: Set<(error: unknown) => void> | undefined;
   private shut = false;
 
-  // Bound once: the closed-state path must not allocate closures per call.
-  private readonly onClosedSuccess = (value: unknown): unknown => {
-    this.settle(undefined, true, undefined);
-    return value;
+  // The fast path's permit: one pair of handlers per CLOSED period, not a permit and two closures per call.
+  private onClosedSuccess!: (value: unknown) => unknown;
+  private onClosedFailure!: (error: unknown) => never;
+  /** What every permit calls to settle; bound once and handed to each. */
+  private readonly settlePermit = (permit: Permit, verdict: Verdict, error: unknown): boolean => {
+    if (permit.trial === undefined) return this.settleClosed(permit.generation, verdict, error);
+    if (this.shut) return false;
+    if (verdict === 'failure') this.metrics.recordPluginFailure(this.platform, errorTypeOf(error));
+    // A lease or a reset time that has passed ends the period before this outcome is looked at.
+    this.currentState();
+    if (permit.generation !== this.generation || permit.trial !== this.trial) {
+      if (verdict !== 'release') this.addStaleEvent(permit, verdict);
+      return false;
+    }
+    if (verdict === 'release') this.releaseTrial(permit.trial);
+    else this.settleTrial(permit.trial, verdict === 'success', error);
+    return true;
   };
-  private readonly onClosedFailure = (error: unknown): never => {
-    throw this.failed(undefined, error);
+  private readonly onTrialLease = (): void => {
+    // The timer is the monotonic bound; the Date check in currentState() catches a starved timer.
+    if (this.trial !== undefined) this.expireTrial();
   };
   private readonly onOpen = (): void => {
     this.openedAt = Date.now();
@@ -336,15 +465,16 @@ export class PlatformCircuitBreaker {
     this.platform = checkPlatformName(platform);
     const opts = checkOptionsObject('circuit breaker', options);
     checkKnownKeys('circuit breaker', opts, OPTION_KEYS);
-    const env = envOverrides(['failMax', 'resetTimeoutMs']);
-    // An env value is checked under a name that says where it came from.
-    const source = (option: 'failMax' | 'resetTimeoutMs'): string =>
-      opts[option] === undefined && env[option] !== undefined ? `${option} (from ${ENV_NAMES[option]})` : option;
-    this.failMax = checkNumber(source('failMax'), opts.failMax ?? env.failMax ?? BREAKER_DEFAULTS.failMax, { min: 1, integer: true });
-    this.resetTimeoutMs = checkNumber(source('resetTimeoutMs'), opts.resetTimeoutMs ?? env.resetTimeoutMs ?? BREAKER_DEFAULTS.resetTimeoutMs, {
-      min: 0,
-      max: MAX_TIMER_MS,
-    });
+    const env = envOverrides(BREAKER_SETTING_KEYS);
+    const setting = (key: keyof typeof BREAKER_SETTINGS): number => {
+      if (opts[key] !== undefined) return checkNumber(key, opts[key], BREAKER_SETTINGS[key]);
+      // An env value is checked under a name that says where it came from.
+      if (env[key] !== undefined) return checkNumber(`${key} (from ${envVariableOf(key)})`, env[key], BREAKER_SETTINGS[key]);
+      return BREAKER_DEFAULTS[key];
+    };
+    this.failMax = setting('failMax');
+    this.resetTimeoutMs = setting('resetTimeoutMs');
+    this.halfOpenTimeoutMs = setting('halfOpenTimeoutMs');
     this.timeoutMs = checkNumber('timeoutMs', opts.timeoutMs ?? BREAKER_DEFAULTS.timeoutMs, { min: 0, max: MAX_TIMER_MS });
     checkMethods('metrics', opts.metrics, ['setBreakerState', 'recordPluginFailure']);
     checkMethods('meter', opts.meter, ['createCounter', 'createGauge', 'createHistogram']);
@@ -354,6 +484,7 @@ export class PlatformCircuitBreaker {
     this.tracer = opts.tracer as Tracer | undefined;
     this.logger = (opts.logger as Logger | undefined) ?? silentLogger;
     this.fastPath = this.timeoutMs === 0;
+    this.armClosedPeriod();
 
     this.rotation = acquireTicker();
     this.opossum = this.createOpossum(undefined);
@@ -361,9 +492,27 @@ export class PlatformCircuitBreaker {
   }
 
   /**
-   * True when a call may go ahead now. In HALF_OPEN the first caller gets
-   * true and thereby claims the one trial; everyone after it gets false
-   * until that trial's outcome is recorded. False after `shutdown()`.
+   * Asks to make one call. CLOSED: a permit. HALF_OPEN with the trial free:
+   * a permit for the trial, leased for `halfOpenTimeoutMs`. OPEN, HALF_OPEN
+   * with the trial taken, or shut down: undefined (and the active span gets
+   * `circuit_breaker.rejected`). Settle the permit once, whatever happens.
+   */
+  tryAcquire(): BreakerPermit | undefined {
+    if (this.shut) return undefined;
+    const state = this.currentState();
+    if (state === 'CLOSED') return new Permit(this.settlePermit, 'CLOSED', this.generation, undefined);
+    const trial = state === 'HALF_OPEN' ? this.claimTrial() : undefined;
+    if (trial !== undefined) return new Permit(this.settlePermit, 'HALF_OPEN', this.generation, trial);
+    this.addRejectedEvent();
+    return undefined;
+  }
+
+  /**
+   * True when a call may go ahead now: {@link tryAcquire} without the
+   * permit. In HALF_OPEN the first caller gets true and thereby claims the
+   * trial (leased for `halfOpenTimeoutMs`); everyone after it gets false
+   * until a `record*()` call settles it, or the lease runs out. False after
+   * `shutdown()`.
    */
   canExecute(): boolean {
     if (this.fastPath) return true;
@@ -384,37 +533,50 @@ export class PlatformCircuitBreaker {
    * `fn` gets a signal that only this call's own timeout or the caller's
    * `options.signal` can abort. A caller abort rejects with the signal's
    * reason and counts neither way (a trial it interrupts is handed to the
-   * next caller). A late result is ignored: that of a CLOSED-state call
-   * settling when the breaker is no longer CLOSED, or of a trial that
-   * `forceOpen()` / `reset()` dropped.
+   * next caller). Each call holds a permit: a result that arrives after its
+   * period ended (the breaker opened, closed or was reset meanwhile, or the
+   * trial's lease ran out) changes nothing in the breaker; a failure still
+   * counts in `plugin_failure_total`.
    */
   execute<T>(fn: (signal: AbortSignal) => PromiseLike<T>, options?: ExecuteOptions): Promise<T> {
     if (typeof fn !== 'function') {
       return Promise.reject(new TypeError(`conductor-health: execute() needs a function, got ${describeValue(fn)}`));
     }
     if (this.fastPath && options === undefined) {
+      const generation = this.generation;
       let result: unknown;
       try {
         result = fn(ticker.signal);
       } catch (error) {
-        return Promise.reject(this.failed(undefined, error));
+        return Promise.reject(this.failedClosed(generation, error));
       }
       if (result instanceof Promise) return result.then(this.onClosedSuccess, this.onClosedFailure) as Promise<T>;
-      if (!isThenable(result)) return Promise.reject(this.failed(undefined, this.notAPromise(result)));
+      if (!isThenable(result)) return Promise.reject(this.failedClosed(generation, this.notAPromise(result)));
       return Promise.resolve(result).then(this.onClosedSuccess, this.onClosedFailure) as Promise<T>;
     }
     return this.executeGuarded(fn, options);
   }
 
-  /** Records a successful call: CLOSED resets the count, HALF_OPEN closes (claiming the trial if nobody has), OPEN ignores it (the breaker did not allow the call). */
+  /**
+   * Records a successful call, with no call identity: it applies to the
+   * period the breaker is in now, whichever call it came from. CLOSED sets
+   * the count to 0; HALF_OPEN closes the breaker (settling the trial,
+   * whoever claimed it, or claiming it if nobody has); OPEN ignores it (the
+   * breaker allowed no call). So a success of a call that started in an
+   * earlier CLOSED period closes a HALF_OPEN breaker though no trial ran:
+   * with overlapping calls, use {@link tryAcquire}.
+   */
   recordSuccess(): void {
     this.record(true, undefined);
   }
 
   /**
    * Records a failed call and counts it in `plugin_failure_total` under
-   * {@link errorTypeOf}(error). CLOSED adds one to the count (opening at
-   * `failMax`), HALF_OPEN re-opens with the full timeout, OPEN changes nothing.
+   * {@link errorTypeOf}(error). Like {@link recordSuccess} it applies to the
+   * period the breaker is in now: CLOSED adds one to the count (opening at
+   * `failMax`), HALF_OPEN fails the trial (whoever claimed it) and re-opens
+   * for the full timeout, OPEN changes nothing. A late failure of a call from
+   * an earlier CLOSED period thus counts in the current one.
    */
   recordFailure(error?: unknown): void {
     if (this.shut) return;
@@ -429,9 +591,14 @@ export class PlatformCircuitBreaker {
    * {@link errorTypeOf}. A {@link PluginHealth}: see
    * {@link recordPluginHealth}. Anything else (a number, string, null, a
    * plain object): failure with `error_type` `invalid_result`, since a check
-   * that returns garbage is not a healthy one.
+   * that returns garbage is not a healthy one — the types admit only the
+   * handled kinds, this is for callers without them. Applies to the current
+   * period, as {@link recordSuccess} does.
    */
-  recordResult(outcome: boolean | Error | PluginHealth | unknown): void {
+  recordResult(outcome: boolean | undefined): void;
+  recordResult(outcome: Error): void;
+  recordResult(outcome: PluginHealth): void;
+  recordResult(outcome: unknown): void {
     if (this.shut) return;
     if (outcome === true || outcome === undefined) this.recordSuccess();
     else if (isPluginHealth(outcome)) this.recordPluginHealth(outcome);
@@ -445,8 +612,8 @@ export class PlatformCircuitBreaker {
   /**
    * Lets a plugin's own status drive the breaker: `healthy` and `degraded`
    * are successes, `unhealthy` a failure (`error_type` `unhealthy`), `unknown`
-   * changes neither state nor count (a half-open trial it answered is handed
-   * to the next caller, since it gave no verdict).
+   * changes neither state nor count (HALF_OPEN hands the trial, whoever
+   * claimed it, to the next caller, since it gave no verdict).
    */
   recordPluginHealth(health: PluginHealth): void {
     if (!isPluginHealth(health)) {
@@ -478,13 +645,18 @@ export class PlatformCircuitBreaker {
     trial?.fail(undefined);
   }
 
-  /** Closes the breaker and sets the count to 0, dropping a claimed trial. */
+  /**
+   * Closes the breaker and sets the count to 0, dropping a claimed trial.
+   * It starts a new period even when CLOSED: outcomes of calls allowed
+   * before it change nothing.
+   */
   reset(): void {
     if (this.shut) return;
     const state = this.currentState();
     const trial = this.trial;
     this.failureCount = 0;
     if (state !== 'CLOSED') this.opossum.close();
+    else this.startPeriod();
     trial?.fail(undefined);
   }
 
@@ -514,7 +686,7 @@ export class PlatformCircuitBreaker {
     if (this.shut) return;
     this.shut = true;
     this.fastPath = false;
-    this.trial = undefined;
+    this.dropTrial();
     this.listeners = undefined;
     this.opossum.shutdown();
     if (this.pending !== undefined) {
@@ -554,12 +726,14 @@ export class PlatformCircuitBreaker {
   private rearmHalfOpen(): void {
     this.opossum.shutdown();
     this.opossum = this.createOpossum({ closed: false, halfOpen: true });
-    this.trial = undefined;
+    this.dropTrial();
   }
 
-  /** Our state, after catching up with a reset timer that should have fired already. */
+  /** Our state, after catching up with a trial lease or a reset timer that should have fired already. */
   private currentState(): BreakerState {
-    if (this.state === 'OPEN' && !this.shut && Date.now() >= (this.nextAttemptAt as number)) {
+    if (this.shut) return this.state;
+    if (this.trial !== undefined && Date.now() >= this.trialDeadline) this.expireTrial();
+    if (this.state === 'OPEN' && Date.now() >= (this.nextAttemptAt as number)) {
       this.rearmHalfOpen();
       // The restored opossum starts half-open without an event, so announce the transition here.
       this.transition('HALF_OPEN');
@@ -573,11 +747,30 @@ export class PlatformCircuitBreaker {
     // fire() turns pendingClose off: opossum rejects every later caller until the trial settles.
     this.opossum.fire(() => trial).then(undefined, ignore);
     this.trial = trial;
+    this.trialDeadline = Date.now() + this.halfOpenTimeoutMs;
+    this.trialTimer = setTimeout(this.onTrialLease, this.halfOpenTimeoutMs);
+    this.trialTimer.unref?.();
     return trial;
   }
 
-  private settleTrial(trial: Trial, ok: boolean, error: unknown): void {
+  /** Forgets the claimed trial and stops its lease timer. */
+  private dropTrial(): void {
     this.trial = undefined;
+    if (this.trialTimer !== undefined) {
+      clearTimeout(this.trialTimer);
+      this.trialTimer = undefined;
+    }
+  }
+
+  /** The trial's lease ran out: it counts as a failed trial. No call is known to have failed, so no failure is counted. */
+  private expireTrial(): void {
+    const trial = this.trial as Trial;
+    this.logger.warn({ platform: this.platform, halfOpenTimeoutMs: this.halfOpenTimeoutMs }, 'circuit breaker half-open trial not settled in time; re-opening');
+    this.settleTrial(trial, false, undefined);
+  }
+
+  private settleTrial(trial: Trial, ok: boolean, error: unknown): void {
+    this.dropTrial();
     if (ok) {
       this.failureCount = 0;
       trial.succeed();
@@ -600,7 +793,7 @@ export class PlatformCircuitBreaker {
   private record(ok: boolean, error: unknown): void {
     if (this.shut) return;
     const state = this.currentState();
-    if (state === 'CLOSED') this.settle(undefined, ok, error);
+    if (state === 'CLOSED') this.count(ok);
     else if (state === 'HALF_OPEN') {
       const trial = this.trial ?? this.claimTrial();
       if (trial !== undefined) this.settleTrial(trial, ok, error);
@@ -608,22 +801,46 @@ export class PlatformCircuitBreaker {
     // OPEN: the breaker allowed no call, so there is no result to count.
   }
 
-  /** A result of a call made by execute(): `trial` is the trial it ran as, undefined for a CLOSED-state call. */
-  private settle(trial: Trial | undefined, ok: boolean, error: unknown): void {
-    if (this.shut) return;
-    if (trial !== undefined) {
-      if (trial === this.trial) this.settleTrial(trial, ok, error);
-    } else if (this.state === 'CLOSED') {
-      if (ok) this.failureCount = 0;
-      else if (++this.failureCount >= this.failMax) this.opossum.open();
-    }
+  /** A CLOSED-period verdict: a success sets the count to 0, a failure adds one and opens at failMax. */
+  private count(ok: boolean): void {
+    if (ok) this.failureCount = 0;
+    else if (++this.failureCount >= this.failMax) this.opossum.open();
   }
 
-  /** Books a failed execute() call (metric, then state) and hands the error back for rethrowing. */
-  private failed(trial: Trial | undefined, error: unknown): unknown {
-    if (!this.shut) this.metrics.recordPluginFailure(this.platform, errorTypeOf(error));
-    this.settle(trial, false, error);
+  /** Settles a CLOSED permit of period `generation` (the fast path's, or tryAcquire's). */
+  private settleClosed(generation: number, verdict: Verdict, error: unknown): boolean {
+    if (this.shut) return false;
+    if (verdict === 'failure') this.metrics.recordPluginFailure(this.platform, errorTypeOf(error));
+    if (generation !== this.generation) {
+      if (verdict !== 'release') this.addStaleEvent({ state: 'CLOSED', generation }, verdict);
+      return false;
+    }
+    if (verdict !== 'release') this.count(verdict === 'success');
+    return true;
+  }
+
+  /** A fast-path call failed before it returned a promise: book it and hand the error back. */
+  private failedClosed(generation: number, error: unknown): unknown {
+    this.settleClosed(generation, 'failure', error);
     return error;
+  }
+
+  /** Starts a new period; a CLOSED one gets its own fast-path handlers, which remember it. */
+  private startPeriod(): void {
+    this.generation++;
+    if (this.state === 'CLOSED') this.armClosedPeriod();
+  }
+
+  private armClosedPeriod(): void {
+    const generation = this.generation;
+    this.onClosedSuccess = (value: unknown): unknown => {
+      this.settleClosed(generation, 'success', undefined);
+      return value;
+    };
+    this.onClosedFailure = (error: unknown): never => {
+      this.settleClosed(generation, 'failure', error);
+      throw error;
+    };
   }
 
   private notAPromise(result: unknown): TypeError {
@@ -653,35 +870,37 @@ export class PlatformCircuitBreaker {
     if (this.shut) return Promise.reject(new BreakerShutdownError(this.platform));
     if (callerSignal?.aborted) return Promise.reject(callerSignal.reason);
 
-    const state = this.currentState();
-    let trial: Trial | undefined;
-    if (state === 'OPEN' || (state === 'HALF_OPEN' && (trial = this.claimTrial()) === undefined)) {
-      this.addRejectedEvent();
-      return Promise.reject(new CircuitOpenError(this.platform, state, this.nextAttemptAt));
-    }
+    const permit = this.tryAcquire();
+    if (permit === undefined) return Promise.reject(new CircuitOpenError(this.platform, this.state, this.nextAttemptAt));
     if (timeoutMs === 0 && callerSignal === undefined) {
       let result: unknown;
       try {
         result = fn(ticker.signal);
       } catch (error) {
-        return Promise.reject(this.failed(trial, error));
+        permit.failure(error);
+        return Promise.reject(error);
       }
-      if (!isThenable(result)) return Promise.reject(this.failed(trial, this.notAPromise(result)));
+      if (!isThenable(result)) {
+        const error = this.notAPromise(result);
+        permit.failure(error);
+        return Promise.reject(error);
+      }
       return Promise.resolve(result).then(
         (value) => {
-          this.settle(trial, true, undefined);
+          permit.success();
           return value as T;
         },
         (error: unknown) => {
-          throw this.failed(trial, error);
+          permit.failure(error);
+          throw error;
         },
       );
     }
-    return this.runAbortable(fn, timeoutMs, callerSignal, trial);
+    return this.runAbortable(fn, timeoutMs, callerSignal, permit);
   }
 
   /** A call with its own AbortController, made only when a timeout or a caller signal can abort it. */
-  private runAbortable<T>(fn: (signal: AbortSignal) => PromiseLike<T>, timeoutMs: number, callerSignal: AbortSignal | undefined, trial: Trial | undefined): Promise<T> {
+  private runAbortable<T>(fn: (signal: AbortSignal) => PromiseLike<T>, timeoutMs: number, callerSignal: AbortSignal | undefined, permit: BreakerPermit): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       const controller = new AbortController();
       let timer: ReturnType<typeof setTimeout> | undefined;
@@ -697,13 +916,14 @@ export class PlatformCircuitBreaker {
       const fail = (error: unknown): void => {
         if (!finish()) return;
         controller.abort(error);
-        reject(this.failed(trial, error));
+        permit.failure(error);
+        reject(error);
       };
       // No verdict on the platform: nothing is counted, and a trial goes to the next caller.
       const abandon = (reason: unknown): void => {
         if (!finish()) return;
         controller.abort(reason);
-        if (trial !== undefined) this.releaseTrial(trial);
+        permit.release();
         reject(reason);
       };
       const cancel = (error: unknown): void => abandon(error);
@@ -729,12 +949,13 @@ export class PlatformCircuitBreaker {
       result.then(
         (value) => {
           if (!finish()) return;
-          this.settle(trial, true, undefined);
+          permit.success();
           resolve(value as T);
         },
         (error: unknown) => {
           if (!finish()) return;
-          reject(this.failed(trial, error));
+          permit.failure(error);
+          reject(error);
         },
       );
     });
@@ -744,7 +965,8 @@ export class PlatformCircuitBreaker {
     const from = this.state;
     if (from === to) return;
     this.state = to;
-    this.trial = undefined;
+    this.dropTrial();
+    this.startPeriod();
     this.fastPath = to === 'CLOSED' && this.timeoutMs === 0 && !this.shut;
     const change: BreakerStateChange = { platform: this.platform, from, to, failureCount: this.failureCount, at: Date.now() };
     // Telemetry and listeners run inside opossum's emit(): nothing thrown here may escape into it.
@@ -781,6 +1003,18 @@ export class PlatformCircuitBreaker {
     const span = tracer.startSpan('circuit_breaker.transition', { attributes: { 'circuit_breaker.platform': change.platform } });
     span.addEvent('circuit_breaker.state_change', attributes);
     span.end();
+  }
+
+  private addStaleEvent(permit: Pick<BreakerPermit, 'state' | 'generation'>, verdict: Verdict): void {
+    const active = trace.getActiveSpan();
+    if (active?.isRecording()) {
+      active.addEvent('circuit_breaker.stale_outcome', {
+        'circuit_breaker.platform': this.platform,
+        'circuit_breaker.outcome': verdict,
+        'circuit_breaker.permit_state': permit.state,
+        'circuit_breaker.state': this.state,
+      });
+    }
   }
 
   private addRejectedEvent(): void {

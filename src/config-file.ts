@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { parseDocument } from 'yaml';
-import { MAX_PLATFORM_NAME_LENGTH, MAX_TIMER_MS, describeValue } from './config.ts';
+import { BREAKER_SETTINGS, BREAKER_SETTING_KEYS, MAX_PLATFORM_NAME_LENGTH, MAX_TIMER_MS, describeValue, type BreakerSettings } from './config.ts';
 
 // setTimeout turns longer delays into 1 ms; the monitor and the breaker refuse them.
 
@@ -17,7 +17,7 @@ export type TargetConfig = {
   | { type: 'tcp'; host: string; port: number }
 );
 
-type BreakerOverrides = { failMax?: number; resetTimeoutMs?: number };
+type BreakerOverrides = BreakerSettings;
 
 /** What `conductor-health run --config FILE` reads. */
 export interface CommandConfig {
@@ -172,8 +172,8 @@ class Reader {
   }
 
   #breaker(value: unknown, path: string): BreakerOverrides {
-    const b = this.#object(value ?? {}, path, ['failMax', 'resetTimeoutMs']);
-    return { ...this.#number(b, path, 'failMax', { min: 1, integer: true }), ...this.#number(b, path, 'resetTimeoutMs', { min: 0, max: MAX_TIMER_MS }) };
+    const b = this.#object(value ?? {}, path, [...BREAKER_SETTING_KEYS]);
+    return Object.assign({}, ...BREAKER_SETTING_KEYS.map((key) => this.#number(b, path, key, BREAKER_SETTINGS[key]))) as BreakerOverrides;
   }
 
   #resources(value: unknown): CommandConfig['resources'] {

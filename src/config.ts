@@ -5,15 +5,37 @@
  * config is found at start-up rather than as a silent misbehaviour later.
  */
 
-/** Circuit-breaker defaults: open after 3 consecutive failures, try again after 30 s. */
+/** Longest delay `setTimeout` honours; longer ones fire after 1 ms (with a warning), so time options stop here. */
+export const MAX_TIMER_MS = 2_147_483_647;
+
+/** Circuit-breaker defaults: open after 3 consecutive failures, try again after 30 s, a trial settles within 30 s. */
 export const BREAKER_DEFAULTS = Object.freeze({
   failMax: 3,
   resetTimeoutMs: 30_000,
+  halfOpenTimeoutMs: 30_000,
   /** 0 means `execute()` puts no timeout of its own on a call. */
   timeoutMs: 0,
   /** Distinct `error_type` label values kept per platform before `other`. */
   maxErrorTypes: 10,
 });
+
+/**
+ * The breaker settings a conductor may tune, and the range of each: checked
+ * alike wherever they are given (breaker options, the environment, the
+ * monitor's `breaker` option, `register()`, a config file).
+ */
+export const BREAKER_SETTINGS = Object.freeze({
+  failMax: { min: 1, integer: true },
+  resetTimeoutMs: { min: 0, max: MAX_TIMER_MS },
+  // 0 would mean "wait for ever" for a trial: the wedge the lease exists to prevent.
+  halfOpenTimeoutMs: { min: 1, max: MAX_TIMER_MS },
+} as const);
+
+/** The tunable breaker settings, as the monitor and a config file pass them on. */
+export type BreakerSettings = { -readonly [K in keyof typeof BREAKER_SETTINGS]?: number };
+
+/** The names of {@link BREAKER_SETTINGS}. */
+export const BREAKER_SETTING_KEYS = Object.freeze(Object.keys(BREAKER_SETTINGS) as (keyof typeof BREAKER_SETTINGS)[]);
 
 /** Health-monitor defaults: every platform every 5 s, each check bounded by 5 s. */
 export const MONITOR_DEFAULTS = Object.freeze({
@@ -34,6 +56,7 @@ export const MONITOR_DEFAULTS = Object.freeze({
 export const ENV_OVERRIDES = Object.freeze({
   CONDUCTOR_HEALTH_FAIL_MAX: 'failMax',
   CONDUCTOR_HEALTH_RESET_TIMEOUT_MS: 'resetTimeoutMs',
+  CONDUCTOR_HEALTH_HALF_OPEN_TIMEOUT_MS: 'halfOpenTimeoutMs',
   CONDUCTOR_HEALTH_INTERVAL_MS: 'intervalMs',
   CONDUCTOR_HEALTH_TIMEOUT_MS: 'timeoutMs',
   CONDUCTOR_HEALTH_MAX_CONCURRENT: 'maxConcurrent',
@@ -74,9 +97,6 @@ export function checkString(name: string, value: unknown): string {
   if (value.trim() === '') fail('range', name, value, 'a non-empty string');
   return value;
 }
-
-/** Longest delay `setTimeout` honours; longer ones fire after 1 ms (with a warning), so time options stop here. */
-export const MAX_TIMER_MS = 2_147_483_647;
 
 /** Accepts undefined, or an object with the named methods (a meter, tracer, logger, metrics). */
 export function checkMethods(name: string, value: unknown, methods: readonly string[]): void {
@@ -133,6 +153,23 @@ export function checkOptionsObject(what: string, options: unknown): Record<strin
     throw new TypeError(`conductor-health: ${what} options must be an object, got ${describeValue(options)}`);
   }
   return options as Record<string, unknown>;
+}
+
+/**
+ * Checks the breaker settings in `given` (absent ones stay absent), each
+ * under `prefix` + its name, so the error says where the value came from.
+ */
+export function checkBreakerSettings(given: Record<string, unknown>, prefix = ''): BreakerSettings {
+  const out: BreakerSettings = {};
+  for (const key of BREAKER_SETTING_KEYS) {
+    if (given[key] !== undefined) out[key] = checkNumber(`${prefix}${key}`, given[key], BREAKER_SETTINGS[key]);
+  }
+  return out;
+}
+
+/** The environment variable that overrides `option`, if any. */
+export function envVariableOf(option: string): string | undefined {
+  return Object.entries(ENV_OVERRIDES).find(([, o]) => o === option)?.[0];
 }
 
 /**

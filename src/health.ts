@@ -3,12 +3,16 @@ import { context, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Context, t
 import {
   PlatformCircuitBreaker,
   errorTypeOf,
+  type BreakerPermit,
   type BreakerState,
   type BreakerStateChange,
 } from './circuit-breaker.ts';
 import {
+  BREAKER_SETTING_KEYS,
   MAX_TIMER_MS,
   MONITOR_DEFAULTS,
+  checkBreakerSettings,
+  type BreakerSettings,
   checkMethods,
   checkFunction,
   checkKnownKeys,
@@ -129,7 +133,7 @@ export interface HealthMonitorOptions {
   /** Recent breaker transitions kept for the report's history (default 100). */
   transitionHistorySize?: number;
   /** Breaker settings for every platform. */
-  breaker?: { failMax?: number; resetTimeoutMs?: number };
+  breaker?: BreakerSettings;
   /** Degraded mode: the interval is multiplied by this (default 2). */
   degradedIntervalFactor?: number;
   /** Degraded mode: the concurrency cap is multiplied by this (default 0.5). */
@@ -153,7 +157,7 @@ export interface PlatformOptions {
   /** This platform's check timeout (default the monitor's). */
   timeoutMs?: number;
   /** This platform's breaker settings, over the monitor's. */
-  breaker?: { failMax?: number; resetTimeoutMs?: number };
+  breaker?: BreakerSettings;
   /** The conductor cannot serve without it: its breaker must be CLOSED for readiness and a healthy report (default false). */
   critical?: boolean;
 }
@@ -216,6 +220,8 @@ interface Run {
   ctx: Context;
   /** Undefined for a check the breaker rejected: it never ran. */
   controller: AbortController | undefined;
+  /** The breaker's permit for this check; undefined when it was rejected. */
+  permit: BreakerPermit | undefined;
   timer: NodeJS.Timeout | undefined;
   startedAt: number;
   startedPerf: number;
@@ -260,7 +266,7 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
   readonly #tracer: Tracer;
   readonly #logger: Logger;
   readonly #resources: ResourceMonitor | undefined;
-  readonly #breakerOptions: { failMax?: number; resetTimeoutMs?: number };
+  readonly #breakerOptions: BreakerSettings;
   readonly #meter: Meter | undefined;
   readonly #intervalMs: number;
   readonly #timeoutMs: number;
@@ -607,7 +613,7 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
     if (this.#stopped) throw new Error('conductor-health: this health monitor was stopped; create a new one');
   }
 
-  #createPlatform(name: string, breakerOverrides: { failMax?: number; resetTimeoutMs?: number } = {}): Platform {
+  #createPlatform(name: string, breakerOverrides: BreakerSettings = {}): Platform {
     const breaker = new PlatformCircuitBreaker(name, {
       ...this.#breakerOptions,
       ...breakerOverrides,
@@ -654,6 +660,7 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
       span,
       ctx: trace.setSpan(parent, span),
       controller: undefined,
+      permit: undefined,
       timer: undefined,
       startedAt,
       startedPerf: performance.now(),
@@ -671,7 +678,8 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
   /** Runs inside the check's span: asks the breaker, calls the check, and finishes at once when it can. */
   #begin(run: Run, check: HealthCheck): void {
     const entry = run.platform;
-    if (!entry.breaker.canExecute()) {
+    run.permit = entry.breaker.tryAcquire();
+    if (run.permit === undefined) {
       this.#finish(run, REJECTED);
       return;
     }
@@ -729,13 +737,15 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
 
     // Once stopping, outcomes are the stop's doing (an aborted signal), not the platform's.
     if (outcome?.kind === 'cancelled' || this.#stopped) {
+      // No verdict: a trial this check held goes to the next caller.
+      run.permit?.release();
       span.setAttribute('health_check.status', 'cancelled');
       span.end();
       run.resolve(cancelledResult(entry.name, run.startedAt, entry.breaker.getState().state));
       return;
     }
     const seconds = outcome.kind === 'rejected' ? 0 : outcome.kind === 'timeout' ? entry.timeoutMs / 1000 : (performance.now() - run.startedPerf) / 1000;
-    const result = this.#record(entry, outcome, seconds, run.startedAt);
+    const result = this.#record(entry, run.permit, outcome, seconds, run.startedAt);
     span.setAttributes({ 'health_check.status': result.status, 'circuit_breaker.state': result.breakerState });
     if (result.health) span.setAttribute('plugin.health.status', result.health);
     if (result.status === 'failure' || result.status === 'timeout') {
@@ -756,8 +766,8 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
     this.#pump();
   }
 
-  /** Feeds the outcome to the breaker and the metrics, and builds the result. */
-  #record(entry: Platform, outcome: Exclude<Outcome, { kind: 'cancelled' }>, seconds: number, startedAt: number): HealthCheckResult {
+  /** Feeds the outcome to the check's permit and the metrics, and builds the result. */
+  #record(entry: Platform, permit: BreakerPermit | undefined, outcome: Exclude<Outcome, { kind: 'cancelled' }>, seconds: number, startedAt: number): HealthCheckResult {
     const { name, breaker } = entry;
     let status: HealthCheckStatus;
     let errorType: string | undefined;
@@ -770,11 +780,11 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
       const timeout = new HealthCheckTimeoutError(name, entry.timeoutMs);
       errorType = errorTypeOf(timeout);
       error = timeout.message;
-      breaker.recordFailure(timeout);
+      permit?.failure(timeout);
     } else if (outcome.kind === 'threw') {
       status = 'failure';
       ({ errorType, message: error } = outcome.failure);
-      breaker.recordFailure(outcome.failure.error);
+      permit?.failure(outcome.failure.error);
     } else {
       const value = outcome.value;
       if (isPluginHealth(value)) health = value.status;
@@ -790,7 +800,9 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
               ? 'check returned false'
               : `check returned ${describeValue(value)}; expected a boolean, nothing or a PluginHealth`;
       }
-      breaker.recordResult(status === 'success' || health !== undefined ? (value as boolean | PluginHealth) : invalidResult(errorType, error));
+      if (health === 'unknown') permit?.release();
+      else if (status === 'success') permit?.success();
+      else permit?.failure(health === 'unhealthy' ? value : invalidResult(errorType, error));
     }
     this.#metrics.recordHealthCheck(name, status, status === 'rejected' ? undefined : seconds);
     return {
@@ -955,13 +967,10 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
   }
 }
 
-function checkBreakerOverrides(value: unknown): { failMax?: number; resetTimeoutMs?: number } {
+function checkBreakerOverrides(value: unknown): BreakerSettings {
   const breaker = checkOptionsObject('breaker', value);
-  checkKnownKeys('breaker', breaker, ['failMax', 'resetTimeoutMs']);
-  return {
-    ...(breaker.failMax !== undefined ? { failMax: checkNumber('breaker.failMax', breaker.failMax, { min: 1, integer: true }) } : {}),
-    ...(breaker.resetTimeoutMs !== undefined ? { resetTimeoutMs: checkNumber('breaker.resetTimeoutMs', breaker.resetTimeoutMs, { min: 0, max: MAX_TIMER_MS }) } : {}),
-  };
+  checkKnownKeys('breaker', breaker, BREAKER_SETTING_KEYS);
+  return checkBreakerSettings(breaker, 'breaker.');
 }
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {

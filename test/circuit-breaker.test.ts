@@ -152,6 +152,183 @@ describe('PlatformCircuitBreaker', () => {
     });
   });
 
+  describe('halfOpenTimeoutMs', () => {
+    it('defaults to thirty seconds and is validated like the other times', () => {
+      assert.equal(make().halfOpenTimeoutMs, 30_000);
+      assert.equal(make({ halfOpenTimeoutMs: 1 }).halfOpenTimeoutMs, 1);
+      assert.throws(() => make({ halfOpenTimeoutMs: 0 }), { name: 'RangeError', message: /"halfOpenTimeoutMs" must be a finite number >= 1 <= 2147483647, got 0/ });
+      assert.throws(() => make({ halfOpenTimeoutMs: -1 }), { name: 'RangeError', message: /"halfOpenTimeoutMs".*got -1/ });
+      assert.throws(() => make({ halfOpenTimeoutMs: Number.NaN }), { name: 'RangeError', message: /"halfOpenTimeoutMs".*got NaN/ });
+      assert.throws(() => make({ halfOpenTimeoutMs: 2 ** 31 }), { name: 'RangeError', message: /"halfOpenTimeoutMs"/ });
+      assert.throws(() => make({ halfOpenTimeoutMs: '5' as unknown as number }), { name: 'TypeError', message: /"halfOpenTimeoutMs".*got "5"/ });
+    });
+
+    it('takes its default from CONDUCTOR_HEALTH_HALF_OPEN_TIMEOUT_MS, and names the variable when it is bad', () => {
+      const saved = process.env.CONDUCTOR_HEALTH_HALF_OPEN_TIMEOUT_MS;
+      try {
+        process.env.CONDUCTOR_HEALTH_HALF_OPEN_TIMEOUT_MS = '2500';
+        assert.deepEqual([make().halfOpenTimeoutMs, make({ halfOpenTimeoutMs: 9 }).halfOpenTimeoutMs], [2500, 9]);
+        process.env.CONDUCTOR_HEALTH_HALF_OPEN_TIMEOUT_MS = '0';
+        assert.throws(() => make(), { name: 'RangeError', message: /halfOpenTimeoutMs \(from CONDUCTOR_HEALTH_HALF_OPEN_TIMEOUT_MS\).*got 0/ });
+        process.env.CONDUCTOR_HEALTH_HALF_OPEN_TIMEOUT_MS = 'soon';
+        assert.throws(() => make(), { name: 'RangeError', message: /CONDUCTOR_HEALTH_HALF_OPEN_TIMEOUT_MS must be a number, got "soon"/ });
+      } finally {
+        if (saved === undefined) delete process.env.CONDUCTOR_HEALTH_HALF_OPEN_TIMEOUT_MS;
+        else process.env.CONDUCTOR_HEALTH_HALF_OPEN_TIMEOUT_MS = saved;
+      }
+    });
+  });
+
+  describe('permits (calls that overlap)', () => {
+    it('a call allowed while CLOSED that succeeds after the breaker went HALF_OPEN does not close it', () => {
+      const breaker = make({ failMax: 3 });
+      const check = breaker.tryAcquire();
+      assert.equal(check?.state, 'CLOSED');
+      for (let i = 0; i < 3; i++) breaker.tryAcquire()?.failure(new Error('down'));
+      mock.timers.tick(breaker.resetTimeoutMs);
+      assert.equal(breaker.getState().state, 'HALF_OPEN');
+
+      assert.equal(check?.success(), false, 'stale: its period ended when the breaker opened');
+      assert.equal(breaker.getState().state, 'HALF_OPEN', 'no trial ran, so nothing closed it');
+      const trial = breaker.tryAcquire();
+      assert.equal(trial?.state, 'HALF_OPEN', 'the trial is still free');
+      assert.equal(trial?.success(), true);
+      assert.equal(breaker.getState().state, 'CLOSED');
+    });
+
+    it('with failMax 2, a late failure from an earlier CLOSED period does not count in the new one', async () => {
+      const breaker = make({ failMax: 2 });
+      let failLate!: (error: Error) => void;
+      const late = breaker.execute(() => new Promise((_resolve, reject) => (failLate = reject)));
+      await assert.rejects(breaker.execute(boom));
+      await assert.rejects(breaker.execute(boom));
+      assert.equal(breaker.getState().state, 'OPEN');
+      mock.timers.tick(breaker.resetTimeoutMs);
+      await breaker.execute(ok);
+      assert.equal(breaker.getState().state, 'CLOSED');
+
+      failLate(new Error('late'));
+      await assert.rejects(late, /late/);
+      assert.equal(breaker.getState().failureCount, 0, 'the late failure belongs to the first CLOSED period');
+      assert.equal(fake.failures.length, 3, 'yet plugin_failure_total counts it');
+      await assert.rejects(breaker.execute(boom));
+      assert.deepEqual(breaker.getState(), { platform: 'discord', state: 'CLOSED', failureCount: 1 }, 'one new failure does not open it');
+    });
+
+    it('a trial claimed with canExecute() and never reported re-opens the breaker after halfOpenTimeoutMs, and the next trial runs', () => {
+      const breaker = make({ halfOpenTimeoutMs: 5_000 });
+      halfOpen(breaker);
+      assert.equal(breaker.canExecute(), true, 'claims the trial');
+      assert.equal(breaker.canExecute(), false);
+      mock.timers.tick(4_999);
+      assert.equal(breaker.getState().state, 'HALF_OPEN');
+      mock.timers.tick(1);
+      const reopened = breaker.getState();
+      assert.deepEqual(reopened, { platform: 'discord', state: 'OPEN', failureCount: 4, openedAt: Date.now(), nextAttemptAt: Date.now() + 30_000 });
+      assert.equal(fake.failures.length, 3, 'no call is known to have failed, so none is counted');
+      mock.timers.tick(breaker.resetTimeoutMs);
+      assert.equal(breaker.canExecute(), true, 'a new trial, no restart needed');
+      breaker.recordSuccess();
+      assert.equal(breaker.getState().state, 'CLOSED');
+    });
+
+    it('expires a trial whose lease ran out while the event loop was starved, at the next look', () => {
+      const breaker = make({ halfOpenTimeoutMs: 100 });
+      halfOpen(breaker);
+      const trial = breaker.tryAcquire();
+      mock.timers.setTime(Date.now() + 100);
+      assert.equal(trial?.success(), false, 'the lease had run out before the success arrived');
+      assert.equal(breaker.getState().state, 'OPEN');
+    });
+
+    it('S F F F opens on the third F, and F S F F does not, when all four calls overlap', () => {
+      const sfff = make({}, 'sfff');
+      const calls = [sfff.tryAcquire(), sfff.tryAcquire(), sfff.tryAcquire(), sfff.tryAcquire()];
+      const results = [calls[0]?.success(), calls[1]?.failure(new Error('1')), calls[2]?.failure(new Error('2'))];
+      assert.equal(sfff.getState().state, 'CLOSED');
+      results.push(calls[3]?.failure(new Error('3')));
+      assert.deepEqual(results, [true, true, true, true]);
+      assert.deepEqual([sfff.getState().state, sfff.getState().failureCount], ['OPEN', 3]);
+
+      const fsff = make({}, 'fsff');
+      const others = [fsff.tryAcquire(), fsff.tryAcquire(), fsff.tryAcquire(), fsff.tryAcquire()];
+      others[0]?.failure(new Error('1'));
+      others[1]?.success();
+      others[2]?.failure(new Error('2'));
+      others[3]?.failure(new Error('3'));
+      assert.deepEqual([fsff.getState().state, fsff.getState().failureCount], ['CLOSED', 2]);
+    });
+
+    it('settles once: a second outcome on the same permit does nothing', () => {
+      const breaker = make({ failMax: 2 });
+      const permit = breaker.tryAcquire();
+      assert.equal(permit?.settled, false);
+      assert.equal(permit?.failure(new Error('down')), true);
+      assert.equal(permit?.settled, true);
+      assert.equal(permit?.failure(new Error('down')), false);
+      assert.equal(permit?.success(), false);
+      assert.equal(permit?.release(), false);
+      assert.deepEqual([breaker.getState().failureCount, fake.failures.length], [1, 1]);
+    });
+
+    it('hands a released trial to the next caller, and refuses a second trial while one is out', () => {
+      const breaker = make();
+      halfOpen(breaker);
+      const first = breaker.tryAcquire();
+      assert.equal(breaker.tryAcquire(), undefined);
+      assert.equal(first?.release(), true);
+      const second = breaker.tryAcquire();
+      assert.equal(second?.state, 'HALF_OPEN');
+      assert.equal(first?.success(), false, 'already settled by its release');
+      assert.equal(second?.failure(new Error('still down')), true);
+      assert.equal(breaker.getState().state, 'OPEN');
+    });
+
+    it('reset() starts a new period even when CLOSED: earlier calls no longer count', () => {
+      const breaker = make({ failMax: 1 });
+      const permit = breaker.tryAcquire();
+      breaker.reset();
+      assert.equal(permit?.failure(new Error('down')), false);
+      assert.equal(breaker.getState().state, 'CLOSED');
+    });
+
+    it('takes no outcome after shutdown() and grants no permit', () => {
+      const breaker = make({ failMax: 1 });
+      const permit = breaker.tryAcquire();
+      breaker.shutdown();
+      assert.equal(permit?.failure(new Error('down')), false);
+      assert.equal(breaker.tryAcquire(), undefined);
+      assert.equal(fake.failures.length, 0, 'a shut-down platform books nothing');
+    });
+
+    it('adds circuit_breaker.stale_outcome to the active span when an outcome arrives after its period', () => {
+      const { tracer, exporter } = tracing();
+      const manager = new AsyncLocalStorageContextManager().enable();
+      context.setGlobalContextManager(manager);
+      try {
+        const breaker = make({ failMax: 1 });
+        const late = breaker.tryAcquire();
+        breaker.tryAcquire()?.failure(new Error('down'));
+        tracer.startActiveSpan('health_check', (span) => {
+          late?.success();
+          span.end();
+        });
+      } finally {
+        context.disable();
+      }
+      const [span] = exporter.getFinishedSpans();
+      assert.deepEqual(
+        span?.events.map((e) => [e.name, e.attributes]),
+        [
+          [
+            'circuit_breaker.stale_outcome',
+            { 'circuit_breaker.platform': 'discord', 'circuit_breaker.outcome': 'success', 'circuit_breaker.permit_state': 'CLOSED', 'circuit_breaker.state': 'OPEN' },
+          ],
+        ],
+      );
+    });
+  });
+
   describe('in the CLOSED state', () => {
     it('starts closed with a count of zero and no times', () => {
       assert.deepEqual(make().getState(), { platform: 'discord', state: 'CLOSED', failureCount: 0 });
@@ -483,7 +660,8 @@ describe('PlatformCircuitBreaker', () => {
         { ok: true },
       ];
       const counts = outcomes.map((outcome) => {
-        breaker.recordResult(outcome);
+        // What an untyped caller can pass; the types admit only the handled kinds (see the type test below).
+        breaker.recordResult(outcome as boolean);
         return breaker.getState().failureCount;
       });
       assert.deepEqual(counts, [0, 0, 1, 2, 3, 4, 0, 0, 1, 2, 3, 4]);
@@ -491,6 +669,22 @@ describe('PlatformCircuitBreaker', () => {
         fake.failures.map(([, type]) => type),
         ['check_failed', 'ECONNREFUSED', 'TypeError', 'unhealthy', 'invalid_result', 'invalid_result', 'invalid_result', 'invalid_result'],
       );
+    });
+  });
+
+  describe('recordResult types', () => {
+    it('accept a boolean, nothing, an Error or a PluginHealth, and nothing else', () => {
+      const breaker = make({ failMax: 100 });
+      breaker.recordResult(true);
+      breaker.recordResult(undefined);
+      breaker.recordResult(new Error('x'));
+      breaker.recordResult({ status: 'degraded' });
+      // @ts-expect-error a string is not an outcome: recordResult('yes') must not compile
+      breaker.recordResult('yes');
+      // @ts-expect-error nor is a number
+      breaker.recordResult(1);
+      // At run time an untyped caller's string still counts as an invalid result.
+      assert.equal(fake.failures.at(-1)?.[1], 'invalid_result');
     });
   });
 

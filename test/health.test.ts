@@ -171,6 +171,53 @@ describe('checkPlatformHealth', () => {
   });
 });
 
+describe('a breaker shared with the conductor\'s own calls', () => {
+  it('does not close on a check that started while CLOSED and succeeds after the conductor\'s failures made it HALF_OPEN', async () => {
+    const m = monitor({ timeoutMs: 60_000 });
+    const before = otel.spans().length;
+    let answer!: (healthy: boolean) => void;
+    const checking = m.checkPlatformHealth('shared', () => new Promise<boolean>((resolve) => (answer = resolve)));
+    const breaker = m.getBreaker('shared')!;
+    for (let i = 0; i < 3; i += 1) await breaker.execute(() => Promise.reject(new Error('conductor call failed'))).catch(() => {});
+    assert.equal(breaker.getState().state, 'OPEN');
+    await advance(30_000);
+    assert.equal(breaker.getState().state, 'HALF_OPEN');
+
+    answer(true);
+    const result = await checking;
+    assert.equal(result.status, 'success', 'the check itself succeeded, and counts as such');
+    assert.equal(result.breakerState, 'HALF_OPEN', 'but no trial ran, so the breaker stays half-open');
+    const span = otel.spans().slice(before).find((s) => s.name === 'health_check');
+    const stale = span?.events.find((e) => e.name === 'circuit_breaker.stale_outcome');
+    assert.deepEqual(stale?.attributes, {
+      'circuit_breaker.platform': 'shared',
+      'circuit_breaker.outcome': 'success',
+      'circuit_breaker.permit_state': 'CLOSED',
+      'circuit_breaker.state': 'HALF_OPEN',
+    });
+    const trial = await m.checkPlatformHealth('shared', () => true);
+    assert.equal(trial.breakerState, 'CLOSED', 'the next check is the trial, and closes it');
+  });
+
+  it('recovers on its own when the conductor claims a trial with canExecute() and never reports it', async () => {
+    const m = monitor({ breaker: { failMax: 1, resetTimeoutMs: 1_000, halfOpenTimeoutMs: 2_000 } });
+    await m.checkPlatformHealth('wedge', () => false);
+    await advance(1_000);
+    const breaker = m.getBreaker('wedge')!;
+    assert.equal(breaker.canExecute(), true, 'the conductor claims the trial, then crashes or forgets it');
+    let calls = 0;
+    const check = () => ++calls > 0;
+    assert.equal((await m.checkPlatformHealth('wedge', check)).status, 'rejected');
+    await advance(1_999);
+    assert.equal((await m.checkPlatformHealth('wedge', check)).status, 'rejected');
+    await advance(1);
+    assert.equal(breaker.getState().state, 'OPEN', 'the lost trial counted as a failed one');
+    await advance(1_000);
+    const trial = await m.checkPlatformHealth('wedge', check);
+    assert.deepEqual([trial.status, trial.breakerState, calls], ['success', 'CLOSED', 1]);
+  });
+});
+
 describe('staggeredHealthChecks', () => {
   it('checks test1, test2 and test3 with () => true and returns three successes in order', async () => {
     const m = monitor();
@@ -585,6 +632,7 @@ describe('options', () => {
       [{ staggerMs: '100' }, /"staggerMs".*"100"/],
       [{ breaker: { failMax: 0 } }, /"breaker\.failMax".*0/],
       [{ breaker: { resetTimeoutMs: -1 } }, /"breaker\.resetTimeoutMs".*-1/],
+      [{ breaker: { halfOpenTimeoutMs: 0 } }, /"breaker\.halfOpenTimeoutMs".*0/],
       [{ breaker: { fail_max: 3 } }, /unknown breaker option "fail_max"/],
       [{ resources: {} }, /"resources"/],
       [{ intervalMS: 5000 }, /unknown health monitor option "intervalMS"/],

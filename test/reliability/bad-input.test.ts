@@ -85,7 +85,7 @@ describe('options objects, every field wrong in turn', () => {
         cases += 1;
       }
     }
-    for (const [field, bad] of [['failMax', 0], ['failMax', 2.5], ['failMax', 'x'], ['resetTimeoutMs', -1], ['resetTimeoutMs', MAX_TIMER_MS + 1], ['resetTimeoutMs', Number.NaN]] as const) {
+    for (const [field, bad] of [['failMax', 0], ['failMax', 2.5], ['failMax', 'x'], ['resetTimeoutMs', -1], ['resetTimeoutMs', MAX_TIMER_MS + 1], ['resetTimeoutMs', Number.NaN], ['halfOpenTimeoutMs', 0]] as const) {
       expectClearError(() => new HealthMonitor({ resources: false, breaker: { [field]: bad } }), `"breaker.${field}"`, `breaker.${field}=${String(bad)}`);
     }
     for (const [field, bad] of [['resources', {}], ['resources', true], ['meter', 5], ['meter', {}], ['tracer', 'console'], ['logger', console.log], ['logger', {}]] as const) {
@@ -139,7 +139,7 @@ describe('options objects, every field wrong in turn', () => {
   });
 
   it('rejects each wrong PlatformCircuitBreaker option with an error naming it', () => {
-    for (const [field, range] of [['failMax', [0, 1.5]], ['resetTimeoutMs', [-1, MAX_TIMER_MS + 1]], ['timeoutMs', [-1, MAX_TIMER_MS + 1]]] as const) {
+    for (const [field, range] of [['failMax', [0, 1.5]], ['resetTimeoutMs', [-1, MAX_TIMER_MS + 1]], ['halfOpenTimeoutMs', [0, MAX_TIMER_MS + 1]], ['timeoutMs', [-1, MAX_TIMER_MS + 1]]] as const) {
       for (const bad of [...NOT_NUMBERS, ...range]) {
         expectClearError(() => new PlatformCircuitBreaker('p', { [field]: bad }), `"${field}"`, `${field}=${String(bad)}`);
       }
@@ -283,6 +283,7 @@ describe('config files, every field wrong in turn', () => {
       'monitor.maxConcurrent': [0, 1.5],
       'breaker.failMax': [0, 2.5],
       'breaker.resetTimeoutMs': [-1, MAX_TIMER_MS + 1],
+      'breaker.halfOpenTimeoutMs': [0, MAX_TIMER_MS + 1],
       'resources.threshold': [0, -0.1, 1.5],
       'resources.recoverBelow': [-0.1, 1.5, 0.95],
       'telemetry.prometheusPort': [-1, 65_536, 80.5],
@@ -505,7 +506,7 @@ describe('generated input', () => {
   it('HealthMonitor options: only the package\'s own clear errors', async () => {
     const known = ['intervalMs', 'timeoutMs', 'staggerMs', 'maxConcurrent', 'maxLatenessMs', 'stopTimeoutMs', 'breaker', 'degradedIntervalFactor', 'degradedConcurrencyFactor', 'resources', 'meter', 'tracer', 'logger'];
     await fc.assert(
-      fc.asyncProperty(fc.oneof(options(known, { breaker: ['failMax', 'resetTimeoutMs'] }), anyValue), async (given) => {
+      fc.asyncProperty(fc.oneof(options(known, { breaker: ['failMax', 'resetTimeoutMs', 'halfOpenTimeoutMs'] }), anyValue), async (given) => {
         count('HealthMonitor');
         let monitor: HealthMonitor | undefined;
         try {
@@ -526,7 +527,7 @@ describe('generated input', () => {
     const names = fc.oneof(fc.string({ unit: 'binary', maxLength: 300 }), fc.string({ unit: 'grapheme', maxLength: 40 }), fc.constantFrom('', ' ', 'x'.repeat(256), 'x'.repeat(257)), anyValue);
     let n = 0;
     await fc.assert(
-      fc.asyncProperty(names, fc.oneof(options(['intervalMs', 'timeoutMs', 'breaker'], { breaker: ['failMax', 'resetTimeoutMs'] }), fc.constant(undefined)), async (name, given) => {
+      fc.asyncProperty(names, fc.oneof(options(['intervalMs', 'timeoutMs', 'breaker'], { breaker: ['failMax', 'resetTimeoutMs', 'halfOpenTimeoutMs'] }), fc.constant(undefined)), async (name, given) => {
         count('register');
         // Distinct names per run: a duplicate is tested above and would mask the option errors here.
         const platform = typeof name === 'string' && name.trim() !== '' && name.length < 250 ? `${n++}:${name}` : name;
@@ -547,7 +548,7 @@ describe('generated input', () => {
 
   it('PlatformCircuitBreaker options: only the package\'s own clear errors', () => {
     fc.assert(
-      fc.property(options(['failMax', 'resetTimeoutMs', 'timeoutMs', 'meter', 'metrics', 'tracer', 'logger']), (given) => {
+      fc.property(options(['failMax', 'resetTimeoutMs', 'halfOpenTimeoutMs', 'timeoutMs', 'meter', 'metrics', 'tracer', 'logger']), (given) => {
         count('PlatformCircuitBreaker');
         let breaker: PlatformCircuitBreaker | undefined;
         try {
@@ -582,7 +583,7 @@ describe('generated input', () => {
 
   it('config files: only ConfigFileErrors, and every accepted file builds a monitor', async () => {
     const paths = [
-      '', 'monitor', 'monitor.intervalMs', 'monitor.timeoutMs', 'monitor.staggerMs', 'monitor.maxConcurrent', 'breaker', 'breaker.failMax', 'breaker.resetTimeoutMs',
+      '', 'monitor', 'monitor.intervalMs', 'monitor.timeoutMs', 'monitor.staggerMs', 'monitor.maxConcurrent', 'breaker', 'breaker.failMax', 'breaker.resetTimeoutMs', 'breaker.halfOpenTimeoutMs',
       'resources', 'resources.threshold', 'resources.recoverBelow', 'resources.path', 'telemetry', 'telemetry.serviceName', 'telemetry.prometheusHost', 'telemetry.prometheusPort',
       'targets', 'targets[0]', 'targets[0].name', 'targets[0].type', 'targets[0].url', 'targets[0].expectStatus', 'targets[0].bodyMatch', 'targets[0].intervalMs',
       'targets[0].timeoutMs', 'targets[0].breaker', 'targets[0].breaker.failMax', 'targets[0].breaker.resetTimeoutMs', 'targets[1].name', 'targets[1].host', 'targets[1].port',
