@@ -97,7 +97,7 @@ async function run(file: string, { jsonLogs }: { jsonLogs: boolean }): Promise<E
 
   let telemetry;
   try {
-    telemetry = await startTelemetry({ ...config.telemetry, maxPlatforms: Math.max(10_000, config.targets.length) });
+    telemetry = await startTelemetry(config.telemetry);
   } catch (error) {
     process.stderr.write(`conductor-health: ${(error as Error).message}\n`);
     return 1;

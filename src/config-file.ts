@@ -1,4 +1,5 @@
-import { readFile } from 'node:fs/promises';
+import { constants, type Stats } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { parseDocument } from 'yaml';
 import { BREAKER_SETTINGS, BREAKER_SETTING_KEYS, MAX_PLATFORM_NAME_LENGTH, MAX_TIMER_MS, describeValue, type BreakerSettings } from './config.ts';
 
@@ -19,13 +20,22 @@ export type TargetConfig = {
 
 type BreakerOverrides = BreakerSettings;
 
+/** Bounds of what a config file may ask for. */
+export const CONFIG_FILE_DEFAULTS = Object.freeze({
+  /** Largest config file read: ~25,000 targets of ~150 bytes; a larger file is refused unread. */
+  maxBytes: 4 * 1024 * 1024,
+  /** `telemetry.maxPlatforms` when the file does not set it: what the metric limits are sized for. */
+  maxPlatforms: 10_000,
+});
+
 /** What `conductor-health run --config FILE` reads. */
 export interface CommandConfig {
   monitor: { intervalMs?: number; timeoutMs?: number; staggerMs?: number; maxConcurrent?: number };
   breaker: BreakerOverrides;
   /** `false` turns degraded mode off. */
   resources: false | { threshold?: number; recoverBelow?: number; path?: string };
-  telemetry: { serviceName?: string; prometheusHost?: string; prometheusPort?: number };
+  /** `maxPlatforms` is always set: the default when the file leaves it out. */
+  telemetry: { serviceName?: string; prometheusHost?: string; prometheusPort?: number; maxPlatforms: number };
   targets: TargetConfig[];
 }
 
@@ -42,16 +52,45 @@ export class ConfigFileError extends Error {
   }
 }
 
-/** Reads and validates a YAML or JSON config file. Unknown keys are errors. */
-export async function loadConfigFile(file: string): Promise<CommandConfig> {
+/**
+ * Reads and validates a YAML or JSON config file. Unknown keys are errors.
+ * Only a regular file of at most `maxBytes` is read: a device such as
+ * `/dev/zero` or a named pipe is refused without reading (or waiting on) it.
+ */
+export async function loadConfigFile(file: string, { maxBytes = CONFIG_FILE_DEFAULTS.maxBytes }: { maxBytes?: number } = {}): Promise<CommandConfig> {
   let text: string;
+  let handle;
   try {
-    text = await readFile(file, 'utf8');
+    // O_NONBLOCK: opening a named pipe would otherwise wait for a writer.
+    handle = await open(file, constants.O_RDONLY | constants.O_NONBLOCK);
+    const stats = await handle.stat();
+    if (!stats.isFile()) throw new ConfigFileError(file, '', `is not a regular file (${fileKind(stats)})`);
+    if (stats.size > maxBytes) throw new ConfigFileError(file, '', `is ${stats.size} bytes, more than the ${maxBytes} a config file may have`);
+    // Read at most one byte past the bound: the file may have grown since the stat.
+    const buffer = Buffer.alloc(maxBytes + 1);
+    let length = 0;
+    for (let n = -1; n !== 0 && length < buffer.length; length += n) {
+      ({ bytesRead: n } = await handle.read(buffer, length, buffer.length - length, length));
+    }
+    if (length > maxBytes) throw new ConfigFileError(file, '', `is more than the ${maxBytes} bytes a config file may have`);
+    text = buffer.toString('utf8', 0, length);
   } catch (error) {
+    if (error instanceof ConfigFileError) throw error;
     const code = (error as NodeJS.ErrnoException).code;
     throw new ConfigFileError(file, '', code === 'ENOENT' ? 'no such file' : `cannot read: ${(error as Error).message}`);
+  } finally {
+    await handle?.close();
   }
   return parseConfig(text, file);
+}
+
+function fileKind(stats: Stats): string {
+  if (stats.isDirectory()) return 'a directory';
+  if (stats.isCharacterDevice()) return 'a character device';
+  if (stats.isBlockDevice()) return 'a block device';
+  if (stats.isFIFO()) return 'a named pipe';
+  if (stats.isSocket()) return 'a socket';
+  return 'not a file';
 }
 
 /** Validates config text (YAML, of which JSON is a subset); `file` names it in errors. */
@@ -84,7 +123,8 @@ class Reader {
   config(root: unknown): CommandConfig {
     const top = this.#object(root, '', ['monitor', 'breaker', 'resources', 'telemetry', 'targets']);
     const monitor = this.#object(top.monitor ?? {}, 'monitor', ['intervalMs', 'timeoutMs', 'staggerMs', 'maxConcurrent']);
-    const telemetry = this.#object(top.telemetry ?? {}, 'telemetry', ['serviceName', 'prometheusHost', 'prometheusPort']);
+    const telemetry = this.#object(top.telemetry ?? {}, 'telemetry', ['serviceName', 'prometheusHost', 'prometheusPort', 'maxPlatforms']);
+    const { maxPlatforms = CONFIG_FILE_DEFAULTS.maxPlatforms } = this.#number(telemetry, 'telemetry', 'maxPlatforms', { min: 1, integer: true });
     const targetsValue = top.targets;
     if (!Array.isArray(targetsValue) || targetsValue.length === 0) {
       this.#fail('targets', `must be a non-empty list of targets, got ${describeValue(targetsValue)}`);
@@ -95,6 +135,10 @@ class Reader {
       if (seen.has(t.name)) this.#fail(`targets[${i}].name`, `duplicate target name ${describeValue(t.name)}`);
       seen.add(t.name);
     });
+    // Past it series overflow and /metrics grows past what a scrape can fetch in time.
+    if (targets.length > maxPlatforms) {
+      this.#fail('targets', `${targets.length} targets are more than telemetry.maxPlatforms (${maxPlatforms}), which sizes the metrics; raise telemetry.maxPlatforms`);
+    }
     return {
       monitor: {
         ...this.#number(monitor, 'monitor', 'intervalMs', { min: 1 }),
@@ -108,6 +152,7 @@ class Reader {
         ...this.#string(telemetry, 'telemetry', 'serviceName'),
         ...this.#string(telemetry, 'telemetry', 'prometheusHost'),
         ...this.#number(telemetry, 'telemetry', 'prometheusPort', { min: 0, max: 65535, integer: true }),
+        maxPlatforms,
       },
       targets,
     };

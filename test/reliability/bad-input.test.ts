@@ -287,6 +287,7 @@ describe('config files, every field wrong in turn', () => {
       'resources.threshold': [0, -0.1, 1.5],
       'resources.recoverBelow': [-0.1, 1.5, 0.95],
       'telemetry.prometheusPort': [-1, 65_536, 80.5],
+      'telemetry.maxPlatforms': [0, 1.5],
       'targets[0].intervalMs': [0],
       'targets[0].timeoutMs': [0, MAX_TIMER_MS + 1],
       'targets[0].breaker.failMax': [0],
