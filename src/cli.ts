@@ -10,6 +10,7 @@ import { healthHandler, livenessHandler, readinessHandler } from './health-endpo
 import { HealthMonitor, type HealthCheck } from './health.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { ResourceMonitor } from './resources.ts';
+import { statusPageHandler } from './status-page.ts';
 import { startLiveTable } from './status-table.ts';
 import { startTelemetry } from './telemetry.ts';
 import { PACKAGE_VERSION } from './version.ts';
@@ -19,7 +20,7 @@ const USAGE = `Usage:
   conductor-health demo [--json-logs]                three loopback platforms and examples/demo.yaml
   conductor-health --help | --version
 
-Serves /metrics, /healthz, /livez and /readyz on OTEL_EXPORTER_PROMETHEUS_HOST:OTEL_EXPORTER_PROMETHEUS_PORT
+Serves /metrics, /healthz, /livez, /readyz and a status page at / on OTEL_EXPORTER_PROMETHEUS_HOST:OTEL_EXPORTER_PROMETHEUS_PORT
 (default 127.0.0.1:9464) and exports spans over OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set.
 On a terminal it shows a live status table; piped, or with --json-logs, it logs JSON lines.
 Exit status: 0 after SIGINT/SIGTERM/SIGHUP, 1 when it cannot start, 2 for bad usage or a bad config file.`;
@@ -114,6 +115,8 @@ async function run(file: string, { jsonLogs }: { jsonLogs: boolean }): Promise<E
   telemetry.route('/healthz', healthHandler(monitor));
   telemetry.route('/readyz', readinessHandler(monitor));
   telemetry.route('/livez', livenessHandler(monitor));
+  const page = statusPageHandler(monitor);
+  for (const path of page.paths) telemetry.route(path, page);
   monitor.start();
   logger.info({ config: file, targets: config.targets.length, metrics: telemetry.metricsUrl, otlp: telemetry.exportingSpans }, 'conductor-health running');
   const stopTable = jsonLogs ? () => {} : startLiveTable(monitor, process.stdout);
@@ -135,6 +138,7 @@ async function run(file: string, { jsonLogs }: { jsonLogs: boolean }): Promise<E
     stopTable();
     logger.info({ signal }, 'stopping');
     await monitor.stop();
+    page.close();
     // Bounded: spans are flushed within shutdownTimeoutMs even with the collector down.
     await telemetry.shutdown();
     return 0;

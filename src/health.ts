@@ -302,6 +302,11 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
   /** Faults that repeat on every check are logged once a minute, not once a check. */
   readonly #logLimiter = new LogLimiter();
 
+  /** Recent checks kept per platform (the `historySize` option). */
+  get historySize(): number {
+    return this.#historySize;
+  }
+
   /** Validates the options (errors name the option and the value). */
   constructor(options?: HealthMonitorOptions) {
     super();

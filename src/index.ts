@@ -33,6 +33,8 @@ export { startTelemetry, getMetricsRegistry } from './telemetry.ts';
 export type { HostMetricGroup, MetricsRegistry, Telemetry, TelemetryOptions } from './telemetry.ts';
 export { healthHandler, livenessHandler, readinessHandler } from './health-endpoint.ts';
 export type { RequestHandler } from './health-endpoint.ts';
+export { statusPageHandler } from './status-page.ts';
+export type { StatusPageHandler, StatusPageOptions } from './status-page.ts';
 export { httpCheck, tcpCheck, UnexpectedStatusError, BodyMismatchError } from './checks.ts';
 export type { HttpCheckOptions, TcpCheckOptions } from './checks.ts';
 export { isPluginHealth, PLUGIN_HEALTH_STATUSES } from './plugins.ts';

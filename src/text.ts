@@ -21,9 +21,19 @@ export function printable(text: string): string {
   return text.replace(UNPRINTABLE, '?');
 }
 
-/** The first line of `text`, printable, cut to {@link TEXT_LIMIT} characters (an ellipsis marks the cut). */
+// `scheme://user:password@` and query parameters that usually carry a credential.
+const URL_PASSWORD = /\b([a-z][a-z0-9+.-]*:\/\/[^\s/?#@:]*):[^\s/?#@]*@/gi;
+const SECRET_PARAM = /([?&;](?:access_token|api_key|apikey|auth|key|password|passwd|pwd|secret|token)=)[^&#;\s]*/gi;
+
+/** `text` with URL passwords (`user:pass@` → `user:***@`) and credential-like query values (`?token=***`) masked. */
+export function maskSecrets(text: string): string {
+  return text.replace(URL_PASSWORD, '$1:***@').replace(SECRET_PARAM, '$1***');
+}
+
+/** The first line of `text`, printable, secrets masked, cut to {@link TEXT_LIMIT} characters (an ellipsis marks the cut). */
 export function boundLine(text: string): string {
-  const line = printable(text.split(LINE_BREAK, 1)[0]!);
+  // Masked before the cut, so a cut never leaves half a password unmasked.
+  const line = maskSecrets(printable(text.split(LINE_BREAK, 1)[0]!));
   return line.length > TEXT_LIMIT ? `${line.slice(0, TEXT_LIMIT - 1)}…` : line;
 }
 

@@ -1,0 +1,101 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+
+/** Limits of an {@link EventStreams}. */
+export interface EventStreamLimits {
+  /** Streams open at once; one more is answered 503. */
+  maxStreams: number;
+  /** Bytes a stream may have queued (unsent) before it is dropped. */
+  maxBufferedBytes: number;
+}
+
+/**
+ * The open Server-Sent Events streams of one endpoint, with bounded cost: at
+ * most `maxStreams` at once, and a client that stops reading is dropped as
+ * soon as more than `maxBufferedBytes` wait for it, so it holds at most that
+ * plus one event in this process. Every stream gets the same encoded bytes.
+ */
+export class EventStreams {
+  readonly #streams = new Set<ServerResponse>();
+  readonly #limits: EventStreamLimits;
+  readonly #onChange: (open: number) => void;
+  #dropped = 0;
+
+  /** `onChange` hears the number of open streams after each open and close. */
+  constructor(limits: EventStreamLimits, onChange: (open: number) => void) {
+    this.#limits = limits;
+    this.#onChange = onChange;
+  }
+
+  /** Streams open now. */
+  get size(): number {
+    return this.#streams.size;
+  }
+
+  /** Streams dropped so far because their client did not read. */
+  get dropped(): number {
+    return this.#dropped;
+  }
+
+  /**
+   * Starts a stream with `first` as its first bytes, or answers 503 when
+   * `maxStreams` are open. `headers` are added to the event-stream ones.
+   */
+  open(request: IncomingMessage, response: ServerResponse, headers: Record<string, string>, first: () => Buffer): boolean {
+    if (this.#streams.size >= this.#limits.maxStreams) {
+      response
+        .writeHead(503, { ...headers, 'content-type': 'text/plain; charset=utf-8', 'retry-after': '10' })
+        .end(`too many event streams open (at most ${this.#limits.maxStreams})\n`);
+      return false;
+    }
+    response.writeHead(200, {
+      ...headers,
+      'content-type': 'text/event-stream; charset=utf-8',
+      // A proxy must pass events on as they come, not buffer them.
+      'x-accel-buffering': 'no',
+    });
+    // Before the stream joins: building the first bytes may broadcast what other streams still lack.
+    response.write(first());
+    // A client gone already would never send 'close' again and hold a place forever.
+    if (request.socket.destroyed || response.destroyed) return false;
+    this.#streams.add(response);
+    const close = () => {
+      if (this.#streams.delete(response)) this.#onChange(this.#streams.size);
+    };
+    request.socket.once('close', close);
+    response.once('close', close);
+    this.#onChange(this.#streams.size);
+    return true;
+  }
+
+  /** Writes `bytes` to every stream; a stream with more than `maxBufferedBytes` unsent is dropped instead. */
+  broadcast(bytes: Buffer): void {
+    const before = this.#streams.size;
+    for (const response of this.#streams) {
+      // writableLength counts the response's queue and its socket's.
+      if (response.writableLength + bytes.length > this.#limits.maxBufferedBytes) {
+        this.#dropped += 1;
+        this.#streams.delete(response);
+        response.destroy();
+        continue;
+      }
+      response.write(bytes);
+    }
+    if (this.#streams.size !== before) this.#onChange(this.#streams.size);
+  }
+
+  /** Ends every stream. */
+  close(): void {
+    const streams = [...this.#streams];
+    this.#streams.clear();
+    for (const response of streams) response.end();
+    this.#onChange(0);
+  }
+}
+
+/** One Server-Sent Event; `data` must be a single line (compact JSON is). */
+export function encodeEvent(event: string, data: string): Buffer {
+  return Buffer.from(`event: ${event}\ndata: ${data}\n\n`);
+}
+
+/** A comment line: keeps idle connections (and proxies) from timing the stream out. */
+export const HEARTBEAT = Buffer.from(': keep-alive\n\n');

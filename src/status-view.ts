@@ -1,0 +1,100 @@
+import type { BreakerState, BreakerStateChange } from './circuit-breaker.ts';
+import type { CheckSample, HealthReport, PlatformReport } from './health.ts';
+import type { HealthCheckStatus } from './metrics.ts';
+import type { DegradedReason } from './resources.ts';
+import type { OverallStatus } from './status-rule.ts';
+import { boundLine } from './text.ts';
+
+/**
+ * What the status page shows, as the server renders it and as its script
+ * receives it over Server-Sent Events. Names and errors are already bounded
+ * to one printable line with secrets masked; the renderers still escape them.
+ */
+export interface StatusSnapshot {
+  /** The server's `Date.now()`, so the page counts down on the server's clock. */
+  now: number;
+  status: OverallStatus;
+  reasons: string[];
+  degraded?: DegradedReason;
+  running: boolean;
+  skippedChecks: number;
+  /** Checks kept per platform: the page trims its sparklines to this. */
+  historySize: number;
+  platforms: PlatformView[];
+  /** Oldest first. */
+  transitions: TransitionView[];
+}
+
+/** One platform's row. `checks` and `ms` are parallel, oldest first. */
+export interface PlatformView {
+  name: string;
+  state: BreakerState;
+  critical: boolean;
+  failures: number;
+  last?: HealthCheckStatus;
+  lastAt?: number;
+  lastMs?: number;
+  error?: string;
+  /** When a breaker that is not closed lets its next trial through. */
+  nextAt?: number;
+  /** One letter per recent check: see {@link STATUS_LETTERS}. */
+  checks: string;
+  /** Each recent check's duration in whole milliseconds. */
+  ms: number[];
+}
+
+/** A breaker transition on the timeline. */
+export interface TransitionView {
+  name: string;
+  from: BreakerState;
+  to: BreakerState;
+  at: number;
+  failures: number;
+}
+
+/** A check's result as one letter, to keep the event stream small. */
+export const STATUS_LETTERS: Readonly<Record<HealthCheckStatus, string>> = Object.freeze({ success: 's', failure: 'f', timeout: 't', rejected: 'r' });
+
+/** The page's view of a report taken with `{ history: true }`. */
+export function snapshotOf(report: HealthReport, now: number, historySize: number): StatusSnapshot {
+  return {
+    ...summaryOf(report, now),
+    historySize,
+    platforms: report.platforms.map((p) => platformViewOf(p, p.history ?? [])),
+    transitions: (report.transitions ?? []).map(transitionViewOf),
+  };
+}
+
+/** The part of a snapshot every update repeats. */
+export function summaryOf(report: HealthReport, now: number): Pick<StatusSnapshot, 'now' | 'status' | 'reasons' | 'degraded' | 'running' | 'skippedChecks'> {
+  return {
+    now,
+    status: report.status,
+    reasons: report.reasons.map(boundLine),
+    ...(report.degraded ? { degraded: report.degraded } : {}),
+    running: report.running,
+    skippedChecks: report.skippedChecks,
+  };
+}
+
+/** A platform's row, with `samples` as its recent checks (all of them, or only the new ones for an update). */
+export function platformViewOf(p: PlatformReport, samples: readonly CheckSample[]): PlatformView {
+  return {
+    name: boundLine(p.platform),
+    state: p.breakerState,
+    critical: p.critical,
+    failures: p.consecutiveFailures,
+    ...(p.lastResult ? { last: p.lastResult } : {}),
+    ...(p.lastCheckAt !== undefined ? { lastAt: p.lastCheckAt } : {}),
+    ...(p.lastDurationSeconds !== undefined ? { lastMs: Math.round(p.lastDurationSeconds * 1000) } : {}),
+    ...(p.lastError !== undefined ? { error: boundLine(p.lastError) } : {}),
+    ...(p.breakerState !== 'CLOSED' && p.nextAttemptAt !== undefined ? { nextAt: p.nextAttemptAt } : {}),
+    checks: samples.map((s) => STATUS_LETTERS[s.status]).join(''),
+    ms: samples.map((s) => Math.round(s.durationSeconds * 1000)),
+  };
+}
+
+/** A transition on the timeline. */
+export function transitionViewOf(change: BreakerStateChange): TransitionView {
+  return { name: boundLine(change.platform), from: change.from, to: change.to, at: change.at, failures: change.failureCount };
+}

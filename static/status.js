@@ -1,0 +1,220 @@
+// Keeps the server-rendered status page current from its event stream
+// (src/status-page.ts). It builds the same markup as src/status-html.ts, with
+// DOM calls and textContent only: no HTML from data, no inline handlers.
+'use strict';
+
+(() => {
+  const SVG = 'http://www.w3.org/2000/svg';
+  const WORDS = { healthy: 'Healthy', degraded: 'Degraded', unhealthy: 'Unhealthy' };
+  const W = 120;
+  const H = 28;
+  const PAD = 3;
+  const MAX_TIMELINE = 100;
+
+  const $ = (id) => document.getElementById(id);
+  const rowsBody = $('platform-rows');
+  const timeline = $('timeline');
+  const connection = $('connection');
+
+  /** Row state by index, as the server numbers them in its last snapshot. */
+  let rows = [];
+  let historySize = 30;
+  /** Server clock minus ours, so countdowns follow the server. */
+  let skew = 0;
+
+  const el = (tag, className, text) => {
+    const node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined) node.textContent = text;
+    return node;
+  };
+  const svgEl = (tag, attrs) => {
+    const node = document.createElementNS(SVG, tag);
+    for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, String(v));
+    return node;
+  };
+  const stateClass = (state) => state.toLowerCase().replace('_', '-');
+  const plural = (n, word) => `${n} ${n === 1 ? word : `${word}s`}`;
+  const formatMs = (ms) => (ms < 1000 ? `${ms} ms` : `${(ms / 1000).toFixed(1)} s`);
+  const formatTime = (at) => `${new Date(at).toISOString().slice(11, 19)} UTC`;
+  const percent = (ratio) => `${Number((ratio * 100).toFixed(ratio < 0.1 ? 1 : 0))} %`;
+  const countdown = (ms) => (ms <= 0 ? 'due now' : `in ${Math.ceil(ms / 1000)} s`);
+
+  function sparkline(checks, ms) {
+    const step = (W - 2 * PAD) / Math.max(1, historySize - 1);
+    const n = checks.length;
+    const ran = ms.filter((_, i) => checks[i] !== 'r');
+    const svg = svgEl('svg', { class: 'spark', viewBox: `0 0 ${W} ${H}`, width: W, height: H, role: 'img' });
+    svg.appendChild(svgEl('rect', { class: 'spark-bg', width: W, height: H, rx: 3 }));
+    svg.appendChild(svgEl('line', { class: 'spark-base', x1: 0, y1: H - PAD, x2: W, y2: H - PAD }));
+    if (ran.length === 0) {
+      svg.setAttribute('aria-label', `no latency: ${n === 0 ? 'no checks yet' : 'no check ran'}`);
+      return svg;
+    }
+    const max = Math.max(1, ...ran);
+    const x = (i) => (W - PAD - (n - 1 - i) * step).toFixed(1);
+    const y = (v) => (H - PAD - (v / max) * (H - 2 * PAD)).toFixed(1);
+    const lines = [];
+    const dots = [];
+    let points = [];
+    for (let i = 0; i < n; i += 1) {
+      if (checks[i] === 'r') {
+        if (points.length > 0) lines.push(points.join(' '));
+        points = [];
+        continue;
+      }
+      points.push(`${x(i)},${y(ms[i])}`);
+      if (checks[i] !== 's') dots.push({ cx: x(i), cy: y(ms[i]) });
+    }
+    if (points.length > 0) lines.push(points.join(' '));
+    for (const l of lines) svg.appendChild(svgEl('polyline', { class: 'spark-line', points: l }));
+    for (const d of dots) svg.appendChild(svgEl('circle', { class: 'spark-fail', cx: d.cx, cy: d.cy, r: 2.5 }));
+    svg.setAttribute('aria-label', `latency of the last ${ran.length} checks: ${formatMs(Math.min(...ran))} to ${formatMs(max)}, last ${formatMs(ran[ran.length - 1])}`);
+    return svg;
+  }
+
+  function fillRow(tr, p, i) {
+    const state = stateClass(p.state);
+    tr.dataset.i = String(i);
+    tr.className = `row row-${state}`;
+    tr.replaceChildren();
+
+    const name = el('th', 'c-name');
+    name.scope = 'row';
+    name.appendChild(el('span', 'name', p.name));
+    if (p.critical) name.append(' ', el('span', 'tag', 'critical'));
+
+    const breaker = el('td', 'c-state');
+    breaker.appendChild(el('span', `state state-${state}`, p.state));
+    if (p.failures > 0) breaker.appendChild(el('span', 'sub', `${p.failures} consecutive ${p.failures === 1 ? 'failure' : 'failures'}`));
+
+    const last = el('td', 'c-last');
+    if (p.last) {
+      const parts = [];
+      if (p.lastMs !== undefined && p.last !== 'rejected') parts.push(formatMs(p.lastMs));
+      if (p.lastAt !== undefined) parts.push(formatTime(p.lastAt));
+      last.append(el('span', `result result-${p.last}`, p.last), el('span', 'sub', parts.join(' · ')));
+    } else {
+      last.appendChild(el('span', 'sub', 'not checked yet'));
+    }
+    if (p.error) last.appendChild(el('span', 'error', p.error));
+
+    const latency = el('td', 'c-latency');
+    latency.appendChild(sparkline(p.checks, p.ms));
+
+    const success = el('td', 'c-success');
+    const ran = [...p.checks].filter((c) => c !== 'r').length;
+    const ok = [...p.checks].filter((c) => c === 's').length;
+    if (ran > 0) success.append(el('span', 'share', `${Math.round((100 * ok) / ran)} %`), el('span', 'sub', `of ${ran} checks`));
+    else success.append(el('span', 'share', '—'), el('span', 'sub', p.checks.length > 0 ? 'no check ran' : 'no checks yet'));
+
+    const next = el('td', 'c-next');
+    if (p.nextAt === undefined) next.appendChild(el('span', 'sub', '—'));
+    else {
+      const span = el('span', 'next', countdown(p.nextAt - (Date.now() + skew)));
+      span.dataset.at = String(p.nextAt);
+      next.appendChild(span);
+    }
+    tr.append(name, breaker, last, latency, success, next);
+  }
+
+  function transitionItem(t) {
+    const li = el('li');
+    const time = el('time', '', formatTime(t.at));
+    time.dateTime = new Date(t.at).toISOString();
+    li.append(time, ' ', el('span', 'name', t.name), ' ', el('span', `state state-${stateClass(t.from)}`, t.from), ' → ', el('span', `state state-${stateClass(t.to)}`, t.to));
+    if (t.to === 'OPEN') li.append(' ', el('span', 'sub', `after ${plural(t.failures, 'failure')}`));
+    return li;
+  }
+
+  function showSummary(s) {
+    skew = s.now - Date.now();
+    const overall = $('overall');
+    overall.className = `overall overall-${s.status}`;
+    $('overall-text').textContent = WORDS[s.status] || s.status;
+    document.title = `${WORDS[s.status] || s.status} — conductor-health`;
+    $('updated').textContent = `updated ${formatTime(s.now)}`;
+    const banner = $('banner');
+    banner.hidden = !s.degraded;
+    banner.textContent = s.degraded
+      ? `Degraded mode: ${s.degraded.resource} at ${percent(s.degraded.value)} (threshold ${percent(s.degraded.threshold)}). Checks run less often and fewer at once until it recovers.`
+      : '';
+    $('reasons').replaceChildren(...s.reasons.map((r) => el('li', '', r)));
+  }
+
+  function showCounts() {
+    const open = rows.filter((r) => r.view.state === 'OPEN').length;
+    const half = rows.filter((r) => r.view.state === 'HALF_OPEN').length;
+    $('counts').textContent = `${plural(rows.length, 'platform')} · ${open} open · ${half} half-open`;
+    $('no-platforms').hidden = rows.length > 0;
+  }
+
+  function addTransitions(list) {
+    for (const t of list) timeline.insertBefore(transitionItem(t), timeline.firstChild);
+    while (timeline.children.length > MAX_TIMELINE) timeline.lastElementChild.remove();
+    $('no-transitions').hidden = timeline.children.length > 0;
+  }
+
+  function onSnapshot(s) {
+    historySize = s.historySize;
+    showSummary(s);
+    rows = s.platforms.map((view, i) => {
+      const tr = document.createElement('tr');
+      fillRow(tr, view, i);
+      return { tr, view };
+    });
+    rowsBody.replaceChildren(...rows.map((r) => r.tr));
+    timeline.replaceChildren();
+    addTransitions(s.transitions);
+    showCounts();
+  }
+
+  function onUpdate(u) {
+    showSummary(u);
+    for (const change of u.platforms) {
+      const row = rows[change.i];
+      if (!row) continue;
+      const checks = (row.view.checks + change.checks).slice(-historySize);
+      const ms = row.view.ms.concat(change.ms).slice(-historySize);
+      row.view = { ...change, checks, ms };
+      fillRow(row.tr, row.view, change.i);
+    }
+    addTransitions(u.transitions);
+    showCounts();
+  }
+
+  function tick() {
+    const now = Date.now() + skew;
+    for (const span of rowsBody.querySelectorAll('.next')) span.textContent = countdown(Number(span.dataset.at) - now);
+  }
+
+  const handle = (fn) => (event) => {
+    let data;
+    try {
+      data = JSON.parse(event.data);
+    } catch {
+      return;
+    }
+    fn(data);
+  };
+
+  const source = new EventSource('events');
+  let live = false;
+  source.addEventListener('snapshot', handle((s) => {
+    live = true;
+    onSnapshot(s);
+  }));
+  source.addEventListener('update', handle((u) => {
+    if (live) onUpdate(u);
+  }));
+  source.addEventListener('open', () => {
+    connection.textContent = 'live';
+    connection.className = 'connection connection-live';
+  });
+  source.addEventListener('error', () => {
+    live = false;
+    connection.textContent = source.readyState === EventSource.CLOSED ? 'disconnected (reload to retry)' : 'reconnecting…';
+    connection.className = 'connection connection-lost';
+  });
+  setInterval(tick, 1000);
+})();

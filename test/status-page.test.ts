@@ -1,0 +1,257 @@
+import { after, afterEach, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer, type Server } from 'node:http';
+import { connect } from 'node:net';
+import { HealthMonitor } from '../src/health.ts';
+import { silentLogger } from '../src/logger.ts';
+import { sparklineSvg } from '../src/status-html.ts';
+import { statusPageHandler, type StatusPageHandler, type StatusPageOptions } from '../src/status-page.ts';
+import { maskSecrets } from '../src/text.ts';
+import { setupOtel, type TestOtel } from './helpers/otel.ts';
+
+const HOSTILE = `<script>alert(1)</script><img src=x onerror=alert(2)> "q" 'a' & https://bob:s3cret@api.example/x?token=abc&v=1`;
+
+let otel: TestOtel;
+let monitors: HealthMonitor[] = [];
+let servers: Server[] = [];
+let pages: StatusPageHandler[] = [];
+
+before(async () => (otel = await setupOtel()));
+after(async () => otel.shutdown());
+afterEach(async () => {
+  for (const page of pages) page.close();
+  await Promise.all(monitors.map((m) => m.stop()));
+  for (const server of servers) server.closeAllConnections();
+  await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
+  monitors = [];
+  servers = [];
+  pages = [];
+});
+
+/** A monitor with `platforms`, its status page mounted at /status/ of a loopback server. */
+async function serve(platforms: Record<string, () => boolean>, options: StatusPageOptions = {}, intervalMs = 50) {
+  const monitor = new HealthMonitor({ resources: false, logger: silentLogger, tracer: otel.tracer, intervalMs, breaker: { failMax: 2, resetTimeoutMs: 60_000 } });
+  monitors.push(monitor);
+  for (const [name, check] of Object.entries(platforms)) monitor.register(name, check);
+  const page = statusPageHandler(monitor, options);
+  pages.push(page);
+  const server = createServer((req, res) => (req.url?.startsWith('/status/') ? page(req, res) : res.writeHead(404).end()));
+  servers.push(server);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { monitor, page, base: `http://127.0.0.1:${(server.address() as { port: number }).port}/status/` };
+}
+
+/** Reads Server-Sent Events from `url` until `enough` says so; returns them parsed. */
+async function readEvents(url: string, enough: (events: Array<{ event: string; data: any }>) => boolean): Promise<Array<{ event: string; data: any }>> {
+  const controller = new AbortController();
+  const response = await fetch(url, { signal: controller.signal });
+  assert.equal(response.status, 200);
+  assert.match(response.headers.get('content-type')!, /^text\/event-stream/);
+  const events: Array<{ event: string; data: any }> = [];
+  let buffer = '';
+  const decoder = new TextDecoder();
+  for await (const chunk of response.body!) {
+    buffer += decoder.decode(chunk, { stream: true });
+    let end: number;
+    while ((end = buffer.indexOf('\n\n')) >= 0) {
+      const block = buffer.slice(0, end);
+      buffer = buffer.slice(end + 2);
+      const event = /^event: (.*)$/m.exec(block)?.[1];
+      const data = /^data: (.*)$/m.exec(block)?.[1];
+      if (event && data) events.push({ event, data: JSON.parse(data) });
+    }
+    if (enough(events)) break;
+  }
+  controller.abort();
+  return events;
+}
+
+describe('the status page handler', () => {
+  it('renders every platform server-side with names escaped and URL secrets masked', async () => {
+    const { monitor, base } = await serve({ ok: () => true, [HOSTILE]: () => false });
+    monitor.start();
+    await Promise.all([monitor.checkPlatformHealth('ok'), monitor.checkPlatformHealth(HOSTILE)]);
+    const response = await fetch(base);
+    assert.equal(response.status, 200);
+    const html = await response.text();
+    assert.match(html, /<span class="name">&lt;script&gt;alert\(1\)&lt;\/script&gt;&lt;img src=x onerror=alert\(2\)&gt; &quot;q&quot; &#39;a&#39; &amp; https:\/\/bob:\*\*\*@api\.example\/x\?token=\*\*\*&amp;v=1<\/span>/);
+    assert.doesNotMatch(html, /s3cret|token=abc/);
+    assert.doesNotMatch(html, /<script>alert|<img src=x/);
+    assert.match(html, /<span class="state state-closed">CLOSED<\/span>/);
+    assert.match(html, /<span class="error">check returned false<\/span>/);
+  });
+
+  it('sends a Content-Security-Policy without inline script or style, and the page has neither', async () => {
+    const { base } = await serve({ a: () => true });
+    const response = await fetch(base);
+    const csp = response.headers.get('content-security-policy')!;
+    assert.match(csp, /default-src 'self'/);
+    assert.match(csp, /script-src 'self'(;|$)/);
+    assert.doesNotMatch(csp, /unsafe-inline|unsafe-eval|\*|https?:/);
+    assert.match(csp, /frame-ancestors 'none'/);
+    assert.equal(response.headers.get('x-content-type-options'), 'nosniff');
+    const html = await response.text();
+    const scripts = [...html.matchAll(/<script\b([^>]*)>([\s\S]*?)<\/script>/g)];
+    assert.deepEqual(scripts.map((m) => [m[1]!.trim(), m[2]]), [['src="status.js" defer', '']], 'one script, from a file');
+    assert.doesNotMatch(html, /\son[a-z]+\s*=/i, 'no inline event handlers');
+    assert.doesNotMatch(html, /<style|\sstyle\s*=/i, 'no inline style');
+    assert.doesNotMatch(html, /(src|href)="(https?:)?\/\//, 'nothing loaded from elsewhere');
+  });
+
+  it('serves its script, style and icon with their types, and 404 for anything else', async () => {
+    const { base } = await serve({});
+    for (const [name, type] of [['status.js', 'text/javascript'], ['status.css', 'text/css'], ['favicon.svg', 'image/svg+xml']] as const) {
+      const response = await fetch(base + name);
+      assert.equal(response.status, 200, name);
+      assert.ok(response.headers.get('content-type')!.startsWith(type), `${name}: ${response.headers.get('content-type')}`);
+      assert.ok((await response.text()).length > 100);
+    }
+    assert.equal((await fetch(`${base}../../etc/passwd`)).status, 404);
+    assert.equal((await fetch(`${base}status.ts`)).status, 404);
+    assert.equal((await fetch(`${base}constructor`)).status, 404);
+  });
+
+  it('answers GET and HEAD only', async () => {
+    const { base } = await serve({ a: () => true });
+    for (const path of ['', 'events', 'status.js']) {
+      for (const method of ['POST', 'PUT', 'DELETE', 'PATCH']) {
+        const response = await fetch(base + path, { method });
+        assert.equal(response.status, 405, `${method} ${path}`);
+        assert.equal(response.headers.get('allow'), 'GET, HEAD');
+      }
+      const head = await fetch(base + path, { method: 'HEAD' });
+      assert.equal(head.status, 200);
+      assert.equal(await head.text(), '');
+    }
+  });
+
+  it('streams a snapshot, then the new checks and transitions as they happen', async () => {
+    let up = true;
+    const { monitor, base } = await serve({ web: () => true, api: () => up }, { updateIntervalMs: 20 }, 30);
+    monitor.start();
+    await monitor.checkPlatformHealth('web');
+    const events = await readEvents(`${base}events`, (list) => {
+      if (list.length === 1) up = false;
+      return list.some((e) => e.event === 'update' && e.data.transitions.some((t: { name: string; to: string }) => t.name === 'api' && t.to === 'OPEN'));
+    });
+    const [snapshot, ...updates] = events;
+    assert.equal(snapshot!.event, 'snapshot');
+    assert.deepEqual(snapshot!.data.platforms.map((p: { name: string }) => p.name), ['web', 'api']);
+    assert.equal(snapshot!.data.historySize, 30);
+    assert.ok(updates.every((u) => u.event === 'update'));
+    const api = updates.flatMap((u) => u.data.platforms).filter((p: { i: number }) => p.i === 1);
+    assert.ok(api.length > 0);
+    assert.equal(api.at(-1).state, 'OPEN');
+    assert.match(api.map((p: { checks: string }) => p.checks).join(''), /s*ff$/, 'each check arrives once, in order');
+  });
+
+  it('starts a fresh snapshot on every page when platforms come or go', async () => {
+    const { monitor, base } = await serve({ a: () => true }, { updateIntervalMs: 20 });
+    monitor.start();
+    const events = await readEvents(`${base}events`, (list) => {
+      if (list.length === 1) monitor.register('b', () => true);
+      return list.filter((e) => e.event === 'snapshot').length === 2;
+    });
+    assert.deepEqual(events.at(-1)!.data.platforms.map((p: { name: string }) => p.name), ['a', 'b']);
+  });
+
+  it('answers 503 past maxStreams, and takes a stream again once one closes', async () => {
+    const { page, base } = await serve({ a: () => true }, { maxStreams: 2 });
+    const controllers = [new AbortController(), new AbortController()];
+    const open = await Promise.all(controllers.map((c) => fetch(`${base}events`, { signal: c.signal })));
+    assert.deepEqual(open.map((r) => r.status), [200, 200]);
+    assert.equal(page.streams, 2);
+    const third = await fetch(`${base}events`);
+    assert.equal(third.status, 503);
+    assert.match(await third.text(), /too many event streams open \(at most 2\)/);
+    controllers[0]!.abort();
+    for (let i = 0; page.streams > 1 && i < 200; i += 1) await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(page.streams, 1);
+    const again = new AbortController();
+    assert.equal((await fetch(`${base}events`, { signal: again.signal })).status, 200);
+    again.abort();
+    controllers[1]!.abort();
+  });
+
+  it('drops a client that stops reading once its unsent bytes pass maxBufferedBytes, while a reading client carries on', async () => {
+    // 300 platforms with long names checked every 20 ms: ~100 KB of updates every 10 ms.
+    const platforms = Object.fromEntries(Array.from({ length: 300 }, (_, i) => [`platform-${i}-${'x'.repeat(200)}`, () => i % 2 === 0]));
+    const { monitor, page, base } = await serve(platforms, { updateIntervalMs: 10, maxBufferedBytes: 256 * 1024 }, 20);
+    monitor.start();
+    const url = new URL(`${base}events`);
+    const stalled = connect(Number(url.port), '127.0.0.1');
+    await new Promise((resolve) => stalled.once('connect', resolve));
+    stalled.write(`GET ${url.pathname} HTTP/1.1\r\nHost: ${url.host}\r\n\r\n`);
+    stalled.pause();
+    const stalledClosed = new Promise((resolve) => stalled.once('close', resolve));
+    let updates = 0;
+    await readEvents(url.href, (list) => {
+      updates = list.filter((e) => e.event === 'update').length;
+      return page.droppedStreams === 1 && updates >= 5;
+    });
+    assert.equal(page.droppedStreams, 1, 'only the client that stopped reading was dropped');
+    assert.ok(updates >= 5);
+    stalled.resume();
+    await stalledClosed;
+  });
+
+  it('stops listening to the monitor when the last stream closes, and close() ends every stream', async () => {
+    const { monitor, page, base } = await serve({ a: () => true }, { updateIntervalMs: 20 });
+    monitor.start();
+    assert.equal(monitor.listenerCount('check'), 0);
+    const response = await fetch(`${base}events`);
+    assert.equal(monitor.listenerCount('check'), 1);
+    page.close();
+    assert.equal(monitor.listenerCount('check'), 0);
+    assert.equal(page.streams, 0);
+    const text = await response.text();
+    assert.match(text, /^retry: 2000\nevent: snapshot\n/, 'the stream ended after its snapshot');
+  });
+
+  it('rejects bad options, naming them', () => {
+    const monitor = new HealthMonitor({ resources: false, logger: silentLogger });
+    monitors.push(monitor);
+    assert.throws(() => statusPageHandler(monitor, { maxStreams: 0 }), /"maxStreams".*0/);
+    assert.throws(() => statusPageHandler(monitor, { maxBufferedBytes: 1.5 }), /"maxBufferedBytes".*1\.5/);
+    assert.throws(() => statusPageHandler(monitor, { updateIntervalMs: 5 }), /"updateIntervalMs".*5/);
+    assert.throws(() => statusPageHandler(monitor, { maxstreams: 5 } as never), /unknown status page option "maxstreams"/);
+  });
+});
+
+describe('sparklineSvg', () => {
+  it('draws the checks that ran right-aligned, failures as dots, rejected checks as gaps', () => {
+    const svg = sparklineSvg('ssfrrs', [10, 20, 40, 0, 0, 5], 30);
+    assert.equal(svg.match(/<polyline/g)?.length, 2, 'the rejected run splits the line');
+    assert.equal(svg.match(/<circle/g)?.length, 1);
+    assert.match(svg, /aria-label="latency of the last 4 checks: 5 ms to 40 ms, last 5 ms"/);
+    assert.match(svg, /points="[^"]*117\.0,\d/, 'the newest check at the right edge');
+  });
+
+  it('says so when no check ran', () => {
+    assert.match(sparklineSvg('', [], 30), /aria-label="no latency: no checks yet"/);
+    assert.match(sparklineSvg('rr', [0, 0], 30), /aria-label="no latency: no check ran"/);
+  });
+});
+
+describe('maskSecrets', () => {
+  const table: Array<[string, string]> = [
+    ['https://user:pass@host/x', 'https://user:***@host/x'],
+    ['connect to postgres://app:p%40ss@db:5432/main failed', 'connect to postgres://app:***@db:5432/main failed'],
+    ['http://:onlypass@h', 'http://:***@h'],
+    ['http://user@host (no password)', 'http://user@host (no password)'],
+    ['GET /x?token=abc123&page=2', 'GET /x?token=***&page=2'],
+    ['https://h/cb?code=1&api_key=K&PASSWORD=p', 'https://h/cb?code=1&api_key=***&PASSWORD=***'],
+    ['plain text: a:b@c is not a URL', 'plain text: a:b@c is not a URL'],
+  ];
+  for (const [input, expected] of table) it(`masks ${JSON.stringify(input)}`, () => assert.equal(maskSecrets(input), expected));
+
+  it('masks a check error before it reaches the report', async () => {
+    const monitor = new HealthMonitor({ resources: false, logger: silentLogger, tracer: otel.tracer });
+    monitors.push(monitor);
+    monitor.register('api', () => {
+      throw new Error('GET https://bob:s3cret@api.example/health?token=abc failed');
+    });
+    await monitor.checkPlatformHealth('api');
+    assert.equal(monitor.report().platforms[0]!.lastError, 'GET https://bob:***@api.example/health?token=*** failed');
+  });
+});
