@@ -8,6 +8,7 @@ import { ConfigFileError, loadConfigFile, type CommandConfig, type TargetConfig 
 import { startDemoPlatforms } from './demo.ts';
 import { healthHandler, livenessHandler, readinessHandler } from './health-endpoint.ts';
 import { HealthMonitor, type HealthCheck } from './health.ts';
+import { HTTP_SERVER_DEFAULTS } from './http-server.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { ResourceMonitor } from './resources.ts';
 import { statusPageHandler } from './status-page.ts';
@@ -115,7 +116,8 @@ async function run(file: string, { jsonLogs }: { jsonLogs: boolean }): Promise<E
   telemetry.route('/healthz', healthHandler(monitor));
   telemetry.route('/readyz', readinessHandler(monitor));
   telemetry.route('/livez', livenessHandler(monitor));
-  const page = statusPageHandler(monitor);
+  // Open pages may take half of the server's connections; scrapes and probes keep the rest.
+  const page = statusPageHandler(monitor, { maxStreams: Math.floor(HTTP_SERVER_DEFAULTS.maxConnections / 2) });
   for (const path of page.paths) telemetry.route(path, page);
   monitor.start();
   logger.info({ config: file, targets: config.targets.length, metrics: telemetry.metricsUrl, otlp: telemetry.exportingSpans }, 'conductor-health running');

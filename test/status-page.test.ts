@@ -131,7 +131,7 @@ describe('the status page handler', () => {
     monitor.start();
     await monitor.checkPlatformHealth('web');
     const events = await readEvents(`${base}events`, (list) => {
-      if (list.length === 1) up = false;
+      up = false;
       return list.some((e) => e.event === 'update' && e.data.transitions.some((t: { name: string; to: string }) => t.name === 'api' && t.to === 'OPEN'));
     });
     const [snapshot, ...updates] = events;
@@ -148,8 +148,10 @@ describe('the status page handler', () => {
   it('starts a fresh snapshot on every page when platforms come or go', async () => {
     const { monitor, base } = await serve({ a: () => true }, { updateIntervalMs: 20 });
     monitor.start();
+    let registered = false;
     const events = await readEvents(`${base}events`, (list) => {
-      if (list.length === 1) monitor.register('b', () => true);
+      if (!registered) monitor.register('b', () => true);
+      registered = true;
       return list.filter((e) => e.event === 'snapshot').length === 2;
     });
     assert.deepEqual(events.at(-1)!.data.platforms.map((p: { name: string }) => p.name), ['a', 'b']);
