@@ -25,6 +25,7 @@ import { HealthMonitor, type HealthCheck } from '../src/health.ts';
 import { silentLogger } from '../src/logger.ts';
 import { startTelemetry } from '../src/telemetry.ts';
 import { prng } from '../test/helpers/random.ts';
+import { useFakeClock, useRealClock } from '../test/helpers/clock.ts';
 
 /**
  * One reported figure. `ours`, `peer` and `ratio` as in bench/breaker.ts;
@@ -555,8 +556,8 @@ async function figureD(quick: boolean): Promise<BenchRow[]> {
       return true;
     }),
   );
-  // start() takes Date.now() as the epoch: start right as a new millisecond begins,
-  // so that epoch and this performance.now() reading agree to a few µs.
+  // start() takes performance.now() as the epoch; this reading, just before it,
+  // agrees with it to a few µs (the millisecond boundary keeps the two runs apart).
   await atMillisecondBoundary();
   const epoch = performance.now();
   monitor.start();
@@ -641,7 +642,7 @@ interface Detection {
  * breaker opens (the worst case for recovery).
  */
 async function detectionTrial(kind: 'fast' | 'hang', random: () => number, tracer: Tracer): Promise<Detection> {
-  mock.timers.enable({ apis: ['setTimeout', 'setInterval', 'Date'], now: 1_750_000_000_000 });
+  useFakeClock(1_750_000_000_000);
   try {
     const intervalMs = 5_000;
     const monitor = new HealthMonitor({ intervalMs, timeoutMs: 5_000, breaker: { failMax: 3, resetTimeoutMs: 30_000 }, resources: false, logger: silentLogger, tracer });
@@ -678,7 +679,7 @@ async function detectionTrial(kind: 'fast' | 'hang', random: () => number, trace
     if (!opened || !closed || openedAt === undefined || closedAt === undefined) throw new Error(`detection trial (${kind}) did not ${opened ? 'close' : 'open'} within 120 s`);
     return { openMs: openedAt - downAt, closeMs: closedAt - openedAt };
   } finally {
-    mock.timers.reset();
+    useRealClock();
   }
 }
 

@@ -53,7 +53,11 @@ export interface BreakerSnapshot {
   failureCount: number;
   /** When the breaker last opened; absent while CLOSED. */
   openedAt?: number;
-  /** When the breaker allows (or allowed) its next trial; absent while CLOSED. */
+  /**
+   * When the breaker allows its next trial; absent while CLOSED. OPEN: the
+   * end of the reset timeout, as the wall clock reads now; HALF_OPEN: now
+   * (a trial may go, or is going).
+   */
   nextAttemptAt?: number;
 }
 
@@ -409,13 +413,15 @@ export class PlatformCircuitBreaker {
   /** CLOSED, not shut down and no default timeout: `execute()` may run the function directly. */
   private fastPath: boolean;
   private failureCount = 0;
+  /** Wall time of the last opening, for reports. */
   private openedAt: number | undefined;
-  private nextAttemptAt: number | undefined;
+  /** `performance.now()` at which OPEN turns HALF_OPEN: the reset runs on the monotonic clock, so a wall-clock step moves it not. */
+  private halfOpenAt: number | undefined;
   /** The current period: every transition and every `reset()` starts a new one. */
   private generation = 0;
   /** The claimed half-open trial, if any. */
   private trial: Trial | undefined;
-  /** When the claimed trial's lease runs out (`Date.now()` ms), and the timer that enforces it. */
+  /** When the claimed trial's lease runs out (`performance.now()` ms), and the timer that enforces it. */
   private trialDeadline = 0;
   private trialTimer: ReturnType<typeof setTimeout> | undefined;
   private listeners: ((change: BreakerStateChange) => void)[] | undefined;
@@ -447,13 +453,13 @@ export class PlatformCircuitBreaker {
   };
   private readonly onOpen = (): void => {
     this.openedAt = Date.now();
-    this.nextAttemptAt = this.openedAt + this.resetTimeoutMs;
+    this.halfOpenAt = performance.now() + this.resetTimeoutMs;
     this.transition('OPEN');
   };
   private readonly onHalfOpen = (): void => this.transition('HALF_OPEN');
   private readonly onClose = (): void => {
     this.failureCount = 0;
-    this.openedAt = this.nextAttemptAt = undefined;
+    this.openedAt = this.halfOpenAt = undefined;
     this.transition('CLOSED');
   };
 
@@ -632,7 +638,8 @@ export class PlatformCircuitBreaker {
   getState(): BreakerSnapshot {
     const snapshot: BreakerSnapshot = { platform: this.platform, state: this.currentState(), failureCount: this.failureCount };
     if (this.openedAt !== undefined) snapshot.openedAt = this.openedAt;
-    if (this.nextAttemptAt !== undefined) snapshot.nextAttemptAt = this.nextAttemptAt;
+    const nextAttemptAt = this.nextAttemptAt();
+    if (nextAttemptAt !== undefined) snapshot.nextAttemptAt = nextAttemptAt;
     return snapshot;
   }
 
@@ -729,11 +736,20 @@ export class PlatformCircuitBreaker {
     this.dropTrial();
   }
 
+  /** Wall time of the next trial (see {@link BreakerSnapshot.nextAttemptAt}); call after {@link currentState}. */
+  private nextAttemptAt(): number | undefined {
+    if (this.state === 'CLOSED' || this.halfOpenAt === undefined || this.openedAt === undefined) return undefined;
+    // Shut down, the breaker is frozen: so is the time its reset was planned for.
+    if (this.shut && this.state === 'OPEN') return this.openedAt + this.resetTimeoutMs;
+    const now = Date.now();
+    return this.state === 'OPEN' ? now + Math.max(0, Math.round(this.halfOpenAt - performance.now())) : now;
+  }
+
   /** Our state, after catching up with a trial lease or a reset timer that should have fired already. */
   private currentState(): BreakerState {
     if (this.shut) return this.state;
-    if (this.trial !== undefined && Date.now() >= this.trialDeadline) this.expireTrial();
-    if (this.state === 'OPEN' && Date.now() >= (this.nextAttemptAt as number)) {
+    if (this.trial !== undefined && performance.now() >= this.trialDeadline) this.expireTrial();
+    if (this.state === 'OPEN' && performance.now() >= (this.halfOpenAt as number)) {
       this.rearmHalfOpen();
       // The restored opossum starts half-open without an event, so announce the transition here.
       this.transition('HALF_OPEN');
@@ -747,7 +763,7 @@ export class PlatformCircuitBreaker {
     // fire() turns pendingClose off: opossum rejects every later caller until the trial settles.
     this.opossum.fire(() => trial).then(undefined, ignore);
     this.trial = trial;
-    this.trialDeadline = Date.now() + this.halfOpenTimeoutMs;
+    this.trialDeadline = performance.now() + this.halfOpenTimeoutMs;
     this.trialTimer = setTimeout(this.onTrialLease, this.halfOpenTimeoutMs);
     this.trialTimer.unref?.();
     return trial;
@@ -871,7 +887,7 @@ export class PlatformCircuitBreaker {
     if (callerSignal?.aborted) return Promise.reject(callerSignal.reason);
 
     const permit = this.tryAcquire();
-    if (permit === undefined) return Promise.reject(new CircuitOpenError(this.platform, this.state, this.nextAttemptAt));
+    if (permit === undefined) return Promise.reject(new CircuitOpenError(this.platform, this.state, this.nextAttemptAt()));
     if (timeoutMs === 0 && callerSignal === undefined) {
       let result: unknown;
       try {

@@ -483,7 +483,7 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
       this.#unsubscribeResources = this.#resources.onChange((change) => this.#onResourceChange(change));
       this.#resources.start();
     }
-    this.#schedule.plan(Date.now(), true);
+    this.#schedule.plan(performance.now(), true);
     this.#arm();
   }
 
@@ -655,6 +655,7 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
   /** Starts one check; everything after the start happens in {@link #finish}. */
   #start(entry: Platform, check: HealthCheck, resolve: (result: HealthCheckResult) => void, parent: Context, scheduled: boolean): void {
     const startedAt = Date.now();
+    const startedPerf = performance.now();
     const span = this.#tracer.startSpan(
       'health_check',
       { kind: SpanKind.INTERNAL, attributes: { 'health_check.platform': entry.name, 'health_check.timeout_ms': entry.timeoutMs } },
@@ -668,8 +669,8 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
       permit: undefined,
       timer: undefined,
       startedAt,
-      startedPerf: performance.now(),
-      deadline: startedAt + entry.timeoutMs,
+      startedPerf,
+      deadline: startedPerf + entry.timeoutMs,
       done: false,
       scheduled,
       resolve,
@@ -836,7 +837,7 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
 
   /** Re-plans the slots; slots already due are queued first, so a re-plan never drops one. */
   #replan(): void {
-    const now = Date.now();
+    const now = performance.now();
     this.#queueDue(now);
     this.#schedule.plan(now);
     this.#pump();
@@ -856,7 +857,7 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
     const at = Math.max(next, this.#lastWake + gap);
     this.#armedFor = at;
     // Longer delays overflow setTimeout into 1 ms; a tick before the slot just re-arms.
-    const delay = Math.min(MAX_TIMER_MS, Math.max(0, at - Date.now()));
+    const delay = Math.min(MAX_TIMER_MS, Math.max(0, at - performance.now()));
     this.#wakeDuePerf = performance.now() + delay;
     this.#timer = setTimeout(() => this.#tick(), delay);
   }
@@ -864,9 +865,9 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
   #tick(): void {
     this.#timer = undefined;
     if (!this.#running) return;
-    const now = Date.now();
+    const now = performance.now();
     if (now < this.#armedFor) {
-      // Timers may fire a millisecond early by Date.now(): wait for the planned moment.
+      // Timers may fire a fraction of a millisecond early by performance.now(): wait for the planned moment.
       this.#timer = setTimeout(() => this.#tick(), this.#armedFor - now);
       return;
     }
@@ -908,7 +909,7 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
         this.#queueHead += 1;
         entry.queued = false;
         if (!entry.check || this.#platforms.get(entry.name) !== entry) continue;
-        const lateness = Date.now() - slotAt;
+        const lateness = performance.now() - slotAt;
         if (lateness > this.#maxLatenessMs) {
           this.#skip(entry, 'missed', 1, lateness);
           continue;

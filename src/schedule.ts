@@ -1,7 +1,8 @@
 /**
- * When each platform is due. Slots are absolute times — slot k of a platform
- * is `epoch + offset + k × interval` — so lateness never accumulates into
- * drift. Offsets spread the platforms' starts evenly across the interval (or
+ * When each platform is due. Slots are absolute times on the monotonic clock
+ * (`performance.now()`: a wall clock that steps back or forward moves no slot)
+ * — slot k of a platform is `epoch + offset + k × interval` — so lateness
+ * never accumulates into drift. Offsets spread the platforms' starts evenly across the interval (or
  * a fixed `staggerMs` apart). A min-heap keyed by the next due time lets one
  * timer serve any number of platforms, each with its own interval.
  */
@@ -9,7 +10,7 @@
 /** A slot handed out by {@link Schedule.takeDue}. */
 export interface DueSlot {
   key: string;
-  /** The planned start of this slot (ms since the epoch of `Date.now()`). */
+  /** The planned start of this slot, on the monotonic clock (`performance.now()`). */
   slotAt: number;
   /** Whole slots that fell entirely inside a stall before this one. */
   skippedSlots: number;

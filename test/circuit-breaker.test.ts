@@ -18,6 +18,7 @@ import {
 import type { BreakerStateLabel, HealthMetrics } from '../src/metrics.ts';
 import type { Logger } from '../src/logger.ts';
 import { runNode } from './helpers/child.ts';
+import { useFakeClock, useRealClock } from './helpers/clock.ts';
 
 const FIXTURE = fileURLToPath(new URL('./fixtures/breaker-exit.ts', import.meta.url));
 
@@ -91,14 +92,14 @@ describe('PlatformCircuitBreaker', () => {
 
   beforeEach(() => {
     // Before any breaker exists: opossum's reset timer and the shared ticker must be fake too.
-    mock.timers.enable({ apis: ['setTimeout', 'setInterval', 'Date'], now: 1_000_000 });
+    useFakeClock(1_000_000);
     breakers = [];
     fake = fakeMetrics();
   });
 
   afterEach(() => {
     for (const breaker of breakers) breaker.shutdown();
-    mock.timers.reset();
+    useRealClock();
   });
 
   describe('options', () => {
@@ -927,7 +928,7 @@ describe('PlatformCircuitBreaker', () => {
 
     it('leaves no handle that keeps the process alive (a child process exits by itself)', { timeout: 30_000 }, async () => {
       // Real timers here: the child runs on its own clock.
-      mock.timers.reset();
+      useRealClock();
       const { code, stdout, stderr, timedOut } = await runChild([]);
       assert.equal(timedOut, false, `the child did not exit within 20 s; stdout: ${stdout}`);
       assert.equal(stderr, '');
@@ -939,7 +940,7 @@ describe('PlatformCircuitBreaker', () => {
     });
 
     it('would notice a breaker left running (the exit check is not vacuous)', { timeout: 30_000 }, async () => {
-      mock.timers.reset();
+      useRealClock();
       const { timedOut } = await runChild(['--leak'], 1_500);
       assert.equal(timedOut, true, 'a breaker that was not shut down keeps the child alive');
     });

@@ -1,13 +1,50 @@
 import { mock } from 'node:test';
 import { setImmediate as realImmediate } from 'node:timers/promises';
 
-/** Fake setTimeout, setInterval and Date, starting at `now` (default 0). */
-export function useFakeClock(now = 0): void {
-  mock.timers.enable({ apis: ['setTimeout', 'setInterval', 'Date'], now });
+/**
+ * The fake clock. `mock.timers` fakes setTimeout, setInterval and Date but
+ * not `performance.now()`, the monotonic clock the package schedules on; so
+ * `performance.now()` is faked here too and follows the fake timers (it
+ * reads 0 at the start). The wall clock (`Date.now()`) follows them as well
+ * until {@link stepWallClock} moves it on its own, as NTP or an operator can.
+ */
+let fake: { timersNow: () => number; origin: number; wallOffset: number; restore: Array<() => void> } | undefined;
+
+/**
+ * Replaces `owner[key]` with `fn` until restored. Not `mock.method`: that
+ * records every call, and a soak reads the clock millions of times.
+ */
+function replace(owner: object, key: string, fn: () => number): () => void {
+  const own = Object.getOwnPropertyDescriptor(owner, key);
+  Object.defineProperty(owner, key, { value: fn, configurable: true, writable: true });
+  return () => (own ? Object.defineProperty(owner, key, own) : delete (owner as Record<string, unknown>)[key]);
 }
 
-/** Restores the real timers. */
+/** Fake setTimeout, setInterval, Date and performance.now, with Date starting at `now` (default 0). */
+export function useFakeClock(now = 0): void {
+  mock.timers.enable({ apis: ['setTimeout', 'setInterval', 'Date'], now });
+  // The faked Date.now() reads the fake timers' own clock; keep it before any wall step.
+  const timersNow = Date.now.bind(Date);
+  const state = { timersNow, origin: now, wallOffset: 0, restore: [] as Array<() => void> };
+  fake = state;
+  state.restore.push(replace(performance, 'now', () => state.timersNow() - state.origin));
+}
+
+/**
+ * Steps the wall clock (`Date.now()`) by `ms`, back when negative, without
+ * moving the fake timers or `performance.now()`: what a clock correction does.
+ */
+export function stepWallClock(ms: number): void {
+  if (!fake) throw new Error('stepWallClock needs useFakeClock()');
+  const state = fake;
+  if (state.wallOffset === 0) state.restore.push(replace(Date, 'now', () => state.timersNow() + state.wallOffset));
+  state.wallOffset += ms;
+}
+
+/** Restores the real timers and clocks. */
 export function useRealClock(): void {
+  for (const restore of (fake?.restore ?? []).reverse()) restore();
+  fake = undefined;
   mock.timers.reset();
 }
 
