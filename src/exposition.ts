@@ -83,6 +83,34 @@ function prometheusName(metric: MetricData): { name: string } | { error: string 
   return { name };
 }
 
+const startsWithDigit = (key: string): boolean => key.charCodeAt(0) >= 48 && key.charCodeAt(0) <= 57;
+
+/** The attributes with every key that starts with a digit given a leading `_`; the same object when none does. */
+function validKeys(attributes: Attributes): Attributes {
+  if (!Object.keys(attributes).some(startsWithDigit)) return attributes;
+  return Object.fromEntries(Object.entries(attributes).map(([k, v]) => [startsWithDigit(k) ? `_${k}` : k, v]));
+}
+
+/**
+ * The input of the stock serializer, which writes a label name that starts
+ * with a digit as it is (Prometheus then rejects the whole scrape), with such
+ * keys given a leading `_` as {@link labelName} does.
+ */
+function withValidLabelKeys(resourceMetrics: ResourceMetrics): ResourceMetrics {
+  const { resource } = resourceMetrics;
+  return {
+    // The getter is read as often as stock reads it: it may log.
+    resource: Object.create(resource, { attributes: { get: () => validKeys(resource.attributes) } }) as typeof resource,
+    scopeMetrics: resourceMetrics.scopeMetrics.map((scope) => ({
+      ...scope,
+      metrics: scope.metrics.map((metric) => ({
+        ...metric,
+        dataPoints: metric.dataPoints.map((point) => ({ ...point, attributes: validKeys(point.attributes) })),
+      })) as MetricData[],
+    })),
+  };
+}
+
 /** Sanitized label names: a handful of distinct keys recur in every series. Bounded in case keys are unbounded. */
 const labelNames = new Map<string, string>();
 
@@ -91,6 +119,8 @@ function labelName(key: string): string {
   if (name === undefined) {
     if (labelNames.size >= 1_000) labelNames.clear();
     name = sanitizeName(key);
+    // A label name cannot start with a digit (stock writes it as is, and Prometheus drops the whole scrape).
+    if (startsWithDigit(name)) name = `_${name}`;
     labelNames.set(key, name);
   }
   return name;
@@ -274,7 +304,7 @@ export class ExpositionSerializer {
     if (families === undefined) {
       this._fallbacks++;
       this._stock ??= stockSerializer();
-      return this._stock.serialize(resourceMetrics);
+      return this._stock.serialize(withValidLabelKeys(resourceMetrics));
     }
     // Stock remembers the metadata conflicts it warned about in the previous
     // scrape to not repeat them; a clean scrape resets that memory, so the

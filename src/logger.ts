@@ -25,6 +25,14 @@ export function createLogger(options: { level?: string; name?: string } = {}): L
   });
 }
 
+/**
+ * What the package's classes log to when given no logger: warnings and errors
+ * only, as JSON lines on stderr. A library keeps out of its host's stdout.
+ */
+export function createLibraryLogger(): Logger {
+  return pino({ name: 'conductor-health', level: 'warn' }, pino.destination({ fd: 2, sync: true }));
+}
+
 /** A logger that drops everything, for tests and benchmarks. */
 export const silentLogger: Logger = Object.freeze({
   debug() {},

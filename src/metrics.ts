@@ -26,6 +26,7 @@ export const METRIC_NAMES = Object.freeze({
   systemResources: 'system_resources',
   degraded: 'health_monitor_degraded',
   skipped: 'health_check_skipped_total',
+  overflow: 'health_metric_overflow',
 });
 
 /**
@@ -74,9 +75,9 @@ export interface HealthMetrics {
   /** Counts a scheduled check that did not run (`missed`: the process stalled; `busy`: the previous check was still running). */
   recordSkippedCheck(platform: string, reason: 'missed' | 'busy', count?: number): void;
   /**
-   * For a platform that left: writes 0 to its three breaker states (the
-   * OpenTelemetry SDK cannot delete a series, and a stale 1 would keep an
-   * alert firing) and forgets its error-type set.
+   * For a platform that left: writes 0 to its breaker state at 1, so all three
+   * read 0 (the OpenTelemetry SDK cannot delete a series, and a stale 1 would
+   * keep an alert firing), and forgets its error-type set.
    */
   forgetPlatform(platform: string): void;
 }
@@ -89,7 +90,14 @@ export interface MetricsOptions {
   maxErrorTypes?: number;
 }
 
-const byMeter = new WeakMap<Meter, HealthMetrics>();
+const byMeter = new WeakMap<Meter, { metrics: HealthMetrics; maxErrorTypes: number }>();
+
+/**
+ * Where `startTelemetry()` notes, on the meter provider it registers, the
+ * `maxErrorTypes` its cardinality limits are sized for; the instruments then
+ * default to it. Kept on the provider so no module holds global state.
+ */
+export const SIZED_MAX_ERROR_TYPES = Symbol('conductor-health.maxErrorTypes');
 
 /**
  * Creates the instruments once per Meter and returns them with their helpers.
@@ -102,12 +110,27 @@ const byMeter = new WeakMap<Meter, HealthMetrics>();
 export function initMetrics(options?: MetricsOptions): HealthMetrics {
   const opts = checkOptionsObject('metrics', options);
   checkKnownKeys('metrics', opts, ['meter', 'maxErrorTypes']);
-  const maxErrorTypes = checkNumber('maxErrorTypes', opts.maxErrorTypes ?? BREAKER_DEFAULTS.maxErrorTypes, { min: 0, integer: true });
+  const sized = (metrics.getMeterProvider() as { [SIZED_MAX_ERROR_TYPES]?: number })[SIZED_MAX_ERROR_TYPES];
+  const asked = opts.maxErrorTypes === undefined ? undefined : checkNumber('maxErrorTypes', opts.maxErrorTypes, { min: 0, integer: true });
+  if (asked !== undefined && sized !== undefined && asked > sized) {
+    throw new RangeError(
+      `conductor-health: option "maxErrorTypes" must be at most the ${sized} startTelemetry() sized the metrics for, got ${asked}; pass maxErrorTypes: ${asked} to startTelemetry()`,
+    );
+  }
   const meter = (opts.meter as Meter | undefined) ?? metrics.getMeter(PACKAGE_NAME, PACKAGE_VERSION);
   const existing = byMeter.get(meter);
-  if (existing) return existing;
+  if (existing) {
+    // A second caller asking for another cap must hear that it is not getting it.
+    if (asked !== undefined && asked !== existing.maxErrorTypes) {
+      throw new RangeError(
+        `conductor-health: option "maxErrorTypes" got ${asked}, but the instruments of this meter already exist with maxErrorTypes ${existing.maxErrorTypes}; call initMetrics({ maxErrorTypes }) before any monitor or breaker`,
+      );
+    }
+    return existing.metrics;
+  }
+  const maxErrorTypes = asked ?? sized ?? BREAKER_DEFAULTS.maxErrorTypes;
   const created = createMetrics(meter, maxErrorTypes);
-  byMeter.set(meter, created);
+  byMeter.set(meter, { metrics: created, maxErrorTypes });
   return created;
 }
 
@@ -137,6 +160,10 @@ function createMetrics(meter: Meter, maxErrorTypes: number): HealthMetrics {
   });
 
   const errorTypes = new Map<string, Set<string>>();
+  // The state each platform's gauge reads 1 in: a change rewrites two series and
+  // forgetting rewrites one, so churn touches as few series as it can (the SDK's
+  // cardinality limit counts the series written between two collections).
+  const breakerStates = new Map<string, BreakerStateLabel>();
   // Attribute objects are reused per (platform, value) so the hot path allocates nothing.
   const checkAttrs = new Map<string, Attributes[]>();
   const durationAttrs = new Map<string, Attributes>();
@@ -170,7 +197,14 @@ function createMetrics(meter: Meter, maxErrorTypes: number): HealthMetrics {
     setBreakerState(platform, state) {
       checkPlatformName(platform);
       checkOneOf('state', state, BREAKER_STATE_LABELS);
-      for (const s of BREAKER_STATE_LABELS) circuitBreakerStateGauge.record(s === state ? 1 : 0, { platform, state: s });
+      const previous = breakerStates.get(platform);
+      if (previous === undefined) {
+        for (const s of BREAKER_STATE_LABELS) circuitBreakerStateGauge.record(s === state ? 1 : 0, { platform, state: s });
+      } else {
+        if (previous !== state) circuitBreakerStateGauge.record(0, { platform, state: previous });
+        circuitBreakerStateGauge.record(1, { platform, state });
+      }
+      breakerStates.set(platform, state);
     },
 
     recordPluginFailure(platform, errorType) {
@@ -203,7 +237,10 @@ function createMetrics(meter: Meter, maxErrorTypes: number): HealthMetrics {
     },
 
     forgetPlatform(platform) {
-      for (const s of BREAKER_STATE_LABELS) circuitBreakerStateGauge.record(0, { platform, state: s });
+      // Only the state at 1 needs its 0; the other two already read 0.
+      const previous = breakerStates.get(platform);
+      if (previous !== undefined) circuitBreakerStateGauge.record(0, { platform, state: previous });
+      breakerStates.delete(platform);
       errorTypes.delete(platform);
       checkAttrs.delete(platform);
       durationAttrs.delete(platform);

@@ -9,10 +9,12 @@ import { HostMetricsInstrumentation } from '@opentelemetry/instrumentation-host-
 import { detectResources, envDetector, resourceFromAttributes, type Resource } from '@opentelemetry/resources';
 import { AggregationType, MeterProvider, type ViewOptions } from '@opentelemetry/sdk-metrics';
 import { BatchSpanProcessor, TracerProvider, type SpanProcessor } from '@opentelemetry/sdk-trace';
-import { MAX_TIMER_MS, checkKnownKeys, checkNumber, checkOptionsObject, checkString, describeValue } from './config.ts';
+import { BREAKER_DEFAULTS, MAX_TIMER_MS, checkKnownKeys, checkMethods, checkNumber, checkOptionsObject, checkString, describeValue } from './config.ts';
 import { ExpositionSerializer } from './exposition.ts';
 import { HTTP_SERVER_BOUND_KEYS, HTTP_SERVER_DEFAULTS, closeServer, listenBounded, type Handler, type HttpServerBounds } from './http-server.ts';
-import { DURATION_BUCKETS_SECONDS, METRIC_NAMES, seriesPerPlatform } from './metrics.ts';
+import { createLibraryLogger, type Logger } from './logger.ts';
+import { DURATION_BUCKETS_SECONDS, METRIC_NAMES, SIZED_MAX_ERROR_TYPES, seriesPerPlatform } from './metrics.ts';
+import { watchOverflow } from './overflow.ts';
 import { PACKAGE_VERSION } from './version.ts';
 
 /** What `/metrics` serves: the Prometheus exposition text of the whole meter provider. */
@@ -37,8 +39,12 @@ export interface TelemetryOptions {
   startServer?: boolean;
   /** OTLP/HTTP base URL (`/v1/traces` is appended); default the `OTEL_EXPORTER_OTLP_*` variables; none means no span export. */
   otlpEndpoint?: string;
-  /** Platforms to size the metric cardinality limits for (default 10,000). */
+  /** Platforms to size the metric cardinality limits for (default 10,000); a full turnover of them between two scrapes never overflows. */
   maxPlatforms?: number;
+  /** Distinct `error_type` values per platform the limits are sized for, and the instruments' default (default 10). */
+  maxErrorTypes?: number;
+  /** Where a metric overflow is reported; default warnings as JSON lines on stderr. */
+  logger?: Logger;
   /** Largest number of spans waiting for export; past it new spans are dropped (default 2,048). */
   maxQueueSize?: number;
   /** Upper bound of `shutdown()`, including the last span export (default 5,000 ms). */
@@ -62,7 +68,7 @@ const DEFAULT_HOST_METRIC_GROUPS: HostMetricGroup[] = ['system.cpu', 'system.mem
 
 const OPTION_KEYS = [
   'serviceName', 'serviceVersion', 'prometheusHost', 'prometheusPort', 'startServer', 'otlpEndpoint',
-  'maxPlatforms', 'maxQueueSize', 'shutdownTimeoutMs', 'hostMetrics', ...HTTP_SERVER_BOUND_KEYS,
+  'maxPlatforms', 'maxErrorTypes', 'maxQueueSize', 'shutdownTimeoutMs', 'hostMetrics', 'logger', ...HTTP_SERVER_BOUND_KEYS,
 ];
 
 /** What {@link startTelemetry} returns. */
@@ -86,7 +92,7 @@ export interface Telemetry {
  * provider itself so the only global state is the one the OpenTelemetry API holds.
  */
 const REGISTRY = Symbol('conductor-health.registry');
-type ProviderWithRegistry = MeterProvider & { [REGISTRY]?: MetricsRegistry };
+type ProviderWithRegistry = MeterProvider & { [REGISTRY]?: MetricsRegistry; [SIZED_MAX_ERROR_TYPES]?: number };
 
 /**
  * Returns the exposition-text registry of the telemetry that
@@ -127,6 +133,7 @@ export async function startTelemetry(options?: TelemetryOptions): Promise<Teleme
   const render = (): Promise<Rendering> => {
     if (rendering) return rendering;
     const current = exporter.collect().then(({ resourceMetrics }) => {
+      checkOverflow(resourceMetrics);
       const text = serializer.serialize(resourceMetrics);
       // The stock serializer leaves the last line open when there are no instruments; promtool rejects that.
       return renderingOf(text.endsWith('\n') ? text : `${text}\n`);
@@ -144,12 +151,15 @@ export async function startTelemetry(options?: TelemetryOptions): Promise<Teleme
       return (await render()).text;
     },
   };
+  const limits = cardinalityLimits(opts.maxPlatforms, opts.maxErrorTypes);
   const meterProvider: ProviderWithRegistry = new MeterProvider({
     resource,
     readers: [exporter],
-    views: metricViews(opts.maxPlatforms),
+    views: metricViews(limits),
   });
   meterProvider[REGISTRY] = registry;
+  meterProvider[SIZED_MAX_ERROR_TYPES] = opts.maxErrorTypes;
+  const checkOverflow = watchOverflow(meterProvider.getMeter('conductor-health/telemetry'), limits, opts.logger, `maxPlatforms (${opts.maxPlatforms})`);
 
   let server: Server | undefined;
   let metricsUrl: string | undefined;
@@ -254,12 +264,19 @@ function resolveOptions(options: TelemetryOptions | undefined) {
     startServer: opts.startServer !== false,
     otlpEndpoint: opts.otlpEndpoint === undefined ? undefined : checkUrl('otlpEndpoint', opts.otlpEndpoint),
     maxPlatforms: checkNumber('maxPlatforms', opts.maxPlatforms ?? 10_000, { min: 1, integer: true }),
+    maxErrorTypes: checkNumber('maxErrorTypes', opts.maxErrorTypes ?? BREAKER_DEFAULTS.maxErrorTypes, { min: 0, integer: true }),
+    logger: logger(opts.logger),
     maxQueueSize: checkNumber('maxQueueSize', opts.maxQueueSize ?? 2_048, { min: 1, integer: true }),
     // setTimeout turns longer delays into 1 ms: the bound would end shutdown at once.
     shutdownTimeoutMs: checkNumber('shutdownTimeoutMs', opts.shutdownTimeoutMs ?? 5_000, { min: 1, max: MAX_TIMER_MS }),
     hostMetrics: hostMetrics === false ? [] : hostMetrics,
     http: httpBounds(opts),
   };
+}
+
+function logger(value: unknown): Logger {
+  checkMethods('logger', value, ['debug', 'info', 'warn', 'error']);
+  return (value as Logger | undefined) ?? createLibraryLogger();
 }
 
 function httpBounds(opts: Record<string, unknown>): HttpServerBounds {
@@ -289,20 +306,25 @@ function checkUrl(name: string, value: unknown): string {
 }
 
 /**
- * Seconds buckets for the histogram, and cardinality limits sized so that
- * `maxPlatforms` platforms never spill into `otel_metric_overflow` (the SDK's
- * default is 2,000 series per instrument: 1,000 platforms × 2 statuses).
+ * Cardinality limit of each instrument: twice what `maxPlatforms` platforms
+ * write, because the SDK counts every series written between two collections
+ * — platforms that left (their breaker state set to 0) and those that replaced
+ * them — so a full turnover between two scrapes never spills into
+ * `otel_metric_overflow`. (The SDK's default is 2,000 per instrument.)
  */
-function metricViews(maxPlatforms: number): ViewOptions[] {
-  const views: ViewOptions[] = Object.entries(seriesPerPlatform()).map(([name, perPlatform]) => ({
+function cardinalityLimits(maxPlatforms: number, maxErrorTypes: number): Map<string, number> {
+  return new Map(Object.entries(seriesPerPlatform(maxErrorTypes)).map(([name, perPlatform]) => [name, 2 * maxPlatforms * perPlatform + 1]));
+}
+
+/** The limits as views, and seconds buckets for the histogram. */
+function metricViews(limits: ReadonlyMap<string, number>): ViewOptions[] {
+  return [...limits].map(([name, limit]) => ({
     instrumentName: name,
-    aggregationCardinalityLimit: maxPlatforms * perPlatform + 1,
+    aggregationCardinalityLimit: limit,
+    ...(name === METRIC_NAMES.duration
+      ? { aggregation: { type: AggregationType.EXPLICIT_BUCKET_HISTOGRAM, options: { boundaries: [...DURATION_BUCKETS_SECONDS] } } }
+      : {}),
   }));
-  const duration = views.find((v) => v.instrumentName === METRIC_NAMES.duration);
-  if (duration) {
-    duration.aggregation = { type: AggregationType.EXPLICIT_BUCKET_HISTOGRAM, options: { boundaries: [...DURATION_BUCKETS_SECONDS] } };
-  }
-  return views;
 }
 
 function otlpExporter(endpoint: string | undefined, shutdownTimeoutMs: number): OTLPTraceExporter | undefined {
