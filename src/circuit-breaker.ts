@@ -23,7 +23,6 @@ import { trace, type Meter, type Tracer } from '@opentelemetry/api';
 import {
   BREAKER_DEFAULTS,
   BREAKER_SETTINGS,
-  BREAKER_SETTING_KEYS,
   MAX_TIMER_MS,
   checkMethods,
   checkKnownKeys,
@@ -32,8 +31,7 @@ import {
   checkPlatformName,
   checkFunction,
   describeValue,
-  envOverrides,
-  envVariableOf,
+  numberSetting,
 } from './config.ts';
 import { initMetrics, sanitizeErrorType, type BreakerStateLabel, type HealthMetrics } from './metrics.ts';
 import { isPluginHealth, type PluginHealth } from './plugins.ts';
@@ -471,13 +469,7 @@ export class PlatformCircuitBreaker {
     this.platform = checkPlatformName(platform);
     const opts = checkOptionsObject('circuit breaker', options);
     checkKnownKeys('circuit breaker', opts, OPTION_KEYS);
-    const env = envOverrides(BREAKER_SETTING_KEYS);
-    const setting = (key: keyof typeof BREAKER_SETTINGS): number => {
-      if (opts[key] !== undefined) return checkNumber(key, opts[key], BREAKER_SETTINGS[key]);
-      // An env value is checked under a name that says where it came from.
-      if (env[key] !== undefined) return checkNumber(`${key} (from ${envVariableOf(key)})`, env[key], BREAKER_SETTINGS[key]);
-      return BREAKER_DEFAULTS[key];
-    };
+    const setting = (key: keyof typeof BREAKER_SETTINGS): number => numberSetting(key, opts[key], BREAKER_DEFAULTS[key], BREAKER_SETTINGS[key]);
     this.failMax = setting('failMax');
     this.resetTimeoutMs = setting('resetTimeoutMs');
     this.halfOpenTimeoutMs = setting('halfOpenTimeoutMs');

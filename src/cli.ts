@@ -74,7 +74,7 @@ async function demo(options: { jsonLogs: boolean }): Promise<ExitCode> {
   try {
     platforms = await startDemoPlatforms();
   } catch (error) {
-    process.stderr.write(`conductor-health: ${(error as Error).message}\n`);
+    process.stderr.write(`conductor-health: ${unprefixed(error)}\n`);
     return 1;
   }
   try {
@@ -99,9 +99,9 @@ async function run(file: string, { jsonLogs }: { jsonLogs: boolean }): Promise<E
 
   let telemetry;
   try {
-    telemetry = await startTelemetry(config.telemetry);
+    telemetry = await startTelemetry({ ...config.telemetry, logger });
   } catch (error) {
-    process.stderr.write(`conductor-health: ${(error as Error).message}\n`);
+    process.stderr.write(`conductor-health: ${unprefixed(error)}\n`);
     return 1;
   }
   let monitor: HealthMonitor;
@@ -109,7 +109,7 @@ async function run(file: string, { jsonLogs }: { jsonLogs: boolean }): Promise<E
     monitor = buildMonitor(config, logger);
   } catch (error) {
     // The file passed its own checks but a value the monitor refuses still names its option.
-    process.stderr.write(`conductor-health: bad config file ${file}: ${(error as Error).message}\n`);
+    process.stderr.write(`conductor-health: bad config file ${file}: ${unprefixed(error)}\n`);
     await telemetry.shutdown();
     return 2;
   }
@@ -170,6 +170,11 @@ function checkFor(target: TargetConfig): HealthCheck {
   return target.type === 'http'
     ? httpCheck({ url: target.url, expectStatus: target.expectStatus, ...(target.bodyMatch === undefined ? {} : { bodyMatch: target.bodyMatch }) })
     : tcpCheck({ host: target.host, port: target.port });
+}
+
+/** An error's message without the package prefix the library's errors carry, which the command writes once itself. */
+function unprefixed(error: unknown): string {
+  return String((error as Error)?.message ?? error).replace(/^conductor-health: /, '');
 }
 
 function usageError(message: string): ExitCode {

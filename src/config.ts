@@ -78,17 +78,25 @@ function fail(kind: 'type' | 'range', name: string, value: unknown, expected: st
 }
 
 /** Accepts a finite number within [min, max]; `integer` also demands a whole number. */
-export function checkNumber(
-  name: string,
-  value: unknown,
-  { min = -Infinity, max = Infinity, integer = false }: { min?: number; max?: number; integer?: boolean } = {},
-): number {
-  const expected = `${integer ? 'an integer' : 'a finite number'}${min > -Infinity ? ` >= ${min}` : ''}${max < Infinity ? ` <= ${max}` : ''}`;
-  if (typeof value !== 'number') fail('type', name, value, expected);
-  if (!Number.isFinite(value) || (integer && !Number.isInteger(value)) || value < min || value > max) {
-    fail('range', name, value, expected);
-  }
+export function checkNumber(name: string, value: unknown, range: NumberRange = {}): number {
+  if (typeof value !== 'number') fail('type', name, value, describeRange(range));
+  if (!inRange(value, range)) fail('range', name, value, describeRange(range));
   return value;
+}
+
+/** Bounds of a numeric option; `integer` also demands a whole number. */
+export interface NumberRange {
+  readonly min?: number;
+  readonly max?: number;
+  readonly integer?: boolean;
+}
+
+function inRange(value: number, { min = -Infinity, max = Infinity, integer = false }: NumberRange): boolean {
+  return Number.isFinite(value) && (!integer || Number.isInteger(value)) && value >= min && value <= max;
+}
+
+function describeRange({ min = -Infinity, max = Infinity, integer = false }: NumberRange): string {
+  return `${integer ? 'an integer' : 'a finite number'}${min > -Infinity ? ` >= ${min}` : ''}${max < Infinity ? ` <= ${max}` : ''}`;
 }
 
 /** Accepts a non-empty string. */
@@ -172,23 +180,31 @@ export function envVariableOf(option: string): string | undefined {
   return Object.entries(ENV_OVERRIDES).find(([, o]) => o === option)?.[0];
 }
 
+/** A number as a person writes one: `5`, `-1.5`, `2500`; not `0x10`, `1e3`, `0b11` or `Infinity`, which `Number()` would take. */
+const DECIMAL = /^[+-]?(?:\d+(?:\.\d*)?|\.\d+)$/;
+
 /**
- * Reads the numeric environment overrides for the given option names. A
- * variable that is set but not a number is an error naming the variable.
+ * Reads a numeric environment variable. Unset or blank means "not given"
+ * (undefined); anything else must be a plain decimal within `range`, or a
+ * RangeError names the variable and quotes its value.
  */
-export function envOverrides(
-  names: readonly string[],
-  env: NodeJS.ProcessEnv = process.env,
-): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const [variable, option] of Object.entries(ENV_OVERRIDES)) {
-    const raw = env[variable];
-    if (raw === undefined || raw === '' || !names.includes(option)) continue;
-    const value = Number(raw);
-    if (!Number.isFinite(value)) {
-      throw new RangeError(`conductor-health: environment variable ${variable} must be a number, got ${JSON.stringify(raw)}`);
-    }
-    out[option] = value;
+export function envNumber(variable: string, range: NumberRange = {}, env: NodeJS.ProcessEnv = process.env): number | undefined {
+  const raw = env[variable];
+  if (raw === undefined || raw.trim() === '') return undefined;
+  const value = Number(raw.trim());
+  if (!DECIMAL.test(raw.trim()) || !inRange(value, range)) {
+    throw new RangeError(`conductor-health: environment variable ${variable} must be ${describeRange(range)}, got ${JSON.stringify(raw)}`);
   }
-  return out;
+  return value;
+}
+
+/**
+ * A numeric option, from the one place every option with several sources is
+ * resolved: the value given in code (or a config file) wins over its
+ * environment variable ({@link ENV_OVERRIDES}), which wins over `fallback`.
+ */
+export function numberSetting(option: string, given: unknown, fallback: number, range: NumberRange = {}): number {
+  if (given !== undefined) return checkNumber(option, given, range);
+  const variable = envVariableOf(option);
+  return (variable === undefined ? undefined : envNumber(variable, range)) ?? fallback;
 }

@@ -20,7 +20,7 @@ import {
   checkOptionsObject,
   checkPlatformName,
   describeValue,
-  envOverrides,
+  numberSetting,
 } from './config.ts';
 import { RingBuffer } from './history.ts';
 import { createLogger, type Logger } from './logger.ts';
@@ -312,14 +312,10 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
     super();
     const opts = checkOptionsObject('health monitor', options);
     checkKnownKeys('health monitor', opts, OPTION_KEYS);
-    const env = envOverrides(['intervalMs', 'timeoutMs', 'maxConcurrent']);
-    this.#intervalMs = checkNumber('intervalMs', opts.intervalMs ?? env.intervalMs ?? MONITOR_DEFAULTS.intervalMs, { min: 1 });
-    this.#timeoutMs = checkNumber('timeoutMs', opts.timeoutMs ?? env.timeoutMs ?? MONITOR_DEFAULTS.timeoutMs, { min: 1, max: MAX_TIMER_MS });
+    this.#intervalMs = numberSetting('intervalMs', opts.intervalMs, MONITOR_DEFAULTS.intervalMs, { min: 1 });
+    this.#timeoutMs = numberSetting('timeoutMs', opts.timeoutMs, MONITOR_DEFAULTS.timeoutMs, { min: 1, max: MAX_TIMER_MS });
     this.#staggerMs = opts.staggerMs === undefined ? undefined : checkNumber('staggerMs', opts.staggerMs, { min: 0 });
-    this.#maxConcurrent = checkNumber('maxConcurrent', opts.maxConcurrent ?? env.maxConcurrent ?? MONITOR_DEFAULTS.maxConcurrent, {
-      min: 1,
-      integer: true,
-    });
+    this.#maxConcurrent = numberSetting('maxConcurrent', opts.maxConcurrent, MONITOR_DEFAULTS.maxConcurrent, { min: 1, integer: true });
     this.#maxLatenessMs = checkNumber('maxLatenessMs', opts.maxLatenessMs ?? this.#intervalMs / 5, { min: 0 });
     this.#stopTimeoutMs = checkNumber('stopTimeoutMs', opts.stopTimeoutMs ?? MONITOR_DEFAULTS.stopTimeoutMs, { min: 0, max: MAX_TIMER_MS });
     this.#stallMs = checkNumber('stallMs', opts.stallMs ?? MONITOR_DEFAULTS.stallMs, { min: 0 });

@@ -9,7 +9,7 @@ import { HostMetricsInstrumentation } from '@opentelemetry/instrumentation-host-
 import { detectResources, envDetector, resourceFromAttributes, type Resource } from '@opentelemetry/resources';
 import { AggregationType, MeterProvider, type ViewOptions } from '@opentelemetry/sdk-metrics';
 import { BatchSpanProcessor, TracerProvider, type SpanProcessor } from '@opentelemetry/sdk-trace';
-import { BREAKER_DEFAULTS, MAX_TIMER_MS, checkKnownKeys, checkMethods, checkNumber, checkOptionsObject, checkString, describeValue } from './config.ts';
+import { BREAKER_DEFAULTS, MAX_TIMER_MS, checkKnownKeys, checkMethods, envNumber, checkNumber, checkOptionsObject, checkString, describeValue } from './config.ts';
 import { ExpositionSerializer } from './exposition.ts';
 import { HTTP_SERVER_BOUND_KEYS, HTTP_SERVER_DEFAULTS, closeServer, listenBounded, type Handler, type HttpServerBounds } from './http-server.ts';
 import { createLibraryLogger, type Logger } from './logger.ts';
@@ -115,11 +115,25 @@ export function getMetricsRegistry(): MetricsRegistry {
  */
 export async function startTelemetry(options?: TelemetryOptions): Promise<Telemetry> {
   const opts = resolveOptions(options);
+  if ((metrics.getMeterProvider() as ProviderWithRegistry)[REGISTRY] !== undefined) {
+    // The OpenTelemetry API keeps the first global it is given: a second SDK would
+    // silently record nowhere, and its shutdown() would unregister the first.
+    throw new Error(
+      'conductor-health: startTelemetry() was already called and its telemetry is running; call its shutdown() first, or reuse it (getMetricsRegistry() returns its registry)',
+    );
+  }
+  // Later merges win: defaults, then the environment (OTEL_SERVICE_NAME,
+  // OTEL_RESOURCE_ATTRIBUTES), then what the code passed.
   const resource = resourceFromAttributes({
-    'service.name': opts.serviceName,
-    'service.version': opts.serviceVersion,
+    'service.name': 'conductor-health',
+    'service.version': PACKAGE_VERSION,
     'service.instance.id': randomUUID(),
-  }).merge(detectResources({ detectors: [envDetector] }));
+  })
+    .merge(detectResources({ detectors: [envDetector] }))
+    .merge(resourceFromAttributes({
+      ...(opts.serviceName === undefined ? {} : { 'service.name': opts.serviceName }),
+      ...(opts.serviceVersion === undefined ? {} : { 'service.version': opts.serviceVersion }),
+    }));
 
   // The exporter's own server cannot pick a free port or name the variable in its
   // error, so it only collects; the package serves `/metrics` itself.
@@ -166,7 +180,7 @@ export async function startTelemetry(options?: TelemetryOptions): Promise<Teleme
   const routes: Routes = new Map([['/metrics', (request, response) => serveMetrics(render, registry.contentType, request, response)]]);
   if (opts.startServer) {
     try {
-      server = await listen(routes, opts.prometheusHost, opts.prometheusPort, opts.http);
+      server = await listen(routes, opts.prometheusHost, opts.prometheusPort, opts.http, opts.portFrom);
     } catch (error) {
       await meterProvider.shutdown();
       throw error;
@@ -188,10 +202,22 @@ export async function startTelemetry(options?: TelemetryOptions): Promise<Teleme
   const tracerProvider = new TracerProvider({ resource, spanProcessors });
 
   const contextManager = new AsyncLocalStorageContextManager().enable();
-  context.setGlobalContextManager(contextManager);
-  propagation.setGlobalPropagator(new W3CTraceContextPropagator());
-  trace.setGlobalTracerProvider(tracerProvider);
-  metrics.setGlobalMeterProvider(meterProvider);
+  const globals = {
+    'context manager': [context.setGlobalContextManager(contextManager), () => context.disable()],
+    propagator: [propagation.setGlobalPropagator(new W3CTraceContextPropagator()), () => propagation.disable()],
+    'tracer provider': [trace.setGlobalTracerProvider(tracerProvider), () => trace.disable()],
+    'meter provider': [metrics.setGlobalMeterProvider(meterProvider), () => metrics.disable()],
+  } as const;
+  const taken = Object.entries(globals).filter(([, [registered]]) => !registered);
+  if (taken.length > 0) {
+    // Another OpenTelemetry SDK got there first: ours would record nowhere.
+    for (const [, [registered, unregister]] of Object.entries(globals)) if (registered) unregister();
+    contextManager.disable();
+    await Promise.allSettled([tracerProvider.shutdown(), meterProvider.shutdown(), server ? closeServer(server) : undefined]);
+    throw new Error(
+      `conductor-health: another OpenTelemetry ${taken.map(([name]) => name).join(', ')} is already registered; skip startTelemetry() and pass meter and tracer to the monitor instead`,
+    );
+  }
 
   let hostMetrics: HostMetricsInstrumentation | undefined;
   if (opts.hostMetrics.length > 0) {
@@ -233,20 +259,11 @@ function resolveOptions(options: TelemetryOptions | undefined) {
   const opts = checkOptionsObject('telemetry', options);
   checkKnownKeys('telemetry', opts, OPTION_KEYS);
   const env = process.env;
-  const envPort = env.OTEL_EXPORTER_PROMETHEUS_PORT;
-  let prometheusPort: number;
-  if (opts.prometheusPort !== undefined) {
-    prometheusPort = checkNumber('prometheusPort', opts.prometheusPort, { min: 0, max: 65535, integer: true });
-  } else if (envPort !== undefined && envPort !== '') {
-    prometheusPort = Number(envPort);
-    if (!/^\d+$/.test(envPort.trim()) || prometheusPort > 65535) {
-      throw new RangeError(
-        `conductor-health: environment variable OTEL_EXPORTER_PROMETHEUS_PORT must be an integer from 0 to 65535, got ${JSON.stringify(envPort)}`,
-      );
-    }
-  } else {
-    prometheusPort = 9464;
-  }
+  const PORT = { min: 0, max: 65535, integer: true };
+  // Code wins over the environment, which wins over the default (README: one rule for every setting).
+  const envPort = opts.prometheusPort === undefined ? envNumber('OTEL_EXPORTER_PROMETHEUS_PORT', PORT) : undefined;
+  const portFrom: PortSource = opts.prometheusPort !== undefined ? 'option' : envPort !== undefined ? 'env' : 'default';
+  const prometheusPort = portFrom === 'option' ? checkNumber('prometheusPort', opts.prometheusPort, PORT) : (envPort ?? 9464);
   const hostMetrics = opts.hostMetrics === undefined ? DEFAULT_HOST_METRIC_GROUPS : opts.hostMetrics;
   if (hostMetrics !== false && (!Array.isArray(hostMetrics) || hostMetrics.some((g) => !HOST_METRIC_GROUPS.includes(g)))) {
     throw new TypeError(
@@ -257,10 +274,11 @@ function resolveOptions(options: TelemetryOptions | undefined) {
     throw new TypeError(`conductor-health: option "startServer" must be a boolean, got ${describeValue(opts.startServer)}`);
   }
   return {
-    serviceName: checkString('serviceName', opts.serviceName ?? (env.OTEL_SERVICE_NAME || 'conductor-health')),
-    serviceVersion: checkString('serviceVersion', opts.serviceVersion ?? PACKAGE_VERSION),
+    serviceName: opts.serviceName === undefined ? undefined : checkString('serviceName', opts.serviceName),
+    serviceVersion: opts.serviceVersion === undefined ? undefined : checkString('serviceVersion', opts.serviceVersion),
     prometheusHost: checkString('prometheusHost', opts.prometheusHost ?? (env.OTEL_EXPORTER_PROMETHEUS_HOST || '127.0.0.1')),
     prometheusPort,
+    portFrom,
     startServer: opts.startServer !== false,
     otlpEndpoint: opts.otlpEndpoint === undefined ? undefined : checkUrl('otlpEndpoint', opts.otlpEndpoint),
     maxPlatforms: checkNumber('maxPlatforms', opts.maxPlatforms ?? 10_000, { min: 1, integer: true }),
@@ -353,7 +371,16 @@ function renderingOf(text: string): Rendering {
   return { text, bytes: Buffer.from(text, 'utf8') };
 }
 
-async function listen(routes: Routes, host: string, port: number, bounds: HttpServerBounds): Promise<Server> {
+/** Where the port came from, so the error of a taken port names what to change. */
+type PortSource = 'option' | 'env' | 'default';
+
+const PORT_HINT: Record<PortSource, string> = {
+  option: 'change the prometheusPort option (telemetry.prometheusPort in a config file; it wins over OTEL_EXPORTER_PROMETHEUS_PORT) to a free port, or 0 for any',
+  env: 'set OTEL_EXPORTER_PROMETHEUS_PORT to a free port, or 0 for any',
+  default: 'set OTEL_EXPORTER_PROMETHEUS_PORT (or the prometheusPort option) to a free port, or 0 for any',
+};
+
+async function listen(routes: Routes, host: string, port: number, bounds: HttpServerBounds, portFrom: PortSource): Promise<Server> {
   const handler: Handler = (request, response) => {
     const route = routes.get((request.url ?? '/').split('?', 1)[0]!);
     if (route) route(request, response);
@@ -363,7 +390,7 @@ async function listen(routes: Routes, host: string, port: number, bounds: HttpSe
     return await listenBounded(handler, host, port, bounds);
   } catch (error) {
     const where = `${host}:${port}`;
-    const hint = 'set OTEL_EXPORTER_PROMETHEUS_PORT (or the prometheusPort option) to a free port';
+    const hint = PORT_HINT[portFrom];
     const { code, message } = error as NodeJS.ErrnoException;
     throw code === 'EADDRINUSE'
       ? new Error(`conductor-health: cannot serve /metrics on ${where}: the address is already in use; ${hint}`, { cause: error })

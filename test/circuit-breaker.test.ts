@@ -145,7 +145,7 @@ describe('PlatformCircuitBreaker', () => {
         assert.deepEqual([make().failMax, make().resetTimeoutMs], [5, 1000]);
         assert.deepEqual([make({ failMax: 2 }).failMax, make({ resetTimeoutMs: 7 }).resetTimeoutMs], [2, 7]);
         process.env.CONDUCTOR_HEALTH_FAIL_MAX = '0';
-        assert.throws(() => make(), { name: 'RangeError', message: /failMax \(from CONDUCTOR_HEALTH_FAIL_MAX\).*got 0/ });
+        assert.throws(() => make(), { name: 'RangeError', message: /^conductor-health: environment variable CONDUCTOR_HEALTH_FAIL_MAX must be an integer >= 1, got "0"$/ });
       } finally {
         restore('CONDUCTOR_HEALTH_FAIL_MAX', saved[0]);
         restore('CONDUCTOR_HEALTH_RESET_TIMEOUT_MS', saved[1]);
@@ -170,9 +170,9 @@ describe('PlatformCircuitBreaker', () => {
         process.env.CONDUCTOR_HEALTH_HALF_OPEN_TIMEOUT_MS = '2500';
         assert.deepEqual([make().halfOpenTimeoutMs, make({ halfOpenTimeoutMs: 9 }).halfOpenTimeoutMs], [2500, 9]);
         process.env.CONDUCTOR_HEALTH_HALF_OPEN_TIMEOUT_MS = '0';
-        assert.throws(() => make(), { name: 'RangeError', message: /halfOpenTimeoutMs \(from CONDUCTOR_HEALTH_HALF_OPEN_TIMEOUT_MS\).*got 0/ });
+        assert.throws(() => make(), { name: 'RangeError', message: /^conductor-health: environment variable CONDUCTOR_HEALTH_HALF_OPEN_TIMEOUT_MS must be .*, got "0"$/ });
         process.env.CONDUCTOR_HEALTH_HALF_OPEN_TIMEOUT_MS = 'soon';
-        assert.throws(() => make(), { name: 'RangeError', message: /CONDUCTOR_HEALTH_HALF_OPEN_TIMEOUT_MS must be a number, got "soon"/ });
+        assert.throws(() => make(), { name: 'RangeError', message: /CONDUCTOR_HEALTH_HALF_OPEN_TIMEOUT_MS must be a finite number >= 1 <= 2147483647, got "soon"/ });
       } finally {
         if (saved === undefined) delete process.env.CONDUCTOR_HEALTH_HALF_OPEN_TIMEOUT_MS;
         else process.env.CONDUCTOR_HEALTH_HALF_OPEN_TIMEOUT_MS = saved;

@@ -19,13 +19,15 @@ export async function setupOtel(): Promise<TestOtel> {
   const telemetry: Telemetry = await startTelemetry({ startServer: false, hostMetrics: false });
   const exporter = new InMemorySpanExporter();
   const provider = new TracerProvider({ spanProcessors: [new SimpleSpanProcessor({ exporter })] });
+  let stopping: Promise<void> | undefined;
   return {
     tracer: provider.getTracer('test'),
     spans: () => exporter.getFinishedSpans(),
     scrape: async () => parseExposition(await getMetricsRegistry().metrics()),
+    // Idempotent, like telemetry.shutdown(): a test may end it early.
     shutdown: async () => {
-      await provider.shutdown();
-      await telemetry.shutdown();
+      stopping ??= Promise.all([provider.shutdown(), telemetry.shutdown()]).then(() => undefined);
+      await stopping;
     },
   };
 }

@@ -630,9 +630,9 @@ describe('generated input', () => {
     assert.ok(accepted > 20, `${accepted} generated configs were accepted and built`);
   });
 
-  // Last: each accepted startTelemetry() takes the global providers over and its shutdown()
-  // unregisters them, so nothing after this may scrape the registry of setupOtel().
+  // Last: startTelemetry() runs once per process, so the suite's own telemetry stops here.
   it('startTelemetry options (no server): only the package\'s own clear errors', async () => {
+    await otel.shutdown();
     const known = ['serviceName', 'serviceVersion', 'prometheusHost', 'prometheusPort', 'otlpEndpoint', 'maxPlatforms', 'maxQueueSize', 'shutdownTimeoutMs', 'hostMetrics'];
     await fc.assert(
       fc.asyncProperty(options(known), async (given) => {

@@ -40,21 +40,13 @@ function assertConsistent(scrape: Exposition, context: string): void {
 }
 
 describe('the metrics port already taken', () => {
-  it('fails with one clear error naming the address, registers nothing, and leaves the holder serving', async () => {
+  it('a second startTelemetry() is refused with one clear error, and the first keeps the globals and keeps serving', async () => {
     const first = await startTelemetry({ prometheusPort: 0, hostMetrics: false });
     const port = Number(new URL(first.metricsUrl!).port);
     try {
-      const error = await startTelemetry({ prometheusPort: port, hostMetrics: false }).then(
-        async (t) => {
-          await t.shutdown();
-          return undefined;
-        },
-        (e: unknown) => e as Error & { cause?: { code?: string } },
-      );
-      assert.ok(error instanceof Error, 'the second telemetry did not start');
-      assert.match(error.message, new RegExp(`^conductor-health: cannot serve /metrics on 127\\.0\\.0\\.1:${port}: the address is already in use; set OTEL_EXPORTER_PROMETHEUS_PORT`));
-      assert.equal(error.cause?.code, 'EADDRINUSE');
-      // The first telemetry still owns the globals and still answers.
+      await assert.rejects(startTelemetry({ prometheusPort: port, hostMetrics: false }), {
+        message: /^conductor-health: startTelemetry\(\) was already called and its telemetry is running; call its shutdown\(\) first/,
+      });
       assert.equal(getMetricsRegistry(), first.registry);
       const response = await fetch(first.metricsUrl!);
       assert.equal(response.status, 200);
@@ -64,12 +56,21 @@ describe('the metrics port already taken', () => {
     }
   });
 
-  it('fails the same way when another process holds the port, and a free port works right after', async () => {
+  it('fails with one clear error naming the address when another server holds the port, registers nothing, and a free port works right after', async () => {
     const blocker = createServer();
     await new Promise<void>((resolve) => blocker.listen({ host: '127.0.0.1', port: 0 }, resolve));
     const port = (blocker.address() as { port: number }).port;
     try {
-      await assert.rejects(startTelemetry({ prometheusPort: port, hostMetrics: false }), /already in use/);
+      const error = await startTelemetry({ prometheusPort: port, hostMetrics: false }).then(
+        async (t) => {
+          await t.shutdown();
+          return undefined;
+        },
+        (e: unknown) => e as Error & { cause?: { code?: string } },
+      );
+      assert.ok(error instanceof Error, 'the telemetry did not start');
+      assert.match(error.message, new RegExp(`^conductor-health: cannot serve /metrics on 127\\.0\\.0\\.1:${port}: the address is already in use; change the prometheusPort option`));
+      assert.equal(error.cause?.code, 'EADDRINUSE');
       assert.throws(() => getMetricsRegistry(), /call startTelemetry\(\) first/, 'nothing was registered');
       const telemetry = await startTelemetry({ prometheusPort: 0, hostMetrics: false });
       assert.equal((await fetch(telemetry.metricsUrl!)).status, 200);
@@ -79,7 +80,6 @@ describe('the metrics port already taken', () => {
     }
   });
 });
-
 describe('Prometheus scraping while platforms register and unregister', () => {
   let telemetry: Telemetry;
   let prometheus: PrometheusHandle;
