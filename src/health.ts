@@ -23,7 +23,7 @@ import {
   numberSetting,
 } from './config.ts';
 import { RingBuffer } from './history.ts';
-import { createLogger, type Logger } from './logger.ts';
+import { createLibraryLogger, type Logger } from './logger.ts';
 import { initMetrics, type HealthCheckStatus, type HealthMetrics } from './metrics.ts';
 import { isPluginHealth, type PluginHealth, type PluginHealthStatus, type PluginManager } from './plugins.ts';
 import { ResourceMonitor, type DegradedChange, type DegradedReason } from './resources.ts';
@@ -333,7 +333,7 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
     this.#meter = opts.meter as Meter | undefined;
     this.#metrics = initMetrics({ meter: this.#meter });
     this.#tracer = (opts.tracer as Tracer | undefined) ?? trace.getTracer(PACKAGE_NAME, PACKAGE_VERSION);
-    this.#logger = (opts.logger as Logger | undefined) ?? createLogger();
+    this.#logger = (opts.logger as Logger | undefined) ?? createLibraryLogger();
     if (opts.resources !== undefined && opts.resources !== false && !(opts.resources instanceof ResourceMonitor)) {
       throw new TypeError(`conductor-health: option "resources" must be a ResourceMonitor or false, got ${describeValue(opts.resources)}`);
     }

@@ -14,7 +14,8 @@ export interface Logger {
 }
 
 /**
- * The default logger: JSON lines on stdout at `LOG_LEVEL` (default `info`),
+ * The command's logger, and one to pass a monitor for more than warnings:
+ * JSON lines on stdout at `LOG_LEVEL` (default `info`),
  * written synchronously so nothing is lost when the process exits and no
  * worker thread keeps it alive.
  */

@@ -3,7 +3,7 @@ import os from 'node:os';
 import { join } from 'node:path';
 import type { Meter } from '@opentelemetry/api';
 import { MAX_TIMER_MS, checkFunction, checkMethods, checkKnownKeys, checkNumber, checkOptionsObject, checkString, describeValue } from './config.ts';
-import { createLogger, silentLogger, type Logger } from './logger.ts';
+import { createLibraryLogger, silentLogger, type Logger } from './logger.ts';
 import { initMetrics, RESOURCES, type HealthMetrics, type ResourceName } from './metrics.ts';
 
 /** One sample: utilisation ratios in [0, 1]; a resource that could not be measured is absent. */
@@ -231,7 +231,7 @@ export interface ResourceMonitorOptions {
   meter?: Meter;
   /** Instruments to write to; default `initMetrics({ meter })`. */
   metrics?: HealthMetrics;
-  /** Default `createLogger()`. */
+  /** Default: warnings and errors only, as JSON on stderr. */
   logger?: Logger;
   /** Root of the /proc and /sys trees the default sampler reads; default `/`, for tests. */
   cgroupRoot?: string;
@@ -297,7 +297,7 @@ export class ResourceMonitor {
     checkMethods('meter', opts.meter, ['createCounter', 'createGauge', 'createHistogram']);
     this.#metrics = (opts.metrics as HealthMetrics | undefined) ?? initMetrics({ meter: opts.meter as Meter | undefined });
     checkMethods('logger', opts.logger, ['debug', 'info', 'warn', 'error']);
-    this.#logger = (opts.logger as Logger | undefined) ?? createLogger();
+    this.#logger = (opts.logger as Logger | undefined) ?? createLibraryLogger();
     const path = opts.path === undefined ? process.cwd() : checkString('path', opts.path);
     const cgroupRoot = opts.cgroupRoot === undefined ? '/' : checkString('cgroupRoot', opts.cgroupRoot);
     this.#sampler = opts.sampler === undefined
