@@ -37,6 +37,7 @@ import { initMetrics, sanitizeErrorType, type BreakerStateLabel, type HealthMetr
 import { isPluginHealth, type PluginHealth } from './plugins.ts';
 import { silentLogger, type Logger } from './logger.ts';
 import { PACKAGE_NAME, PACKAGE_VERSION } from './version.ts';
+import { printable } from './text.ts';
 
 /** A breaker's state. */
 export type BreakerState = 'CLOSED' | 'OPEN' | 'HALF_OPEN';
@@ -773,7 +774,7 @@ export class PlatformCircuitBreaker {
   /** The trial's lease ran out: it counts as a failed trial. No call is known to have failed, so no failure is counted. */
   private expireTrial(): void {
     const trial = this.trial as Trial;
-    this.logger.warn({ platform: this.platform, halfOpenTimeoutMs: this.halfOpenTimeoutMs }, 'circuit breaker half-open trial not settled in time; re-opening');
+    this.logger.warn({ platform: printable(this.platform), halfOpenTimeoutMs: this.halfOpenTimeoutMs }, 'circuit breaker half-open trial not settled in time; re-opening');
     this.settleTrial(trial, false, undefined);
   }
 
@@ -982,14 +983,14 @@ export class PlatformCircuitBreaker {
       this.metrics.setBreakerState(this.platform, LABELS[to]);
       this.addTransitionEvent(change);
     } catch (error) {
-      this.logger.warn({ err: error, platform: this.platform }, 'circuit breaker telemetry failed');
+      this.logger.warn({ err: error, platform: printable(this.platform) }, 'circuit breaker telemetry failed');
     }
     if (this.listeners === undefined) return;
     for (const listener of [...this.listeners]) {
       try {
         listener(change);
       } catch (error) {
-        this.logger.warn({ err: error, platform: this.platform, from, to }, 'circuit breaker state-change listener threw');
+        this.logger.warn({ err: error, platform: printable(this.platform), from, to }, 'circuit breaker state-change listener threw');
       }
     }
   }

@@ -168,7 +168,12 @@ function buildMonitor(config: CommandConfig, logger: Logger): HealthMonitor {
 
 function checkFor(target: TargetConfig): HealthCheck {
   return target.type === 'http'
-    ? httpCheck({ url: target.url, expectStatus: target.expectStatus, ...(target.bodyMatch === undefined ? {} : { bodyMatch: target.bodyMatch }) })
+    ? httpCheck({
+        url: target.url,
+        expectStatus: target.expectStatus,
+        ...(target.bodyMatch === undefined ? {} : { bodyMatch: target.bodyMatch }),
+        ...(target.maxBodyBytes === undefined ? {} : { maxBodyBytes: target.maxBodyBytes }),
+      })
     : tcpCheck({ host: target.host, port: target.port });
 }
 

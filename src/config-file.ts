@@ -2,6 +2,7 @@ import { constants, type Stats } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { parseDocument } from 'yaml';
 import { BREAKER_SETTINGS, BREAKER_SETTING_KEYS, MAX_PLATFORM_NAME_LENGTH, MAX_TIMER_MS, describeValue, type BreakerSettings } from './config.ts';
+import { maskSecrets } from './text.ts';
 
 // setTimeout turns longer delays into 1 ms; the monitor and the breaker refuse them.
 
@@ -14,7 +15,7 @@ export type TargetConfig = {
   /** Its open breaker makes the command not ready and its report unhealthy. */
   critical?: boolean;
 } & (
-  | { type: 'http'; url: string; expectStatus: { min: number; max: number }; bodyMatch?: string }
+  | { type: 'http'; url: string; expectStatus: { min: number; max: number }; bodyMatch?: string; maxBodyBytes?: number }
   | { type: 'tcp'; host: string; port: number }
 );
 
@@ -45,7 +46,8 @@ export class ConfigFileError extends Error {
   /** Where in the file, e.g. `targets[2].url`; empty for the whole file. */
   readonly path: string;
   constructor(file: string, path: string, problem: string) {
-    super(`${file}: ${path ? `${path}: ` : ''}${problem}`);
+    // A URL quoted in the problem (or in a YAML error's excerpt of the line) shows no password.
+    super(`${file}: ${path ? `${path}: ` : ''}${maskSecrets(problem)}`);
     this.name = 'ConfigFileError';
     this.file = file;
     this.path = path;
@@ -163,7 +165,7 @@ class Reader {
     const loose = this.#object(value, path, null);
     const type = loose.type;
     if (type !== 'http' && type !== 'tcp') this.#fail(`${path}.type`, `must be "http" or "tcp", got ${describeValue(type)}`);
-    const t = this.#object(value, path, type === 'http' ? [...common, 'url', 'expectStatus', 'bodyMatch'] : [...common, 'host', 'port']);
+    const t = this.#object(value, path, type === 'http' ? [...common, 'url', 'expectStatus', 'bodyMatch', 'maxBodyBytes'] : [...common, 'host', 'port']);
     const name = this.#string(t, path, 'name').name;
     if (name === undefined) this.#fail(`${path}.name`, 'is required');
     if (name.length > MAX_PLATFORM_NAME_LENGTH) this.#fail(`${path}.name`, `must be at most ${MAX_PLATFORM_NAME_LENGTH} characters long, got ${describeValue(name)}`);
@@ -200,6 +202,7 @@ class Reader {
       url,
       expectStatus: this.#statusRange(t.expectStatus, `${path}.expectStatus`),
       ...(bodyMatch === undefined ? {} : { bodyMatch }),
+      ...this.#number(t, path, 'maxBodyBytes', { min: 1, integer: true }),
     };
   }
 

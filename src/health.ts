@@ -32,7 +32,7 @@ import { overallStatus, type OverallStatus } from './status-rule.ts';
 import { captureFailure, shortMessage, type CheckFailure } from './check-failure.ts';
 import { checkSignal } from './check-signal.ts';
 import { LogLimiter } from './log-limiter.ts';
-import { boundLine } from './text.ts';
+import { boundLine, printable } from './text.ts';
 import { PACKAGE_NAME, PACKAGE_VERSION } from './version.ts';
 
 /**
@@ -639,7 +639,7 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
     };
     entry.unsubscribe = breaker.onStateChange((change) => {
       const level = change.to === 'CLOSED' ? 'info' : 'warn';
-      this.#logger[level]({ platform: name, from: change.from, to: change.to, failures: change.failureCount }, 'circuit breaker state change');
+      this.#logger[level]({ platform: printable(name), from: change.from, to: change.to, failures: change.failureCount }, 'circuit breaker state change');
       // Frozen copies: a listener or a report reader cannot rewrite history.
       this.#transitions.push(Object.freeze({ ...change }));
       this.#emitSafely('transition', change);
@@ -761,7 +761,7 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
     else if (result.status === 'success') entry.lastError = undefined;
     // Every check, so build the log object only when debug logging is on (pino tells; other loggers always get it).
     if (this.#logger.isLevelEnabled?.('debug') !== false) {
-      this.#logger.debug({ platform: entry.name, status: result.status, seconds: result.durationSeconds, error: result.error }, 'health check');
+      this.#logger.debug({ platform: printable(entry.name), status: result.status, seconds: result.durationSeconds, error: result.error }, 'health check');
     }
     this.#emitSafely('check', result);
     run.resolve(result);
@@ -956,7 +956,7 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
   /** A check's own abort listener threw: the check's bug, logged, never the process's end. */
   #listenerThrew(platform: string, error: unknown): void {
     this.#logLimiter.take('abort-listener', (suppressed) =>
-      this.#logger.warn({ platform, error: shortMessage(error), suppressed }, "a check's abort listener threw; ignored"),
+      this.#logger.warn({ platform: printable(platform), error: shortMessage(error), suppressed }, "a check's abort listener threw; ignored"),
     );
   }
 

@@ -1,4 +1,5 @@
 import type { HealthMonitor, HealthReport } from './health.ts';
+import { printable } from './text.ts';
 
 const STATE_COLOURS: Record<string, string> = { CLOSED: '\x1b[32m', HALF_OPEN: '\x1b[33m', OPEN: '\x1b[31m' };
 const RESET = '\x1b[0m';
@@ -6,17 +7,18 @@ const RESET = '\x1b[0m';
 /**
  * Renders the report as a fixed-width table: platform, breaker state, last
  * result, latency, consecutive failures, time to the next trial of an open
- * breaker, and the degraded flag. `colour` adds ANSI colours for terminals.
+ * or half-open breaker, and the degraded flag. Names are printed with
+ * control characters and bidi overrides replaced, so none can drive the terminal. `colour` adds ANSI colours for terminals.
  */
 export function renderStatusTable(report: HealthReport, now: number, recentEvents: readonly string[], colour = false): string {
   const header = ['PLATFORM', 'BREAKER', 'LAST', 'LATENCY', 'FAILURES', 'NEXT TRIAL'];
   const rows = report.platforms.map((p) => [
-    p.platform.replace(/[\x00-\x1f\x7f]/g, '?'),
+    printable(p.platform),
     p.breakerState,
     p.lastResult ?? '-',
     p.lastDurationSeconds === undefined || p.lastResult === 'rejected' ? '-' : `${Math.round(p.lastDurationSeconds * 1000)} ms`,
     String(p.consecutiveFailures),
-    p.breakerState === 'OPEN' && p.nextAttemptAt !== undefined ? `${Math.max(0, Math.ceil((p.nextAttemptAt - now) / 1000))} s` : '-',
+    p.breakerState !== 'CLOSED' && p.nextAttemptAt !== undefined ? `${Math.max(0, Math.ceil((p.nextAttemptAt - now) / 1000))} s` : '-',
   ]);
   const widths = header.map((h, i) => Math.min(40, Math.max(h.length, ...rows.map((r) => r[i]!.length))));
   const line = (cells: string[], paint = false) =>
@@ -54,7 +56,7 @@ export function startLiveTable(monitor: HealthMonitor, out: NodeJS.WriteStream, 
     events.unshift(`${new Date().toISOString().slice(11, 19)}  ${text}`);
     events.length = Math.min(events.length, 8);
   };
-  const onTransition = (c: { platform: string; from: string; to: string }) => remember(`${c.platform}: ${c.from} → ${c.to}`);
+  const onTransition = (c: { platform: string; from: string; to: string }) => remember(`${printable(c.platform)}: ${c.from} → ${c.to}`);
   const onDegraded = (c: { degraded: boolean }) => remember(c.degraded ? 'entered degraded mode' : 'left degraded mode');
   monitor.on('transition', onTransition);
   monitor.on('degraded', onDegraded);

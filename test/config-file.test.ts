@@ -66,3 +66,26 @@ describe('targets and telemetry.maxPlatforms', () => {
     assert.equal(config.telemetry.maxPlatforms, 2);
   });
 });
+
+describe('what a config error shows of a target', () => {
+  it('masks the password of a URL it quotes', () => {
+    const text = 'targets:\n  - { name: a, type: http, url: "ftp://user:hunter2@host/" }\n';
+    assert.throws(() => parseConfig(text, 'bad.yaml'), (error: Error) => {
+      assert.equal(error.message, 'bad.yaml: targets[0].url: must be an http: or https: URL, got "ftp://user:***@host/"');
+      return true;
+    });
+  });
+
+  it('refuses a name with a lone surrogate, quoting it escaped', () => {
+    const text = 'targets:\n  - { name: "a\\ud800", type: tcp, host: h, port: 1 }\n';
+    assert.throws(() => parseConfig(text, 'bad.yaml'), (error: Error) => {
+      assert.equal(error.message, 'bad.yaml: targets[0].name: must be well-formed Unicode (no lone surrogates), got "a\\ud800"');
+      return true;
+    });
+  });
+
+  it('takes maxBodyBytes for an http target', () => {
+    const config = parseConfig('targets:\n  - { name: a, type: http, url: "http://h/", bodyMatch: ok, maxBodyBytes: 1024 }\n', 'ok.yaml');
+    assert.equal((config.targets[0] as { maxBodyBytes?: number }).maxBodyBytes, 1024);
+  });
+});

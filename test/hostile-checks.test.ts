@@ -160,3 +160,24 @@ describe('a check that hands back something hostile', () => {
     assert.ok(stack.every((line) => line.length <= 200));
   });
 });
+
+describe('platform names from outside', () => {
+  it('refuses a name with a lone surrogate, naming the field and quoting the value escaped', () => {
+    const m = monitor();
+    assert.throws(() => m.register('a\ud800b', () => true), (error: Error) => {
+      assert.ok(error instanceof RangeError);
+      assert.equal(error.message, 'conductor-health: option "platform" must be well-formed Unicode (no lone surrogates), got "a\\ud800b"');
+      return true;
+    });
+    assert.doesNotThrow(() => m.register('emoji 😀', () => true), 'a surrogate pair is fine');
+  });
+
+  it('logs a name without its control characters and bidi overrides', async () => {
+    const lines: string[] = [];
+    const logger: Logger = { ...silentLogger, info: (o) => void lines.push(JSON.stringify(o)), warn: (o) => void lines.push(JSON.stringify(o)) };
+    const m = monitor({ logger, breaker: { failMax: 1 } });
+    await m.checkPlatformHealth('evil\u009b2J\u202eexe', () => false);
+    assert.ok(lines.some((l) => l.includes('"platform":"evil?2J?exe"')), lines.join('\n'));
+    assert.ok(lines.every((l) => !/[\u0080-\u009f\u202a-\u202e]/.test(l)));
+  });
+});

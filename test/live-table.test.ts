@@ -9,7 +9,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import type { HealthReport } from '../src/health.ts';
-import { renderStatusTable } from '../src/status-table.ts';
+import { HealthMonitor } from '../src/health.ts';
+import { silentLogger } from '../src/logger.ts';
+import { renderStatusTable, startLiveTable } from '../src/status-table.ts';
+import { advance, useFakeClock, useRealClock } from './helpers/clock.ts';
 import { freePort } from './helpers/ports.ts';
 
 const CLI = fileURLToPath(new URL('../src/cli.ts', import.meta.url));
@@ -38,6 +41,45 @@ describe('renderStatusTable', () => {
     assert.match(lines[3]!, /^discord\s+CLOSED\s+success\s+12 ms\s+0\s+-$/);
     assert.match(lines[4]!, /^twitch\?evil\s+OPEN\s+rejected\s+-\s+3\s+11 s$/, 'control characters cannot break the layout');
     assert.ok(lines.includes('  12:00:00  twitch: CLOSED → OPEN'));
+  });
+});
+
+describe('names and trials in the live table', () => {
+  const hostile = 'evil\x1b]0;pwned\x07\u009b2J\u202etxt.exe';
+
+  it('prints no control character or bidi override of a name, in rows or recent events', async () => {
+    useFakeClock();
+    const monitor = new HealthMonitor({ resources: false, logger: silentLogger, breaker: { failMax: 1 } });
+    let written = '';
+    const out = { write: (chunk: string) => ((written += chunk), true) } as unknown as NodeJS.WriteStream;
+    monitor.register(hostile, () => false);
+    const stop = startLiveTable(monitor, out, 1_000);
+    try {
+      await monitor.checkPlatformHealth(hostile);
+      await advance(1_000);
+      assert.match(written, /evil.*CLOSED → OPEN/, 'the transition is among the recent events');
+      for (const text of [written, renderStatusTable(monitor.report(), Date.now(), [], false)]) {
+        assert.ok(!/[\x07\u0080-\u009f\u202a-\u202e\u2066-\u2069]|\x1b\]/.test(text), JSON.stringify(text));
+      }
+    } finally {
+      stop();
+      const stopping = monitor.stop();
+      await advance(5_000);
+      await stopping;
+      useRealClock();
+    }
+  });
+
+  it('shows the time to the next trial of a half-open breaker too', () => {
+    const table = renderStatusTable(
+      {
+        status: 'degraded', reasons: [], running: true, skippedChecks: 0, abandonedChecks: 0,
+        platforms: [{ platform: 'p', breakerState: 'HALF_OPEN', consecutiveFailures: 3, critical: false, lastResult: 'rejected', nextAttemptAt: 7_000 }],
+      },
+      2_000,
+      [],
+    );
+    assert.match(table, /^p\s+HALF_OPEN\s+rejected\s+-\s+3\s+5 s$/m);
   });
 });
 

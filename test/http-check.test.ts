@@ -1,0 +1,125 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { BodyMismatchError, httpCheck } from '../src/checks.ts';
+import { HealthMonitor } from '../src/health.ts';
+import type { Logger } from '../src/logger.ts';
+import { setupOtel, type TestOtel } from './helpers/otel.ts';
+
+/** A loopback server answering with `handler`; `url(path)` points at it. */
+async function serve(handler: (req: IncomingMessage, res: ServerResponse) => void): Promise<{ server: Server; url: (path?: string, auth?: string) => string }> {
+  const server = createServer(handler);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  return { server, url: (path = '/', auth = '') => `http://${auth}127.0.0.1:${port}${path}` };
+}
+
+const signal = () => new AbortController().signal;
+
+describe('the http check', () => {
+  let otel: TestOtel;
+  before(async () => (otel = await setupOtel()));
+  after(() => otel.shutdown());
+
+  it('reads at most maxBodyBytes of an endless body, fails the match, and stops the transfer', async () => {
+    let closed!: () => void;
+    const transferStopped = new Promise<void>((resolve) => (closed = resolve));
+    let sent = 0;
+    const { server, url } = await serve((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      const chunk = Buffer.alloc(16_384, 'a');
+      const pump = () => {
+        while (!res.destroyed && res.write(chunk)) sent += chunk.length;
+        if (!res.destroyed) res.once('drain', pump);
+      };
+      res.on('close', closed);
+      pump();
+    });
+    try {
+      const check = httpCheck({ url: url(), bodyMatch: 'never there', maxBodyBytes: 100_000 });
+      await assert.rejects(async () => check(signal()), (error: unknown) => {
+        assert.ok(error instanceof BodyMismatchError);
+        assert.match(error.message, /first 100000 bytes/);
+        return true;
+      });
+      await transferStopped;
+      assert.ok(sent < 10_000_000, `the server stopped being read after ${sent} bytes`);
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
+  });
+
+  it('finds a match within maxBodyBytes, and the default bound is 64 KiB', async () => {
+    const { server, url } = await serve((_req, res) => res.end(`${'x'.repeat(70_000)} ok`));
+    try {
+      assert.equal(await httpCheck({ url: url(), bodyMatch: 'xxx' })(signal()), true);
+      await assert.rejects(async () => httpCheck({ url: url(), bodyMatch: ' ok' })(signal()), /first 65536 bytes/);
+    } finally {
+      server.close();
+    }
+  });
+
+  it('passes every time on the same body with a /g or /y bodyMatch', async () => {
+    const { server, url } = await serve((_req, res) => res.end('status: ok'));
+    try {
+      for (const bodyMatch of [/ok/g, /status/y]) {
+        const check = httpCheck({ url: url(), bodyMatch });
+        for (let i = 0; i < 4; i += 1) assert.equal(await check(signal()), true, `${String(bodyMatch)}, call ${i + 1}`);
+      }
+    } finally {
+      server.close();
+    }
+  });
+
+  it('sends the credentials of the URL as Basic auth, and not in the URL', async () => {
+    const seen: Array<{ authorization?: string; url?: string }> = [];
+    const { server, url } = await serve((req, res) => {
+      seen.push({ authorization: req.headers.authorization, url: req.url });
+      res.end('ok');
+    });
+    try {
+      assert.equal(await httpCheck({ url: url('/health', 'ops%40corp:s3cr%3At@') })(signal()), true);
+      assert.deepEqual(seen, [{ authorization: `Basic ${Buffer.from('ops@corp:s3cr:t').toString('base64')}`, url: '/health' }]);
+    } finally {
+      server.close();
+    }
+  });
+
+  it('never shows the password of a URL: not in /healthz lastError, spans or debug logs', async () => {
+    // A port that was just free: the check fails with ECONNREFUSED, and its error names the URL's host.
+    const { server, url } = await serve((_req, res) => res.end());
+    const { port } = server.address() as { port: number };
+    server.close();
+    const lines: string[] = [];
+    const logger: Logger = {
+      debug: (obj) => void lines.push(JSON.stringify(obj)),
+      info: (obj) => void lines.push(JSON.stringify(obj)),
+      warn: (obj) => void lines.push(JSON.stringify(obj)),
+      error: (obj) => void lines.push(JSON.stringify(obj)),
+    };
+    const monitor = new HealthMonitor({ resources: false, logger, tracer: otel.tracer });
+    try {
+      const target = url('/', 'user:hunter2@');
+      assert.equal(target, `http://user:hunter2@127.0.0.1:${port}/`);
+      monitor.register('secret', httpCheck({ url: target }));
+      const result = await monitor.checkPlatformHealth('secret');
+      assert.equal(result.status, 'failure');
+      assert.match(result.error ?? '', /ECONNREFUSED|fetch failed/, 'fails for the closed port, not for the credentials');
+      const report = JSON.stringify(monitor.report());
+      const spans = JSON.stringify(otel.spans().filter((s) => s.attributes['health_check.platform'] === 'secret').map((s) => [s.status, s.events]));
+      for (const [where, text] of [['report', report], ['spans', spans], ['logs', lines.join('\n')]] as const) {
+        assert.ok(!text.includes('hunter2'), `${where}: ${text}`);
+      }
+    } finally {
+      await monitor.stop();
+    }
+  });
+
+  it('refuses a URL that is not one, without quoting its password', () => {
+    assert.throws(() => httpCheck({ url: 'http://user:hunter2@[bad/' }), (error: Error) => {
+      assert.match(error.message, /option "url" must be a valid URL, got "http:\/\/user:\*\*\*@\[bad\/"/);
+      return true;
+    });
+  });
+});
