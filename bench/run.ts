@@ -7,7 +7,7 @@
 // Benches: bench/breaker.ts (in this process, its idle figures in a child),
 // bench/monitor.ts (every figure in its own child process) and, when present,
 // bench/scrape.ts (in this process). They report; nothing here asserts.
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { runBreakerBench } from './breaker.ts';
@@ -27,6 +27,8 @@ type Bench = (options: { quick: boolean }) => Promise<Row[]>;
 
 const SCRAPE = fileURLToPath(new URL('./scrape.ts', import.meta.url));
 const RESULTS = fileURLToPath(new URL('./results.md', import.meta.url));
+/** Where results.md's hand-kept before/after records start; a new run keeps them. */
+const RECORDS = '\n## Before/after records\n';
 
 /** bench/scrape.ts may not exist yet: load it by a computed path so its absence is no type error either. */
 async function loadScrapeBench(): Promise<Bench | string> {
@@ -176,7 +178,9 @@ async function main(): Promise<void> {
   }
   const head = header(quick, (performance.now() - started) / 1000, loadBefore);
   printConsole(sections, head);
-  writeFileSync(RESULTS, markdown(sections, head, quick ? 'npm run bench -- --quick' : 'npm run bench'));
+  const previous = existsSync(RESULTS) ? readFileSync(RESULTS, 'utf8') : '';
+  const records = previous.includes(RECORDS) ? previous.slice(previous.indexOf(RECORDS)) : '';
+  writeFileSync(RESULTS, markdown(sections, head, quick ? 'npm run bench -- --quick' : 'npm run bench') + records);
   console.log(`\nwritten to ${RESULTS}`);
 }
 

@@ -685,6 +685,8 @@ export class PlatformCircuitBreaker {
   shutdown(): void {
     if (this.shut) return;
     this.shut = true;
+    // Ends the period: every permit still out is stale.
+    this.generation++;
     this.fastPath = false;
     this.dropTrial();
     this.listeners = undefined;
@@ -843,7 +845,9 @@ export class PlatformCircuitBreaker {
   private armClosedPeriod(): void {
     const generation = this.generation;
     this.onClosedSuccess = (value: unknown): unknown => {
-      this.settleClosed(generation, 'success', undefined);
+      // The hot path, one comparison: shutdown() ends the period too.
+      if (generation === this.generation) this.failureCount = 0;
+      else this.settleClosed(generation, 'success', undefined);
       return value;
     };
     this.onClosedFailure = (error: unknown): never => {

@@ -17,7 +17,7 @@ export type {
 export { overallStatus } from './status-rule.ts';
 export type { OverallStatus, StatusRuleInput } from './status-rule.ts';
 export { PlatformCircuitBreaker, CircuitOpenError, BreakerTimeoutError, BreakerShutdownError, errorTypeOf } from './circuit-breaker.ts';
-export type { BreakerOptions, BreakerSnapshot, BreakerState, BreakerStateChange, ExecuteOptions } from './circuit-breaker.ts';
+export type { BreakerOptions, BreakerPermit, BreakerSnapshot, BreakerState, BreakerStateChange, ExecuteOptions } from './circuit-breaker.ts';
 export { ResourceMonitor, createSystemSampler } from './resources.ts';
 export type { DegradedChange, DegradedReason, ResourceMonitorOptions, ResourceReadings, ResourceSampler } from './resources.ts';
 export {
@@ -42,3 +42,4 @@ export type { PluginHealth, PluginHealthStatus, PluginManager } from './plugins.
 export { createLogger, silentLogger } from './logger.ts';
 export type { Logger } from './logger.ts';
 export { BREAKER_DEFAULTS, MONITOR_DEFAULTS, ENV_OVERRIDES } from './config.ts';
+export type { BreakerSettings } from './config.ts';

@@ -243,21 +243,17 @@ describe('PlatformCircuitBreaker', () => {
     });
 
     it('S F F F opens on the third F, and F S F F does not, when all four calls overlap', () => {
-      const sfff = make({}, 'sfff');
-      const calls = [sfff.tryAcquire(), sfff.tryAcquire(), sfff.tryAcquire(), sfff.tryAcquire()];
-      const results = [calls[0]?.success(), calls[1]?.failure(new Error('1')), calls[2]?.failure(new Error('2'))];
-      assert.equal(sfff.getState().state, 'CLOSED');
-      results.push(calls[3]?.failure(new Error('3')));
-      assert.deepEqual(results, [true, true, true, true]);
-      assert.deepEqual([sfff.getState().state, sfff.getState().failureCount], ['OPEN', 3]);
-
-      const fsff = make({}, 'fsff');
-      const others = [fsff.tryAcquire(), fsff.tryAcquire(), fsff.tryAcquire(), fsff.tryAcquire()];
-      others[0]?.failure(new Error('1'));
-      others[1]?.success();
-      others[2]?.failure(new Error('2'));
-      others[3]?.failure(new Error('3'));
-      assert.deepEqual([fsff.getState().state, fsff.getState().failureCount], ['CLOSED', 2]);
+      /** Takes one permit per letter before settling any, then settles them in order; the state after each. */
+      const overlapping = (sequence: string): string[] => {
+        const breaker = make({}, sequence);
+        const permits = [...sequence].map(() => breaker.tryAcquire());
+        return [...sequence].map((verdict, i) => {
+          assert.equal(verdict === 'S' ? permits[i]?.success() : permits[i]?.failure(new Error(`call ${i}`)), true, `${sequence}: call ${i} is current`);
+          return breaker.getState().state;
+        });
+      };
+      assert.deepEqual(overlapping('SFFF'), ['CLOSED', 'CLOSED', 'CLOSED', 'OPEN']);
+      assert.deepEqual(overlapping('FSFF'), ['CLOSED', 'CLOSED', 'CLOSED', 'CLOSED']);
     });
 
     it('settles once: a second outcome on the same permit does nothing', () => {
