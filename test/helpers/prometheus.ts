@@ -17,6 +17,8 @@ export interface StartPrometheusOptions {
   jobName?: string;
   /** Rule files to load (resolved to absolute paths, since Prometheus resolves relative ones against the temp config dir). */
   ruleFiles?: string[];
+  /** Alertmanagers (`host:port`) that firing and resolved alerts are sent to. */
+  alertmanagers?: string[];
 }
 
 /** One element of an instant-vector query result, as returned by /api/v1/query. */
@@ -126,6 +128,7 @@ export async function startPrometheus(options: StartPrometheusOptions): Promise<
   const config = {
     global: { scrape_interval: interval, scrape_timeout: interval, evaluation_interval: interval },
     rule_files: (options.ruleFiles ?? []).map((f) => resolvePath(f)),
+    ...(options.alertmanagers ? { alerting: { alertmanagers: [{ static_configs: [{ targets: options.alertmanagers }] }] } } : {}),
     scrape_configs: [
       {
         job_name: options.jobName ?? 'conductor-health',
