@@ -31,6 +31,8 @@ export {
 export type { BreakerStateLabel, HealthCheckStatus, HealthMetrics, MetricsOptions, ResourceName } from './metrics.ts';
 export { startTelemetry, getMetricsRegistry } from './telemetry.ts';
 export type { HostMetricGroup, MetricsRegistry, Telemetry, TelemetryOptions } from './telemetry.ts';
+export { SuccessSpanFilter } from './sampling.ts';
+export type { OtlpProtocol } from './otlp.ts';
 export { healthHandler, livenessHandler, readinessHandler } from './health-endpoint.ts';
 export type { RequestHandler } from './health-endpoint.ts';
 export { statusPageHandler } from './status-page.ts';

@@ -6,11 +6,16 @@
  */
 export class LogLimiter {
   readonly #windowMs: number;
+  readonly #now: () => number;
   readonly #last = new Map<string, { at: number; suppressed: number }>();
 
-  /** `windowMs`: the quiet time after a line is let through (default 60 s). */
-  constructor(windowMs = 60_000) {
+  /**
+   * `windowMs`: the quiet time after a line is let through (default 60 s);
+   * `now`: the monotonic clock in ms (tests pass their own).
+   */
+  constructor(windowMs = 60_000, now: () => number = () => performance.now()) {
     this.#windowMs = windowMs;
+    this.#now = now;
   }
 
   /**
@@ -18,7 +23,7 @@ export class LogLimiter {
    * the number of lines suppressed since the last one.
    */
   take(key: string, log: (suppressed: number) => void): void {
-    const now = performance.now();
+    const now = this.#now();
     const entry = this.#last.get(key);
     if (entry !== undefined && now - entry.at < this.#windowMs) {
       entry.suppressed += 1;
@@ -26,5 +31,10 @@ export class LogLimiter {
     }
     this.#last.set(key, { at: now, suppressed: 0 });
     log(entry?.suppressed ?? 0);
+  }
+
+  /** Forgets `key`: its next line is let through at once (the fault ended; a new one is news). */
+  reset(key: string): void {
+    this.#last.delete(key);
   }
 }

@@ -4,7 +4,6 @@ import { context, metrics, propagation, trace } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
-import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { HostMetricsInstrumentation } from '@opentelemetry/instrumentation-host-metrics';
 import { detectResources, envDetector, resourceFromAttributes, type Resource } from '@opentelemetry/resources';
 import { AggregationType, MeterProvider, type ViewOptions } from '@opentelemetry/sdk-metrics';
@@ -14,7 +13,9 @@ import { ExpositionSerializer } from './exposition.ts';
 import { HTTP_SERVER_BOUND_KEYS, HTTP_SERVER_DEFAULTS, closeServer, listenBounded, type Handler, type HttpServerBounds } from './http-server.ts';
 import { createLibraryLogger, type Logger } from './logger.ts';
 import { DURATION_BUCKETS_SECONDS, METRIC_NAMES, SIZED_MAX_ERROR_TYPES, seriesPerPlatform } from './metrics.ts';
+import { OTLP_PROTOCOLS, createTraceExporter, otlpTraceSettings, type OtlpProtocol } from './otlp.ts';
 import { watchOverflow } from './overflow.ts';
+import { SuccessSpanFilter, ratioFromEnv, samplerFromEnv } from './sampling.ts';
 import { PACKAGE_VERSION } from './version.ts';
 
 /** What `/metrics` serves: the Prometheus exposition text of the whole meter provider. */
@@ -37,13 +38,20 @@ export interface TelemetryOptions {
   prometheusPort?: number;
   /** Serve `/metrics` over HTTP (default true); false when the app mounts {@link getMetricsRegistry} itself. */
   startServer?: boolean;
-  /** OTLP/HTTP base URL (`/v1/traces` is appended); default the `OTEL_EXPORTER_OTLP_*` variables; none means no span export. */
+  /** OTLP base URL (`/v1/traces` is appended over HTTP); default the `OTEL_EXPORTER_OTLP_*` variables; none means no span export. */
   otlpEndpoint?: string;
+  /** OTLP transport; default `OTEL_EXPORTER_OTLP_TRACES_PROTOCOL` / `OTEL_EXPORTER_OTLP_PROTOCOL`, else `http/protobuf`. */
+  otlpProtocol?: OtlpProtocol;
+  /**
+   * Share (0 to 1) of successful checks whose span is exported; failed, timed-out and rejected
+   * checks and breaker transitions always are. Default `CONDUCTOR_HEALTH_SUCCESS_SPAN_RATIO`, else 1.
+   */
+  successSpanRatio?: number;
   /** Platforms to size the metric cardinality limits for (default 10,000); a full turnover of them between two scrapes never overflows. */
   maxPlatforms?: number;
   /** Distinct `error_type` values per platform the limits are sized for, and the instruments' default (default 10). */
   maxErrorTypes?: number;
-  /** Where a metric overflow is reported; default warnings as JSON lines on stderr. */
+  /** Where a metric overflow or an unreachable collector is reported; default warnings as JSON lines on stderr. */
   logger?: Logger;
   /** Largest number of spans waiting for export; past it new spans are dropped (default 2,048). */
   maxQueueSize?: number;
@@ -67,8 +75,8 @@ const HOST_METRIC_GROUPS: readonly HostMetricGroup[] = ['system.cpu', 'system.me
 const DEFAULT_HOST_METRIC_GROUPS: HostMetricGroup[] = ['system.cpu', 'system.memory', 'process.cpu', 'process.memory'];
 
 const OPTION_KEYS = [
-  'serviceName', 'serviceVersion', 'prometheusHost', 'prometheusPort', 'startServer', 'otlpEndpoint',
-  'maxPlatforms', 'maxErrorTypes', 'maxQueueSize', 'shutdownTimeoutMs', 'hostMetrics', 'logger', ...HTTP_SERVER_BOUND_KEYS,
+  'serviceName', 'serviceVersion', 'prometheusHost', 'prometheusPort', 'startServer', 'otlpEndpoint', 'otlpProtocol',
+  'successSpanRatio', 'maxPlatforms', 'maxErrorTypes', 'maxQueueSize', 'shutdownTimeoutMs', 'hostMetrics', 'logger', ...HTTP_SERVER_BOUND_KEYS,
 ];
 
 /** What {@link startTelemetry} returns. */
@@ -122,6 +130,7 @@ export async function startTelemetry(options?: TelemetryOptions): Promise<Teleme
       'conductor-health: startTelemetry() was already called and its telemetry is running; call its shutdown() first, or reuse it (getMetricsRegistry() returns its registry)',
     );
   }
+  const { otlp, sampler } = opts;
   // Later merges win: defaults, then the environment (OTEL_SERVICE_NAME,
   // OTEL_RESOURCE_ATTRIBUTES), then what the code passed.
   const resource = resourceFromAttributes({
@@ -190,24 +199,30 @@ export async function startTelemetry(options?: TelemetryOptions): Promise<Teleme
     metricsUrl = `http://${opts.prometheusHost.includes(':') ? `[${opts.prometheusHost}]` : opts.prometheusHost}:${port}/metrics`;
   }
 
-  const spanExporter = otlpExporter(opts.otlpEndpoint, opts.shutdownTimeoutMs);
-  const spanProcessors: SpanProcessor[] = spanExporter
-    ? [new BatchSpanProcessor({
-        exporter: spanExporter,
-        maxQueueSize: opts.maxQueueSize,
-        maxExportBatchSize: Math.min(512, opts.maxQueueSize),
-        exportTimeoutMillis: exportTimeout(opts.shutdownTimeoutMs),
-      })]
-    : [];
-  const tracerProvider = new TracerProvider({ resource, spanProcessors });
+  const spanProcessors: SpanProcessor[] = [];
+  if (otlp) {
+    const batch = new BatchSpanProcessor({
+      exporter: await createTraceExporter(otlp, opts.logger),
+      maxQueueSize: opts.maxQueueSize,
+      maxExportBatchSize: Math.min(512, opts.maxQueueSize),
+      exportTimeoutMillis: exportTimeout(opts.shutdownTimeoutMs),
+    });
+    spanProcessors.push(opts.successSpanRatio < 1 ? new SuccessSpanFilter(batch, opts.successSpanRatio) : batch);
+  }
+  const tracerProvider = new TracerProvider({ resource, spanProcessors, ...(sampler ? { sampler } : {}) });
 
   const contextManager = new AsyncLocalStorageContextManager().enable();
-  const globals = {
+  const globals: Record<string, readonly [registered: boolean, unregister: () => void]> = {
     'context manager': [context.setGlobalContextManager(contextManager), () => context.disable()],
     propagator: [propagation.setGlobalPropagator(new W3CTraceContextPropagator()), () => propagation.disable()],
-    'tracer provider': [trace.setGlobalTracerProvider(tracerProvider), () => trace.disable()],
-    'meter provider': [metrics.setGlobalMeterProvider(meterProvider), () => metrics.disable()],
-  } as const;
+    // OTEL_SDK_DISABLED: the API stays a no-op for both signals; /healthz and /readyz still answer.
+    ...(opts.sdkDisabled
+      ? {}
+      : {
+          'tracer provider': [trace.setGlobalTracerProvider(tracerProvider), () => trace.disable()],
+          'meter provider': [metrics.setGlobalMeterProvider(meterProvider), () => metrics.disable()],
+        }),
+  };
   const taken = Object.entries(globals).filter(([, [registered]]) => !registered);
   if (taken.length > 0) {
     // Another OpenTelemetry SDK got there first: ours would record nowhere.
@@ -220,7 +235,7 @@ export async function startTelemetry(options?: TelemetryOptions): Promise<Teleme
   }
 
   let hostMetrics: HostMetricsInstrumentation | undefined;
-  if (opts.hostMetrics.length > 0) {
+  if (opts.hostMetrics.length > 0 && !opts.sdkDisabled) {
     hostMetrics = new HostMetricsInstrumentation({ enabled: false, metricGroups: opts.hostMetrics });
     hostMetrics.setMeterProvider(meterProvider);
     hostMetrics.enable();
@@ -231,7 +246,7 @@ export async function startTelemetry(options?: TelemetryOptions): Promise<Teleme
     registry,
     metricsUrl,
     resource,
-    exportingSpans: spanExporter !== undefined,
+    exportingSpans: otlp !== undefined,
     route(path, handler) {
       routes.set(path, handler);
     },
@@ -239,10 +254,7 @@ export async function startTelemetry(options?: TelemetryOptions): Promise<Teleme
       stopping ??= (async () => {
         hostMetrics?.disable();
         // Unregister first so nothing new is recorded into providers that are closing.
-        trace.disable();
-        metrics.disable();
-        propagation.disable();
-        context.disable();
+        for (const [, unregister] of Object.values(globals)) unregister();
         const closing = Promise.allSettled([
           tracerProvider.shutdown(),
           meterProvider.shutdown(),
@@ -273,20 +285,34 @@ function resolveOptions(options: TelemetryOptions | undefined) {
   if (opts.startServer !== undefined && typeof opts.startServer !== 'boolean') {
     throw new TypeError(`conductor-health: option "startServer" must be a boolean, got ${describeValue(opts.startServer)}`);
   }
+  // The OTLP and sampler settings are read (and refused) here, before anything starts.
+  // The exporter retries until its own deadline with timers that hold the
+  // process open, so its deadline must sit inside our shutdown bound.
+  const sdkDisabled = isSdkDisabled(env);
+  // setTimeout turns longer delays into 1 ms: the bound would end shutdown at once.
+  const shutdownTimeoutMs = checkNumber('shutdownTimeoutMs', opts.shutdownTimeoutMs ?? 5_000, { min: 1, max: MAX_TIMER_MS });
+  const otlpEndpoint = opts.otlpEndpoint === undefined ? undefined : checkString('otlpEndpoint', opts.otlpEndpoint);
+  const otlpProtocol = opts.otlpProtocol === undefined ? undefined : checkProtocol(opts.otlpProtocol);
+  const otlp = sdkDisabled ? undefined : otlpTraceSettings({ endpoint: otlpEndpoint, protocol: otlpProtocol }, exportTimeout(shutdownTimeoutMs));
   return {
+    otlp,
+    sampler: samplerFromEnv(env),
     serviceName: opts.serviceName === undefined ? undefined : checkString('serviceName', opts.serviceName),
     serviceVersion: opts.serviceVersion === undefined ? undefined : checkString('serviceVersion', opts.serviceVersion),
     prometheusHost: checkString('prometheusHost', opts.prometheusHost ?? (env.OTEL_EXPORTER_PROMETHEUS_HOST || '127.0.0.1')),
     prometheusPort,
     portFrom,
     startServer: opts.startServer !== false,
-    otlpEndpoint: opts.otlpEndpoint === undefined ? undefined : checkUrl('otlpEndpoint', opts.otlpEndpoint),
+    successSpanRatio:
+      opts.successSpanRatio === undefined
+        ? (ratioFromEnv('CONDUCTOR_HEALTH_SUCCESS_SPAN_RATIO') ?? 1)
+        : checkNumber('successSpanRatio', opts.successSpanRatio, { min: 0, max: 1 }),
+    sdkDisabled,
     maxPlatforms: checkNumber('maxPlatforms', opts.maxPlatforms ?? 10_000, { min: 1, integer: true }),
     maxErrorTypes: checkNumber('maxErrorTypes', opts.maxErrorTypes ?? BREAKER_DEFAULTS.maxErrorTypes, { min: 0, integer: true }),
     logger: logger(opts.logger),
     maxQueueSize: checkNumber('maxQueueSize', opts.maxQueueSize ?? 2_048, { min: 1, integer: true }),
-    // setTimeout turns longer delays into 1 ms: the bound would end shutdown at once.
-    shutdownTimeoutMs: checkNumber('shutdownTimeoutMs', opts.shutdownTimeoutMs ?? 5_000, { min: 1, max: MAX_TIMER_MS }),
+    shutdownTimeoutMs,
     hostMetrics: hostMetrics === false ? [] : hostMetrics,
     http: httpBounds(opts),
   };
@@ -308,19 +334,17 @@ function httpBounds(opts: Record<string, unknown>): HttpServerBounds {
   };
 }
 
-/** An http: or https: URL; the OTLP exporter would otherwise throw from deep inside, after the server started. */
-function checkUrl(name: string, value: unknown): string {
-  const text = checkString(name, value);
-  let url: URL | undefined;
-  try {
-    url = new URL(text);
-  } catch {
-    url = undefined;
-  }
-  if (url === undefined || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
-    throw new RangeError(`conductor-health: option "${name}" must be an http: or https: URL, got ${describeValue(value)}`);
-  }
-  return text;
+function checkProtocol(value: unknown): OtlpProtocol {
+  if ((OTLP_PROTOCOLS as readonly unknown[]).includes(value)) return value as OtlpProtocol;
+  throw new RangeError(`conductor-health: option "otlpProtocol" must be one of ${OTLP_PROTOCOLS.join(', ')}, got ${describeValue(value)}`);
+}
+
+/** `OTEL_SDK_DISABLED=true` (any case) asks for a no-op SDK, as the specification defines. */
+function isSdkDisabled(env: NodeJS.ProcessEnv): boolean {
+  const value = env.OTEL_SDK_DISABLED?.trim().toLowerCase();
+  if (!value || value === 'false') return false;
+  if (value === 'true') return true;
+  throw new RangeError(`conductor-health: environment variable OTEL_SDK_DISABLED must be true or false, got ${describeValue(env.OTEL_SDK_DISABLED)}`);
 }
 
 /**
@@ -343,16 +367,6 @@ function metricViews(limits: ReadonlyMap<string, number>): ViewOptions[] {
       ? { aggregation: { type: AggregationType.EXPLICIT_BUCKET_HISTOGRAM, options: { boundaries: [...DURATION_BUCKETS_SECONDS] } } }
       : {}),
   }));
-}
-
-function otlpExporter(endpoint: string | undefined, shutdownTimeoutMs: number): OTLPTraceExporter | undefined {
-  // The exporter retries until its own deadline with timers that hold the
-  // process open, so its deadline must sit inside our shutdown bound.
-  const timeoutMillis = exportTimeout(shutdownTimeoutMs);
-  if (endpoint !== undefined) return new OTLPTraceExporter({ url: `${endpoint.replace(/\/+$/, '')}/v1/traces`, timeoutMillis });
-  const env = process.env;
-  if (env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT || env.OTEL_EXPORTER_OTLP_ENDPOINT) return new OTLPTraceExporter({ timeoutMillis });
-  return undefined;
 }
 
 function exportTimeout(shutdownTimeoutMs: number): number {

@@ -45,3 +45,15 @@ export function boundStack(stack: string): string {
   return kept.join('\n');
 }
 
+/** A URL for messages: its password (a secret, often a token) replaced by `***`, the rest unchanged. */
+export function maskUrl(url: string): string {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return url.replace(/\/\/([^/@:]*):[^/@]*@/, '//$1:***@');
+  }
+  if (parsed.password === '') return url;
+  parsed.password = '***';
+  return parsed.href.endsWith('/') && !url.endsWith('/') ? parsed.href.slice(0, -1) : parsed.href;
+}

@@ -191,6 +191,8 @@ describe('options objects, every field wrong in turn', () => {
       ['prometheusPort', [...NOT_NUMBERS, -1, 65_536, 80.5]],
       ['startServer', ['yes', 1, null]],
       ['otlpEndpoint', ['', 'collector:4318', 'not a url', 'ftp://collector/', 4318]],
+      ['otlpProtocol', ['http', 'HTTP/JSON', 'grpc ', 5]],
+      ['successSpanRatio', [...NOT_NUMBERS, -0.1, 1.5]],
       ['maxPlatforms', [...NOT_NUMBERS, 0, 1.5]],
       ['maxQueueSize', [...NOT_NUMBERS, 0, 2.5]],
       ['shutdownTimeoutMs', [...NOT_NUMBERS, 0, MAX_TIMER_MS + 1]],
@@ -633,7 +635,7 @@ describe('generated input', () => {
   // Last: startTelemetry() runs once per process, so the suite's own telemetry stops here.
   it('startTelemetry options (no server): only the package\'s own clear errors', async () => {
     await otel.shutdown();
-    const known = ['serviceName', 'serviceVersion', 'prometheusHost', 'prometheusPort', 'otlpEndpoint', 'maxPlatforms', 'maxQueueSize', 'shutdownTimeoutMs', 'hostMetrics'];
+    const known = ['serviceName', 'serviceVersion', 'prometheusHost', 'prometheusPort', 'otlpEndpoint', 'otlpProtocol', 'successSpanRatio', 'maxPlatforms', 'maxQueueSize', 'shutdownTimeoutMs', 'hostMetrics'];
     await fc.assert(
       fc.asyncProperty(options(known), async (given) => {
         count('startTelemetry');

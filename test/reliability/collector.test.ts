@@ -40,6 +40,8 @@ describe('the collector down, then hanging, then back', () => {
       startServer: false,
       hostMetrics: false,
       otlpEndpoint: gate.url,
+      otlpProtocol: 'http/json',
+      logger: silentLogger,
       maxQueueSize: MAX_QUEUE,
       shutdownTimeoutMs: SHUTDOWN_TIMEOUT_MS,
     });
@@ -130,7 +132,7 @@ describe('the collector down, then hanging, then back', () => {
 describe('shutdown with the collector port closed', () => {
   it('returns within shutdownTimeoutMs with spans still queued', async () => {
     const port = await freePort();
-    const telemetry = await startTelemetry({ startServer: false, hostMetrics: false, otlpEndpoint: `http://127.0.0.1:${port}`, maxQueueSize: 64, shutdownTimeoutMs: 500 });
+    const telemetry = await startTelemetry({ startServer: false, hostMetrics: false, otlpEndpoint: `http://127.0.0.1:${port}`, logger: silentLogger, maxQueueSize: 64, shutdownTimeoutMs: 500 });
     const monitor = new HealthMonitor({ resources: false, logger: silentLogger });
     for (let i = 0; i < 2_000; i += 1) await monitor.checkPlatformHealth(`closed-${i % 50}`, () => i % 7 !== 0);
     await monitor.stop();

@@ -1,0 +1,197 @@
+import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
+import { OTLPTraceExporter as JsonTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
+import { OTLPTraceExporter as ProtobufTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
+import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace';
+import { shortMessage } from './check-failure.ts';
+import { describeValue } from './config.ts';
+import { LogLimiter } from './log-limiter.ts';
+import type { Logger } from './logger.ts';
+import { maskUrl } from './text.ts';
+
+/** The OTLP transports of the specification (`OTEL_EXPORTER_OTLP_PROTOCOL`). */
+export type OtlpProtocol = 'http/protobuf' | 'http/json' | 'grpc';
+export const OTLP_PROTOCOLS: readonly OtlpProtocol[] = ['http/protobuf', 'http/json', 'grpc'];
+
+/** Where and how spans leave the process, resolved from options and `OTEL_EXPORTER_OTLP_*`. */
+export interface OtlpTraceSettings {
+  protocol: OtlpProtocol;
+  /** The full URL: `…/v1/traces` over HTTP, the bare `scheme://host:port` over gRPC. */
+  url: string;
+  compression: 'gzip' | 'none';
+  /** Bound on one export, retries included. */
+  timeoutMillis: number;
+}
+
+/** The specification's default bound on one export (`OTEL_EXPORTER_OTLP_TIMEOUT`). */
+const DEFAULT_TIMEOUT_MS = 10_000;
+/** After the first failure is logged, further ones are summed up at most this often. */
+export const EXPORT_FAILURE_LOG_INTERVAL_MS = 60_000;
+
+/**
+ * Resolves the trace exporter's settings the way the OTLP exporter
+ * specification defines them: a traces-specific variable wins over the general
+ * one, `OTEL_EXPORTER_OTLP_ENDPOINT` gets `/v1/traces` appended over HTTP and
+ * is used as-is over gRPC, a traces-specific endpoint is always used as-is.
+ * Values passed in code win over the environment. Returns undefined when no
+ * endpoint is set anywhere: then spans are not exported.
+ *
+ * `maxTimeoutMs` caps the export timeout so that shutdown stays bounded.
+ * Headers (`OTEL_EXPORTER_OTLP_[TRACES_]HEADERS`) and certificates are read
+ * by the exporter itself.
+ */
+export function otlpTraceSettings(
+  options: { endpoint?: string | undefined; protocol?: OtlpProtocol | undefined },
+  maxTimeoutMs: number,
+  env: NodeJS.ProcessEnv = process.env,
+): OtlpTraceSettings | undefined {
+  const protocolVar = pick(env, 'PROTOCOL');
+  const protocol = options.protocol ?? (protocolVar ? oneOf(protocolVar, OTLP_PROTOCOLS) : 'http/protobuf');
+
+  let url: string;
+  const specific = nonEmpty(env, 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT');
+  const general = nonEmpty(env, 'OTEL_EXPORTER_OTLP_ENDPOINT');
+  if (options.endpoint !== undefined) {
+    url = signalUrl(checkEndpoint('option "otlpEndpoint"', options.endpoint), protocol);
+  } else if (specific !== undefined) {
+    url = checkEndpoint('environment variable OTEL_EXPORTER_OTLP_TRACES_ENDPOINT', specific);
+  } else if (general !== undefined) {
+    url = signalUrl(checkEndpoint('environment variable OTEL_EXPORTER_OTLP_ENDPOINT', general), protocol);
+  } else {
+    return undefined;
+  }
+
+  const compressionVar = pick(env, 'COMPRESSION');
+  const compression = compressionVar ? oneOf(compressionVar, ['gzip', 'none'] as const) : 'none';
+  const timeoutVar = pick(env, 'TIMEOUT');
+  const timeout = timeoutVar ? milliseconds(timeoutVar) : DEFAULT_TIMEOUT_MS;
+  return { protocol, url, compression, timeoutMillis: Math.min(timeout, maxTimeoutMs) };
+}
+
+/**
+ * The exporter for `settings`, wrapped so that a collector that cannot be
+ * reached is not silent: the first failed export is logged at once with the
+ * endpoint (password masked), later ones at most once a minute as a count,
+ * and the first success after failures says so.
+ */
+export async function createTraceExporter(settings: OtlpTraceSettings, logger: Logger): Promise<SpanExporter> {
+  const config = { url: settings.url, compression: settings.compression as never, timeoutMillis: settings.timeoutMillis };
+  let exporter: SpanExporter;
+  if (settings.protocol === 'grpc') {
+    // gRPC pulls in @grpc/grpc-js: load it only when asked for.
+    const { OTLPTraceExporter } = await import('@opentelemetry/exporter-trace-otlp-grpc');
+    exporter = new OTLPTraceExporter(config);
+  } else if (settings.protocol === 'http/json') {
+    exporter = new JsonTraceExporter(config);
+  } else {
+    exporter = new ProtobufTraceExporter(config);
+  }
+  return new ReportingExporter(exporter, `${settings.protocol} ${maskUrl(settings.url)}`, logger);
+}
+
+/** A span exporter that reports its failures: once at first, then at most once per interval. */
+export class ReportingExporter implements SpanExporter {
+  readonly #inner: SpanExporter;
+  readonly #target: string;
+  readonly #logger: Logger;
+  readonly #limiter: LogLimiter;
+  /** True from a failed export to the next successful one. */
+  #failing = false;
+  /** Spans dropped since the last line about them. */
+  #droppedSpans = 0;
+
+  /**
+   * @param target what to name in messages: protocol and endpoint, password masked
+   * @param now a monotonic clock in ms (tests pass a fake one)
+   */
+  constructor(inner: SpanExporter, target: string, logger: Logger, now?: () => number) {
+    this.#inner = inner;
+    this.#target = target;
+    this.#logger = logger;
+    this.#limiter = new LogLimiter(EXPORT_FAILURE_LOG_INTERVAL_MS, now);
+  }
+
+  export(spans: ReadableSpan[], resultCallback: (result: ExportResult) => void): void {
+    this.#inner.export(spans, (result) => {
+      if (result.code === ExportResultCode.SUCCESS) this.#succeeded();
+      else this.#failed(result.error, spans.length);
+      resultCallback(result);
+    });
+  }
+
+  shutdown(): Promise<void> {
+    return this.#inner.shutdown();
+  }
+
+  forceFlush(): Promise<void> {
+    return this.#inner.forceFlush?.() ?? Promise.resolve();
+  }
+
+  #failed(error: unknown, spans: number): void {
+    const first = !this.#failing;
+    this.#failing = true;
+    this.#droppedSpans += spans;
+    this.#limiter.take('export', (suppressed) => {
+      this.#logger.warn(
+        { endpoint: this.#target, error: shortMessage(error ?? 'unknown error'), failedExports: suppressed + 1, droppedSpans: this.#droppedSpans },
+        first
+          ? `cannot export spans to ${this.#target}; spans are dropped until it answers (next report in at most a minute)`
+          : `span export to ${this.#target} still failing`,
+      );
+      this.#droppedSpans = 0;
+    });
+  }
+
+  #succeeded(): void {
+    if (!this.#failing) return;
+    this.#failing = false;
+    this.#droppedSpans = 0;
+    this.#limiter.reset('export');
+    this.#logger.info({ endpoint: this.#target }, `span export to ${this.#target} works again`);
+  }
+}
+
+/** The traces-specific variable if set, else the general one (blank counts as unset). */
+function pick(env: NodeJS.ProcessEnv, suffix: string): { name: string; value: string } | undefined {
+  for (const name of [`OTEL_EXPORTER_OTLP_TRACES_${suffix}`, `OTEL_EXPORTER_OTLP_${suffix}`]) {
+    const value = nonEmpty(env, name);
+    if (value !== undefined) return { name, value };
+  }
+  return undefined;
+}
+
+function nonEmpty(env: NodeJS.ProcessEnv, name: string): string | undefined {
+  const value = env[name]?.trim();
+  return value ? value : undefined;
+}
+
+function oneOf<T extends string>({ name, value }: { name: string; value: string }, allowed: readonly T[]): T {
+  if ((allowed as readonly string[]).includes(value)) return value as T;
+  throw new RangeError(`conductor-health: environment variable ${name} must be one of ${allowed.join(', ')}, got ${describeValue(value)}`);
+}
+
+function milliseconds({ name, value }: { name: string; value: string }): number {
+  const ms = Number(value);
+  if (!/^\d+$/.test(value) || ms < 1 || !Number.isSafeInteger(ms)) {
+    throw new RangeError(`conductor-health: environment variable ${name} must be a whole number of milliseconds >= 1, got ${describeValue(value)}`);
+  }
+  return ms;
+}
+
+/** An http: or https: URL; the exporter would otherwise fail later and deep inside. */
+function checkEndpoint(what: string, value: string): string {
+  let url: URL | undefined;
+  try {
+    url = new URL(value);
+  } catch {
+    url = undefined;
+  }
+  if (url === undefined || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
+    throw new RangeError(`conductor-health: ${what} must be an http: or https: URL, got ${describeValue(maskUrl(value))}`);
+  }
+  return value;
+}
+
+/** A base endpoint made the traces URL: `/v1/traces` over HTTP; gRPC takes the base. */
+function signalUrl(base: string, protocol: OtlpProtocol): string {
+  return protocol === 'grpc' ? base : `${base.replace(/\/+$/, '')}/v1/traces`;
+}

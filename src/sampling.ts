@@ -1,0 +1,97 @@
+import type { Context } from '@opentelemetry/api';
+import {
+  AlwaysOffSampler,
+  AlwaysOnSampler,
+  ParentBasedSampler,
+  TraceIdRatioBasedSampler,
+  type ReadableSpan,
+  type Sampler,
+  type Span,
+  type SpanProcessor,
+} from '@opentelemetry/sdk-trace';
+import { describeValue } from './config.ts';
+
+/**
+ * Which spans leave the process: the specification's `OTEL_TRACES_SAMPLER`,
+ * decided when a span starts, and {@link SuccessSpanFilter}, decided when a
+ * check's span ends and its outcome is known.
+ */
+
+const SAMPLERS = [
+  'always_on', 'always_off', 'traceidratio', 'parentbased_always_on', 'parentbased_always_off', 'parentbased_traceidratio',
+] as const;
+
+/**
+ * The sampler `OTEL_TRACES_SAMPLER` and `OTEL_TRACES_SAMPLER_ARG` name, or
+ * undefined when unset (the SDK's default, `parentbased_always_on`). A value
+ * this package does not know (or the remote samplers it does not ship) is an
+ * error naming the variable, not a silent fallback.
+ */
+export function samplerFromEnv(env: NodeJS.ProcessEnv = process.env): Sampler | undefined {
+  const name = env.OTEL_TRACES_SAMPLER?.trim().toLowerCase();
+  if (!name) return undefined;
+  if (!(SAMPLERS as readonly string[]).includes(name)) {
+    throw new RangeError(
+      `conductor-health: environment variable OTEL_TRACES_SAMPLER must be one of ${SAMPLERS.join(', ')}, got ${describeValue(env.OTEL_TRACES_SAMPLER)}`,
+    );
+  }
+  const root = name.endsWith('always_on') ? new AlwaysOnSampler() : name.endsWith('always_off') ? new AlwaysOffSampler() : new TraceIdRatioBasedSampler(ratioFromEnv('OTEL_TRACES_SAMPLER_ARG', env) ?? 1);
+  return name.startsWith('parentbased_') ? new ParentBasedSampler({ root }) : root;
+}
+
+/** A ratio from 0 to 1 written in decimal (`0.01`, `1`), or undefined when the variable is unset or blank. */
+export function ratioFromEnv(name: string, env: NodeJS.ProcessEnv = process.env): number | undefined {
+  const text = env[name]?.trim();
+  if (!text) return undefined;
+  if (!/^(0|1|0?\.\d+|1\.0*)$/.test(text)) {
+    throw new RangeError(`conductor-health: environment variable ${name} must be a ratio from 0 to 1 (such as 0.01), got ${describeValue(env[name])}`);
+  }
+  return Number(text);
+}
+
+/**
+ * True when a finished span must be exported whatever the share: anything
+ * but a successful `health_check` root span, or a successful one that carries
+ * a breaker transition (a half-open trial that closed the breaker).
+ */
+export function mustExport(span: ReadableSpan): boolean {
+  if (span.name !== 'health_check' || span.attributes['health_check.status'] !== 'success') return true;
+  // A check the caller ran inside its own trace belongs to that trace.
+  if (span.parentSpanContext !== undefined) return true;
+  return span.events.some((event) => event.name === 'circuit_breaker.state_change');
+}
+
+/**
+ * A span processor in front of the exporting one: it passes on every failed,
+ * timed-out and rejected check, every transition and every other span, and
+ * only `ratio` of the successful checks. The choice follows the trace id (as
+ * the ratio sampler does), so it is deterministic and needs no random source.
+ * Metrics are recorded apart from spans and stay exact.
+ */
+export class SuccessSpanFilter implements SpanProcessor {
+  readonly #next: SpanProcessor;
+  /** `ratio` scaled to the 32-bit range the trace id's last 8 hex digits cover. */
+  readonly #bound: number;
+
+  /** @param ratio share of successful checks exported, 0 to 1 */
+  constructor(next: SpanProcessor, ratio: number) {
+    this.#next = next;
+    this.#bound = ratio * 2 ** 32;
+  }
+
+  onStart(span: Span, parentContext: Context): void {
+    this.#next.onStart(span, parentContext);
+  }
+
+  onEnd(span: ReadableSpan): void {
+    if (mustExport(span) || Number.parseInt(span.spanContext().traceId.slice(-8), 16) < this.#bound) this.#next.onEnd(span);
+  }
+
+  forceFlush(): Promise<void> {
+    return this.#next.forceFlush();
+  }
+
+  shutdown(): Promise<void> {
+    return this.#next.shutdown();
+  }
+}
