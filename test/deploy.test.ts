@@ -3,13 +3,15 @@
  * deploy/alerts.yml (+ its promtool unit tests), deploy/docker-compose.yaml,
  * the Grafana provisioning and deploy/grafana-dashboard.json.
  *
- * There is no collector, Jaeger, Grafana or Docker here, so their files are
- * checked structurally. Prometheus files go through the real promtool, and
+ * There is no Grafana or Docker here, so their files are checked
+ * structurally; the Collector and Jaeger run for real in trace-path.test.ts,
+ * which loads otel-collector.yaml itself. Prometheus files go through the real promtool, and
  * every dashboard query (and every alert expression) runs against a real
  * Prometheus scraping a real HealthMonitor.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join, posix, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -143,6 +145,13 @@ describe('the OpenTelemetry Collector configuration (otel-collector.yaml)', () =
   const pipelines = obj(service.pipelines, 'service.pipelines');
   const pipeline = (name: string): Obj => obj(pipelines[name], `pipeline ${name}`);
   const componentType = (id: string): string => id.split('/')[0] ?? id;
+  /** The address in `${env:NAME:-default}`: the file takes each address from the environment, with the compose value as default. */
+  const address = (value: unknown, variable: string): string => {
+    const match = /^\$\{env:([A-Z_]+):-([^}]+)\}$/.exec(str(value, variable));
+    assert.ok(match, `${variable}: ${String(value)} is \${env:${variable}:-default}`);
+    assert.equal(match[1], variable);
+    return match[2]!;
+  };
 
   it('defines every receiver, processor and exporter that a pipeline names', () => {
     assert.ok(Object.keys(pipelines).length > 0, 'at least one pipeline');
@@ -162,16 +171,16 @@ describe('the OpenTelemetry Collector configuration (otel-collector.yaml)', () =
     const enabled = strings(service.extensions, 'service.extensions');
     assert.ok(enabled.includes('health_check'), 'health_check is enabled');
     for (const id of enabled) assert.ok(id in section('extensions'), `extension "${id}" is not defined`);
-    assert.equal(obj(section('extensions').health_check, 'health_check').endpoint, '0.0.0.0:13133');
+    assert.equal(address(obj(section('extensions').health_check, 'health_check').endpoint, 'COLLECTOR_HEALTH_ENDPOINT'), '0.0.0.0:13133');
   });
 
   it('sends traces to Jaeger over OTLP as the last exporter of the traces pipeline', () => {
     const exporters = strings(pipeline('traces').exporters, 'traces.exporters');
     const last = exporters.at(-1);
     assert.ok(last !== undefined && last.startsWith('otlp'), `last traces exporter is an otlp exporter, got ${String(last)}`);
-    assert.equal(componentType(last), 'otlp', 'OTLP/gRPC exporter (Jaeger listens for gRPC on 4317)');
+    assert.equal(componentType(last), 'otlp_grpc', 'OTLP/gRPC exporter (Jaeger listens for gRPC on 4317)');
     const jaeger = obj(section('exporters')[last], `exporters.${last}`);
-    assert.equal(jaeger.endpoint, 'jaeger:4317');
+    assert.equal(address(jaeger.endpoint, 'JAEGER_OTLP_ENDPOINT'), 'jaeger:4317');
     assert.equal(obj(jaeger.tls, `${last}.tls`).insecure, true, 'plain gRPC inside the compose network');
     assert.ok(exporters.includes('debug'), 'debug exporter in the traces pipeline');
     assert.equal(obj(section('exporters').debug, 'exporters.debug').verbosity, 'basic');
@@ -183,13 +192,13 @@ describe('the OpenTelemetry Collector configuration (otel-collector.yaml)', () =
       strings(pipeline(n).exporters, `${n}.exporters`).some((id) => componentType(id) === 'prometheus'),
     );
     assert.ok(withPrometheus.length > 0, `a metrics pipeline exports through prometheus (metrics pipelines: ${metricsPipelines.join(', ')})`);
-    assert.equal(obj(section('exporters').prometheus, 'exporters.prometheus').endpoint, '0.0.0.0:8889');
+    assert.equal(address(obj(section('exporters').prometheus, 'exporters.prometheus').endpoint, 'COLLECTOR_PROMETHEUS_ENDPOINT'), '0.0.0.0:8889');
   });
 
   it('receives OTLP over gRPC on 4317 and HTTP on 4318 on all interfaces', () => {
     const protocols = obj(obj(section('receivers').otlp, 'receivers.otlp').protocols, 'otlp.protocols');
-    assert.equal(obj(protocols.grpc, 'otlp.protocols.grpc').endpoint, '0.0.0.0:4317');
-    assert.equal(obj(protocols.http, 'otlp.protocols.http').endpoint, '0.0.0.0:4318');
+    assert.equal(address(obj(protocols.grpc, 'otlp.protocols.grpc').endpoint, 'COLLECTOR_OTLP_GRPC_ENDPOINT'), '0.0.0.0:4317');
+    assert.equal(address(obj(protocols.http, 'otlp.protocols.http').endpoint, 'COLLECTOR_OTLP_HTTP_ENDPOINT'), '0.0.0.0:4318');
     for (const name of Object.keys(pipelines)) {
       assert.ok(strings(pipeline(name).receivers, `${name}.receivers`).includes('otlp'), `${name} receives OTLP`);
     }
@@ -330,8 +339,20 @@ describe('the docker compose stack (deploy/docker-compose.yaml)', () => {
     for (const name of ['conductor-health', 'otel-collector', 'jaeger', 'prometheus', 'grafana']) {
       str(service(name).image, `${name}.image`);
     }
-    assert.equal(service('conductor-health').image, 'node:24-bookworm-slim');
     assert.match(str(service('jaeger').image, 'jaeger.image'), /^jaegertracing\/jaeger:/, 'Jaeger v2 image');
+  });
+
+  it('pins the versions CI runs: Node from the lock file, the Collector and Jaeger .ci/peers.sh builds, Debian\'s Prometheus', () => {
+    const lock = JSON.parse(readFileSync(join(ROOT, 'package-lock.json'), 'utf8')) as { packages: Record<string, { version: string }> };
+    assert.equal(service('conductor-health').image, `node:${lock.packages['node_modules/node']!.version}-bookworm-slim`);
+    const manifest = readFileSync(join(ROOT, 'test/peers/collector/manifest.yaml'), 'utf8');
+    const contrib = /opentelemetry-collector-contrib\/\S+ v(\d+\.\d+\.\d+)/.exec(manifest)?.[1];
+    assert.equal(service('otel-collector').image, `otel/opentelemetry-collector-contrib:${contrib}`);
+    // Jaeger tags its v2 releases 2.x and its Go module 1.x: v1.76.0 is 2.13.0.
+    assert.match(readFileSync(join(ROOT, 'test/peers/jaeger/go.mod'), 'utf8'), /github\.com\/jaegertracing\/jaeger v1\.76\.0\b/);
+    assert.equal(service('jaeger').image, 'jaegertracing/jaeger:2.13.0');
+    const prometheus = /version (\d+\.\d+\.\d+)/.exec(execFileSync('prometheus', ['--version'], { encoding: 'utf8' }))?.[1];
+    assert.equal(service('prometheus').image, `prom/prometheus:v${prometheus}`);
   });
 
   it('mounts only files and directories that exist in the repository', () => {
@@ -380,7 +401,7 @@ describe('the docker compose stack (deploy/docker-compose.yaml)', () => {
     assert.match(str(service('conductor-health').command, 'command'), /npm ci && npm start/);
 
     const collector = readYaml(join(ROOT, 'otel-collector.yaml'));
-    const jaegerEndpoint = str(obj(obj(collector.exporters, 'exporters')['otlp/jaeger'], 'otlp/jaeger').endpoint, 'endpoint');
+    const jaegerEndpoint = str(obj(obj(collector.exporters, 'exporters')['otlp_grpc/jaeger'], 'otlp_grpc/jaeger').endpoint, 'endpoint').replace(/^\$\{env:\w+:-(.*)\}$/, '$1');
     assert.ok(jaegerEndpoint.split(':')[0]! in services, `collector exports to ${jaegerEndpoint}, a compose service`);
 
     const prometheus = readYaml(join(DEPLOY, 'prometheus.yml'));
