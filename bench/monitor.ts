@@ -75,7 +75,7 @@ interface BenchOtel {
 }
 
 /** The real SDK, as the command builds it, with spans batched to a discarding exporter. Call before creating monitors. */
-async function setupOtel(): Promise<BenchOtel> {
+export async function setupOtel(): Promise<BenchOtel> {
   const telemetry = await startTelemetry({ startServer: false, hostMetrics: false, maxPlatforms: 10_000 });
   const exporter = new DiscardingExporter();
   // The same queue and batch sizes as startTelemetry() gives its OTLP exporter.
@@ -108,14 +108,14 @@ function cpuMicros(since: NodeJS.CpuUsage): number {
   return used.user + used.system;
 }
 
-function median(values: number[]): number {
+export function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   const mid = sorted.length >> 1;
   return sorted.length % 2 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
 }
 
 /** Nearest-rank percentile of an ascending array. */
-function percentile(sorted: number[], p: number): number {
+export function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return Number.NaN;
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] as number;
 }
@@ -125,7 +125,7 @@ function mean(values: number[]): number {
 }
 
 /** Three significant digits: enough for a report, readable in a table. */
-function sig(x: number): number {
+export function sig(x: number): number {
   if (!Number.isFinite(x) || x === 0) return x;
   const digits = Math.max(0, 2 - Math.floor(Math.log10(Math.abs(x))));
   return Number(x.toFixed(Math.min(digits, 6)));
@@ -504,7 +504,7 @@ async function figureC(quick: boolean): Promise<BenchRow[]> {
 // d. Schedule accuracy vs a setInterval per platform
 
 /** Waits for an event-loop turn in which Date.now() has just moved to a new millisecond (libuv's clock is fresh then too). */
-async function atMillisecondBoundary(): Promise<void> {
+export async function atMillisecondBoundary(): Promise<void> {
   const start = Date.now();
   while (Date.now() === start) await immediate();
 }

@@ -5,13 +5,15 @@
 //   npm run bench -- --quick      smoke run (under a minute)
 //
 // Benches: bench/breaker.ts (in this process, its idle figures in a child),
-// bench/monitor.ts (every figure in its own child process) and, when present,
-// bench/scrape.ts (in this process). They report; nothing here asserts.
+// bench/monitor.ts (every figure in its own child process), when present,
+// bench/scrape.ts (in this process), and bench/status-page.ts (server and
+// clients in child processes). They report; nothing here asserts.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { runBreakerBench } from './breaker.ts';
 import { runMonitorBench, type BenchRow } from './monitor.ts';
+import { runStatusPageBench } from './status-page.ts';
 
 /** The union of the row shapes the benches return: breaker rows have no unit, goal or peer name. */
 type Row = BenchRow;
@@ -157,6 +159,7 @@ async function main(): Promise<void> {
     { title: 'PlatformCircuitBreaker (bench/breaker.ts)', run: runBreakerBench as Bench },
     { title: 'HealthMonitor (bench/monitor.ts)', run: runMonitorBench as Bench },
     { title: '/metrics rendering (bench/scrape.ts)', run: await loadScrapeBench() },
+    { title: 'Status page event streams (bench/status-page.ts)', run: runStatusPageBench as Bench },
   ];
   for (const bench of benches) {
     if (typeof bench.run === 'string') {

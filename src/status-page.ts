@@ -6,7 +6,7 @@ import { EventStreams, HEARTBEAT, encodeEvent } from './event-stream.ts';
 import { allowMethod, type RequestHandler } from './health-endpoint.ts';
 import type { CheckSample, HealthCheckResult, HealthMonitor } from './health.ts';
 import { renderStatusPage } from './status-html.ts';
-import { platformViewOf, snapshotOf, summaryOf, transitionViewOf } from './status-view.ts';
+import { platformDelta, platformViewOf, snapshotOf, summaryOf, transitionViewOf, type PlatformView } from './status-view.ts';
 
 /** Options of {@link statusPageHandler}; every one is optional. */
 export interface StatusPageOptions {
@@ -120,6 +120,8 @@ class StatusFeed {
   #dirty = false;
   /** Row index of each platform in the last snapshot sent; updates address rows by it. */
   #rows = new Map<string, number>();
+  /** Each row as the pages have it, so an update carries only what changed. */
+  #sent: PlatformView[] = [];
   /** The snapshot event, built at most once between two updates. */
   #snapshot: Buffer | undefined;
   #lastWrite = 0;
@@ -180,6 +182,7 @@ class StatusFeed {
     const report = this.#monitor.report({ history: true });
     this.#rows = new Map(report.platforms.map((p, i) => [p.platform, i]));
     const snapshot = snapshotOf(report, Date.now(), this.#monitor.historySize);
+    this.#sent = snapshot.platforms;
     return encodeEvent('snapshot', JSON.stringify(snapshot));
   }
 
@@ -210,7 +213,12 @@ class StatusFeed {
       const i = this.#rows.get(change.platform);
       if (i !== undefined && !changed.has(i)) changed.set(i, []);
     }
-    const platforms = [...changed].map(([i, samples]) => ({ i, ...platformViewOf(report.platforms[i]!, samples) }));
+    const platforms = [...changed].map(([i, samples]) => {
+      const next = platformViewOf(report.platforms[i]!, samples);
+      const delta = platformDelta(i, this.#sent[i]!, next);
+      this.#sent[i] = next;
+      return delta;
+    });
     const update = { ...summaryOf(report, now), platforms, transitions: this.#transitions.map(transitionViewOf) };
     this.#clearPending();
     this.#snapshot = undefined;

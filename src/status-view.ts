@@ -43,6 +43,22 @@ export interface PlatformView {
   ms: number[];
 }
 
+/**
+ * What an update says of one row: its new checks, and of every other field
+ * only what changed since the last view sent (`null` when it went away).
+ */
+export type PlatformDelta = { i: number; checks: string; ms: number[] } & { [K in Exclude<keyof PlatformView, 'checks' | 'ms'>]?: PlatformView[K] | null };
+
+/** The delta from `sent` (the view the pages have) to `next`, for row `i`. */
+export function platformDelta(i: number, sent: PlatformView, next: PlatformView): PlatformDelta {
+  const delta: Record<string, unknown> = { i, checks: next.checks, ms: next.ms };
+  for (const key of new Set([...Object.keys(sent), ...Object.keys(next)]) as Set<keyof PlatformView>) {
+    if (key === 'checks' || key === 'ms') continue;
+    if (sent[key] !== next[key]) delta[key] = next[key] ?? null;
+  }
+  return delta as PlatformDelta;
+}
+
 /** A breaker transition on the timeline. */
 export interface TransitionView {
   name: string;

@@ -174,10 +174,17 @@
     for (const change of u.platforms) {
       const row = rows[change.i];
       if (!row) continue;
-      const checks = (row.view.checks + change.checks).slice(-historySize);
-      const ms = row.view.ms.concat(change.ms).slice(-historySize);
-      row.view = { ...change, checks, ms };
-      fillRow(row.tr, row.view, change.i);
+      // Only what changed comes: new checks to append, other fields to set (null: gone).
+      const view = { ...row.view };
+      for (const [key, value] of Object.entries(change)) {
+        if (key === 'i' || key === 'checks' || key === 'ms') continue;
+        if (value === null) delete view[key];
+        else view[key] = value;
+      }
+      view.checks = (row.view.checks + change.checks).slice(-historySize);
+      view.ms = row.view.ms.concat(change.ms).slice(-historySize);
+      row.view = view;
+      fillRow(row.tr, view, change.i);
     }
     addTransitions(u.transitions);
     showCounts();

@@ -5,6 +5,7 @@ import { connect } from 'node:net';
 import { HealthMonitor } from '../src/health.ts';
 import { silentLogger } from '../src/logger.ts';
 import { sparklineSvg } from '../src/status-html.ts';
+import { platformDelta, type PlatformView } from '../src/status-view.ts';
 import { statusPageHandler, type StatusPageHandler, type StatusPageOptions } from '../src/status-page.ts';
 import { maskSecrets } from '../src/text.ts';
 import { setupOtel, type TestOtel } from './helpers/otel.ts';
@@ -141,7 +142,8 @@ describe('the status page handler', () => {
     assert.ok(updates.every((u) => u.event === 'update'));
     const api = updates.flatMap((u) => u.data.platforms).filter((p: { i: number }) => p.i === 1);
     assert.ok(api.length > 0);
-    assert.equal(api.at(-1).state, 'OPEN');
+    assert.equal(api.reduce((state: string, p: { state?: string }) => p.state ?? state, snapshot!.data.platforms[1].state), 'OPEN');
+    assert.ok(api.every((p: { name?: string }) => p.name === undefined), 'updates carry only what changed: the name never does');
     assert.match(api.map((p: { checks: string }) => p.checks).join(''), /s*ff$/, 'each check arrives once, in order');
   });
 
@@ -217,6 +219,14 @@ describe('the status page handler', () => {
     assert.throws(() => statusPageHandler(monitor, { maxBufferedBytes: 1.5 }), /"maxBufferedBytes".*1\.5/);
     assert.throws(() => statusPageHandler(monitor, { updateIntervalMs: 5 }), /"updateIntervalMs".*5/);
     assert.throws(() => statusPageHandler(monitor, { maxstreams: 5 } as never), /unknown status page option "maxstreams"/);
+  });
+});
+
+describe('platformDelta', () => {
+  it('carries the new checks, the fields that changed, and null for the ones that went away', () => {
+    const sent: PlatformView = { name: 'db', state: 'OPEN', critical: true, failures: 3, last: 'rejected', lastAt: 1, error: 'refused', nextAt: 9, checks: 'ffr', ms: [1, 2, 0] };
+    const next: PlatformView = { name: 'db', state: 'CLOSED', critical: true, failures: 0, last: 'success', lastAt: 2, lastMs: 4, checks: 's', ms: [4] };
+    assert.deepEqual(platformDelta(7, sent, next), { i: 7, checks: 's', ms: [4], state: 'CLOSED', failures: 0, last: 'success', lastAt: 2, lastMs: 4, error: null, nextAt: null });
   });
 });
 
