@@ -6,7 +6,17 @@ import { EventStreams, HEARTBEAT, encodeEvent } from './event-stream.ts';
 import { allowMethod, type RequestHandler } from './health-endpoint.ts';
 import type { CheckSample, HealthCheckResult, HealthMonitor } from './health.ts';
 import { renderStatusPage } from './status-html.ts';
-import { platformDelta, platformViewOf, snapshotOf, summaryOf, transitionViewOf, type PlatformView } from './status-view.ts';
+import {
+  appendChecks,
+  platformViewOf,
+  rowChange,
+  snapshotOf,
+  summaryOf,
+  transitionViewOf,
+  type CheckColumns,
+  type PlatformView,
+  type RowChange,
+} from './status-view.ts';
 
 /** Options of {@link statusPageHandler}; every one is optional. */
 export interface StatusPageOptions {
@@ -203,23 +213,27 @@ class StatusFeed {
       this.#write(streams, this.#snapshot, now);
       return;
     }
-    const changed = new Map<number, CheckSample[]>();
+    const checks: CheckColumns = { row: [], status: '', ms: [], at: [] };
+    const touched = new Set<number>();
     for (const [name, samples] of this.#checks) {
       const i = this.#rows.get(name);
-      if (i !== undefined) changed.set(i, samples);
+      if (i === undefined) continue;
+      appendChecks(checks, i, samples, now);
+      touched.add(i);
     }
     // Transitions also change rows that had no check (OPEN → HALF_OPEN happens on a timer).
     for (const change of this.#transitions) {
       const i = this.#rows.get(change.platform);
-      if (i !== undefined && !changed.has(i)) changed.set(i, []);
+      if (i !== undefined) touched.add(i);
     }
-    const platforms = [...changed].map(([i, samples]) => {
-      const next = platformViewOf(report.platforms[i]!, samples);
-      const delta = platformDelta(i, this.#sent[i]!, next);
+    const rows: RowChange[] = [];
+    for (const i of touched) {
+      const next = platformViewOf(report.platforms[i]!, []);
+      const change = rowChange(i, this.#sent[i]!, next);
       this.#sent[i] = next;
-      return delta;
-    });
-    const update = { ...summaryOf(report, now), platforms, transitions: this.#transitions.map(transitionViewOf) };
+      if (change) rows.push(change);
+    }
+    const update = { ...summaryOf(report, now), checks, rows, transitions: this.#transitions.map(transitionViewOf) };
     this.#clearPending();
     this.#snapshot = undefined;
     this.#write(streams, encodeEvent('update', JSON.stringify(update)), now);

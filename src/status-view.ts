@@ -44,19 +44,45 @@ export interface PlatformView {
 }
 
 /**
- * What an update says of one row: its new checks, and of every other field
- * only what changed since the last view sent (`null` when it went away).
+ * The checks an update brings, across all rows, as columns: one entry per
+ * check costs a few bytes, not an object with its keys.
  */
-export type PlatformDelta = { i: number; checks: string; ms: number[] } & { [K in Exclude<keyof PlatformView, 'checks' | 'ms'>]?: PlatformView[K] | null };
+export interface CheckColumns {
+  /** Row index of each check. */
+  row: number[];
+  /** One letter per check ({@link STATUS_LETTERS}). */
+  status: string;
+  /** Each check's duration in whole milliseconds. */
+  ms: number[];
+  /** Each check's start, in ms relative to the update's `now` (so negative). */
+  at: number[];
+}
 
-/** The delta from `sent` (the view the pages have) to `next`, for row `i`. */
-export function platformDelta(i: number, sent: PlatformView, next: PlatformView): PlatformDelta {
-  const delta: Record<string, unknown> = { i, checks: next.checks, ms: next.ms };
-  for (const key of new Set([...Object.keys(sent), ...Object.keys(next)]) as Set<keyof PlatformView>) {
-    if (key === 'checks' || key === 'ms') continue;
-    if (sent[key] !== next[key]) delta[key] = next[key] ?? null;
+/** Adds row `i`'s new checks to `columns`. */
+export function appendChecks(columns: CheckColumns, i: number, samples: readonly CheckSample[], now: number): void {
+  for (const sample of samples) {
+    columns.row.push(i);
+    columns.status += STATUS_LETTERS[sample.status];
+    columns.ms.push(Math.round(sample.durationSeconds * 1000));
+    columns.at.push(sample.at - now);
   }
-  return delta as PlatformDelta;
+}
+
+/** Fields the pages derive from a row's newest check: an update never repeats them. */
+const FROM_CHECKS: ReadonlySet<string> = new Set(['checks', 'ms', 'last', 'lastAt', 'lastMs']);
+
+/** What changed in a row besides its checks: the changed fields, `null` for those that went away. */
+export type RowChange = { i: number } & { [K in Exclude<keyof PlatformView, 'checks' | 'ms' | 'last' | 'lastAt' | 'lastMs'>]?: PlatformView[K] | null };
+
+/** The change from `sent` (the view the pages have) to `next` for row `i`, or undefined when only its checks changed. */
+export function rowChange(i: number, sent: PlatformView, next: PlatformView): RowChange | undefined {
+  let change: Record<string, unknown> | undefined;
+  for (const key of new Set([...Object.keys(sent), ...Object.keys(next)]) as Set<keyof PlatformView>) {
+    if (FROM_CHECKS.has(key) || sent[key] === next[key]) continue;
+    change ??= { i };
+    change[key] = next[key] ?? null;
+  }
+  return change as RowChange | undefined;
 }
 
 /** A breaker transition on the timeline. */

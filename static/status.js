@@ -6,6 +6,8 @@
 (() => {
   const SVG = 'http://www.w3.org/2000/svg';
   const WORDS = { healthy: 'Healthy', degraded: 'Degraded', unhealthy: 'Unhealthy' };
+  // The letters of STATUS_LETTERS in src/status-view.ts.
+  const RESULTS = { s: 'success', f: 'failure', t: 'timeout', r: 'rejected' };
   const W = 120;
   const H = 28;
   const PAD = 3;
@@ -171,21 +173,32 @@
 
   function onUpdate(u) {
     showSummary(u);
-    for (const change of u.platforms) {
+    const touched = new Set();
+    // New checks come as columns; a row's last result is its newest check.
+    const c = u.checks;
+    for (let k = 0; k < c.row.length; k += 1) {
+      const row = rows[c.row[k]];
+      if (!row) continue;
+      const view = row.view;
+      view.checks = (view.checks + c.status[k]).slice(-historySize);
+      view.ms = view.ms.concat(c.ms[k]).slice(-historySize);
+      view.last = RESULTS[c.status[k]];
+      view.lastAt = u.now + c.at[k];
+      view.lastMs = c.ms[k];
+      touched.add(c.row[k]);
+    }
+    // Other fields only when they changed (null: gone).
+    for (const change of u.rows) {
       const row = rows[change.i];
       if (!row) continue;
-      // Only what changed comes: new checks to append, other fields to set (null: gone).
-      const view = { ...row.view };
       for (const [key, value] of Object.entries(change)) {
-        if (key === 'i' || key === 'checks' || key === 'ms') continue;
-        if (value === null) delete view[key];
-        else view[key] = value;
+        if (key === 'i') continue;
+        if (value === null) delete row.view[key];
+        else row.view[key] = value;
       }
-      view.checks = (row.view.checks + change.checks).slice(-historySize);
-      view.ms = row.view.ms.concat(change.ms).slice(-historySize);
-      row.view = view;
-      fillRow(row.tr, view, change.i);
+      touched.add(change.i);
     }
+    for (const i of touched) fillRow(rows[i].tr, rows[i].view, i);
     addTransitions(u.transitions);
     showCounts();
   }

@@ -82,12 +82,15 @@ resources: { threshold: 0.001, recoverBelow: 0.0005 }
     await page.goto(`${base}/`);
     await page.locator('#connection', { hasText: /^live$/ }).waitFor();
     const flakyBefore = await timeline(page, 'flaky').allTextContents();
+    const healthyBefore = await row(page, 'healthy').locator('.c-latency svg').getAttribute('aria-label');
 
     await row(page, 'down').locator('.c-state .state-open').waitFor({ timeout: 30_000 });
     await timeline(page, 'flaky').filter({ hasText: 'CLOSED → OPEN' }).first().waitFor({ timeout: 45_000 });
     const flakyAfter = await timeline(page, 'flaky').allTextContents();
     assert.ok(flakyAfter.length > flakyBefore.length, `flaky's transitions arrived live: ${JSON.stringify({ flakyBefore, flakyAfter })}`);
     assert.equal(loads, 1, 'the page was never reloaded');
+    const healthyAfter = await row(page, 'healthy').locator('.c-latency svg').getAttribute('aria-label');
+    assert.notEqual(healthyAfter, healthyBefore, `healthy's sparkline grew live: ${healthyBefore} → ${healthyAfter}`);
     assert.equal(await row(page, 'flaky').locator('.c-state .state').textContent(), 'OPEN');
 
     // The hostile name is text in a cell, masked, and ran nothing.

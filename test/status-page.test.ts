@@ -5,7 +5,7 @@ import { connect } from 'node:net';
 import { HealthMonitor } from '../src/health.ts';
 import { silentLogger } from '../src/logger.ts';
 import { sparklineSvg } from '../src/status-html.ts';
-import { platformDelta, type PlatformView } from '../src/status-view.ts';
+import { appendChecks, rowChange, type CheckColumns, type PlatformView } from '../src/status-view.ts';
 import { statusPageHandler, type StatusPageHandler, type StatusPageOptions } from '../src/status-page.ts';
 import { maskSecrets } from '../src/text.ts';
 import { setupOtel, type TestOtel } from './helpers/otel.ts';
@@ -140,11 +140,11 @@ describe('the status page handler', () => {
     assert.deepEqual(snapshot!.data.platforms.map((p: { name: string }) => p.name), ['web', 'api']);
     assert.equal(snapshot!.data.historySize, 30);
     assert.ok(updates.every((u) => u.event === 'update'));
-    const api = updates.flatMap((u) => u.data.platforms).filter((p: { i: number }) => p.i === 1);
-    assert.ok(api.length > 0);
-    assert.equal(api.reduce((state: string, p: { state?: string }) => p.state ?? state, snapshot!.data.platforms[1].state), 'OPEN');
-    assert.ok(api.every((p: { name?: string }) => p.name === undefined), 'updates carry only what changed: the name never does');
-    assert.match(api.map((p: { checks: string }) => p.checks).join(''), /s*ff$/, 'each check arrives once, in order');
+    const apiChecks = updates.map((u) => [...u.data.checks.status].filter((_, k) => u.data.checks.row[k] === 1).join('')).join('');
+    assert.match(snapshot!.data.platforms[1].checks + apiChecks, /^s*ff$/, 'each check of api arrives once, in order, until its breaker opened');
+    const apiRows = updates.flatMap((u) => u.data.rows).filter((r: { i: number }) => r.i === 1);
+    assert.equal(apiRows.reduce((state: string, r: { state?: string }) => r.state ?? state, snapshot!.data.platforms[1].state), 'OPEN');
+    assert.ok(apiRows.every((r: { name?: string }) => r.name === undefined), 'updates carry only what changed: the name never does');
   });
 
   it('starts a fresh snapshot on every page when platforms come or go', async () => {
@@ -222,11 +222,19 @@ describe('the status page handler', () => {
   });
 });
 
-describe('platformDelta', () => {
-  it('carries the new checks, the fields that changed, and null for the ones that went away', () => {
+describe('update encoding', () => {
+  it('carries the changed fields of a row besides its checks, null for the ones that went away, nothing when only checks came', () => {
     const sent: PlatformView = { name: 'db', state: 'OPEN', critical: true, failures: 3, last: 'rejected', lastAt: 1, error: 'refused', nextAt: 9, checks: 'ffr', ms: [1, 2, 0] };
-    const next: PlatformView = { name: 'db', state: 'CLOSED', critical: true, failures: 0, last: 'success', lastAt: 2, lastMs: 4, checks: 's', ms: [4] };
-    assert.deepEqual(platformDelta(7, sent, next), { i: 7, checks: 's', ms: [4], state: 'CLOSED', failures: 0, last: 'success', lastAt: 2, lastMs: 4, error: null, nextAt: null });
+    const next: PlatformView = { name: 'db', state: 'CLOSED', critical: true, failures: 0, last: 'success', lastAt: 2, lastMs: 4, checks: '', ms: [] };
+    assert.deepEqual(rowChange(7, sent, next), { i: 7, state: 'CLOSED', failures: 0, error: null, nextAt: null });
+    assert.equal(rowChange(7, next, { ...next, last: 'failure', lastAt: 3, lastMs: 9 }), undefined);
+  });
+
+  it('puts every new check in columns, times relative to now', () => {
+    const columns: CheckColumns = { row: [], status: '', ms: [], at: [] };
+    appendChecks(columns, 3, [{ at: 900, status: 'success', durationSeconds: 0.0124 }, { at: 950, status: 'timeout', durationSeconds: 1 }], 1_000);
+    appendChecks(columns, 0, [{ at: 990, status: 'rejected', durationSeconds: 0 }], 1_000);
+    assert.deepEqual(columns, { row: [3, 3, 0], status: 'str', ms: [12, 1000, 0], at: [-100, -50, -10] });
   });
 });
 
