@@ -6,7 +6,7 @@ import { HealthMonitor, type HealthCheck, type HealthCheckResult, type HealthMon
 import { silentLogger } from '../src/logger.ts';
 import type { PluginManager } from '../src/plugins.ts';
 import { runNode } from './helpers/child.ts';
-import { advance, settle, useFakeClock, useRealClock } from './helpers/clock.ts';
+import { advance, countLiveTimers, settle, useFakeClock, useRealClock } from './helpers/clock.ts';
 import { find } from './helpers/exposition.ts';
 import { setupOtel, type TestOtel } from './helpers/otel.ts';
 
@@ -474,33 +474,41 @@ describe('the health check loop', () => {
   });
 
   it('stops: aborts in-flight checks, resolves within its bound, and leaves no timer', async () => {
-    const m = monitor({ stopTimeoutMs: 1_000 });
-    const signals: AbortSignal[] = [];
-    m.register('stuck', (signal) => {
-      signals.push(signal);
-      return new Promise(() => {});
-    });
-    m.register('polite', (signal) => {
-      signals.push(signal);
-      return new Promise((_, reject) => signal.addEventListener('abort', () => reject(signal.reason)));
-    });
-    const loop = m.healthCheckLoop();
-    await advance(2_500, 500);
-    assert.equal(signals.length, 2);
-    let stopped = false;
-    const stopping = m.stop().then(() => (stopped = true));
-    await settle();
-    assert.ok(signals.every((s) => s.aborted));
-    assert.equal(stopped, false, 'waits for the check that ignores its signal');
-    await advance(1_000);
-    await stopping;
-    await loop;
-    assert.equal(stopped, true);
-    assert.throws(() => m.register('late', () => true), /was stopped/);
-    const count = (await otel.scrape()).samples.filter(
-      (s) => s.name === 'health_check_total' && (s.labels.platform === 'stuck' || s.labels.platform === 'polite'),
-    );
-    assert.deepEqual(count, [], 'checks cut off by stop() are not counted as failures');
+    // Restored before afterEach puts the real timers back, or the fake ones would stay installed.
+    const timers = countLiveTimers();
+    try {
+      const m = monitor({ stopTimeoutMs: 1_000 });
+      const signals: AbortSignal[] = [];
+      m.register('stuck', (signal) => {
+        signals.push(signal);
+        return new Promise(() => {});
+      });
+      m.register('polite', (signal) => {
+        signals.push(signal);
+        return new Promise((_, reject) => signal.addEventListener('abort', () => reject(signal.reason)));
+      });
+      const loop = m.healthCheckLoop();
+      await advance(2_500, 500);
+      assert.equal(signals.length, 2);
+      let stopped = false;
+      const stopping = m.stop().then(() => (stopped = true));
+      await settle();
+      assert.ok(signals.every((s) => s.aborted));
+      assert.equal(stopped, false, 'waits for the check that ignores its signal');
+      await advance(1_000);
+      await stopping;
+      await loop;
+      assert.equal(stopped, true);
+      await advance(0); // the test's in-memory span exporter answers on a 0 ms timer
+      assert.equal(timers.live(), 0, 'no timer is left: not the schedule, not a check timeout, not a breaker');
+      assert.throws(() => m.register('late', () => true), /was stopped/);
+      const count = (await otel.scrape()).samples.filter(
+        (s) => s.name === 'health_check_total' && (s.labels.platform === 'stuck' || s.labels.platform === 'polite'),
+      );
+      assert.deepEqual(count, [], 'checks cut off by stop() are not counted as failures');
+    } finally {
+      timers.restore();
+    }
   });
 });
 

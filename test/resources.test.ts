@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics';
 import type { Logger } from '../src/logger.ts';
+import { countLiveTimers } from './helpers/clock.ts';
 import {
   ResourceMonitor,
   createSystemSampler,
@@ -358,21 +359,29 @@ describe('start and stop', () => {
   afterEach(() => mock.timers.reset());
 
   it('samples at once, then every intervalMs, and stop leaves no timer behind', async () => {
-    const { monitor, sampler } = scripted({ intervalMs: 1_000 });
-    const always = mock.fn(() => ({ memory: 0.1 }));
-    sampler.mock.mockImplementation(always);
-    monitor.start();
-    monitor.start();
-    assert.equal(sampler.mock.callCount(), 1);
-    for (let i = 0; i < 3; i++) {
+    // Restored before afterEach puts the real timers back, or the fake ones would stay installed.
+    const timers = countLiveTimers();
+    try {
+      const { monitor, sampler } = scripted({ intervalMs: 1_000 });
+      const always = mock.fn(() => ({ memory: 0.1 }));
+      sampler.mock.mockImplementation(always);
+      monitor.start();
+      monitor.start();
+      assert.equal(sampler.mock.callCount(), 1);
+      for (let i = 0; i < 3; i++) {
+        await settle();
+        mock.timers.tick(1_000);
+      }
+      assert.equal(sampler.mock.callCount(), 4);
+      assert.ok(timers.live() > 0, 'a sampling timer runs while started');
+      monitor.stop();
+      assert.equal(timers.live(), 0, 'stop() cleared every timer it set');
+      mock.timers.tick(1_000_000);
       await settle();
-      mock.timers.tick(1_000);
+      assert.equal(sampler.mock.callCount(), 4);
+    } finally {
+      timers.restore();
     }
-    assert.equal(sampler.mock.callCount(), 4);
-    monitor.stop();
-    mock.timers.tick(1_000_000);
-    await settle();
-    assert.equal(sampler.mock.callCount(), 4);
   });
 
   it('never overlaps samples: a tick or call during a slow sample joins it', async () => {

@@ -68,3 +68,45 @@ export async function advance(ms: number, stepMs = ms): Promise<void> {
     await settle();
   }
 }
+
+/**
+ * Advances the fake clock by `ms` (in steps of `stepMs`) and tells whether
+ * `promise` settled by then: a bound is checked on the fake clock, never as
+ * elapsed wall time.
+ */
+export async function settlesWithin(promise: Promise<unknown>, ms: number, stepMs = ms): Promise<boolean> {
+  let settled = false;
+  promise.then(
+    () => (settled = true),
+    () => (settled = true),
+  );
+  await advance(ms, stepMs);
+  return settled;
+}
+
+/**
+ * Counts the timers that are set and have neither fired nor been cleared, by
+ * wrapping the (fake) globals. Call after {@link useFakeClock}; `restore()`
+ * puts the wrapped functions back.
+ */
+export function countLiveTimers(): { live: () => number; restore: () => void } {
+  const g = globalThis as unknown as Record<string, (...args: unknown[]) => unknown>;
+  const saved = { setTimeout: g.setTimeout!, clearTimeout: g.clearTimeout!, setInterval: g.setInterval!, clearInterval: g.clearInterval! };
+  const live = new Set<unknown>();
+  g.setTimeout = (fn: unknown, ms: unknown, ...args: unknown[]) => {
+    const handle: unknown = saved.setTimeout((...a: unknown[]) => {
+      live.delete(handle);
+      (fn as (...a: unknown[]) => void)(...a);
+    }, ms, ...args);
+    live.add(handle);
+    return handle;
+  };
+  g.clearTimeout = (handle: unknown) => (live.delete(handle), saved.clearTimeout(handle));
+  g.setInterval = (...args: unknown[]) => {
+    const handle = saved.setInterval(...args);
+    live.add(handle);
+    return handle;
+  };
+  g.clearInterval = (handle: unknown) => (live.delete(handle), saved.clearInterval(handle));
+  return { live: () => live.size, restore: () => Object.assign(g, saved) };
+}

@@ -12,7 +12,7 @@ import { silentLogger } from '../../src/logger.ts';
 import { parseExposition, type Exposition } from '../helpers/exposition.ts';
 import { startPrometheus, type PrometheusHandle } from '../helpers/prometheus.ts';
 import { promtoolCheckMetrics } from '../helpers/promtool.ts';
-import { watchProcess, type ProcessWatch } from './fixtures/util.ts';
+import { prng, watchProcess, type ProcessWatch } from './fixtures/util.ts';
 
 let watch: ProcessWatch;
 before(() => void (watch = watchProcess()));
@@ -36,6 +36,7 @@ function assertConsistent(scrape: Exposition, context: string): void {
   const states = new Map<string, number>();
   for (const s of scrape.samples) if (s.name === 'circuit_breaker_state') states.set(s.labels.platform!, (states.get(s.labels.platform!) ?? 0) + Number(s.value));
   // A monitored platform has exactly one state at 1; one that was unregistered has all three at 0.
+  assert.ok(states.size > 0, `${context}: no circuit_breaker_state sample to check`);
   for (const [platform, ones] of states) assert.ok(ones === 1 || ones === 0, `${context}: ${platform} has ${ones} breaker states at 1`);
 }
 
@@ -102,6 +103,7 @@ describe('Prometheus scraping while platforms register and unregister', () => {
   it('serves consistent, promtool-clean scrapes to Prometheus and to a tight scrape loop while platforms churn', async () => {
     let churning = true;
     let registrations = 0;
+    const random = prng(1_205);
     const registered = new Set<string>();
     const churn = (async () => {
       for (let i = 0; churning; i += 1) {
@@ -111,7 +113,7 @@ describe('Prometheus scraping while platforms register and unregister', () => {
           monitor.unregister(name);
           registered.delete(name);
         } else {
-          monitor.register(name, () => Math.random() < 0.7);
+          monitor.register(name, () => random() < 0.7);
           registered.add(name);
           registrations += 1;
         }
@@ -146,14 +148,17 @@ describe('Prometheus scraping while platforms register and unregister', () => {
       churning = false;
     });
     const running = [guarded(churn), guarded(scrapeLoop()), guarded(scrapeLoop())];
-    for (let waited = 0; waited < 4_000 && churning; waited += 100) await sleep(100);
+    // Churn until there is enough to judge — however long a loaded machine takes — and for at
+    // least 3 s so Prometheus scrapes several times; the 60 s cap only keeps a wedged run finite.
+    const enough = () => registrations > 200 && scrapes.length > 20 && Date.now() - started >= 3_000;
+    while (churning && !enough() && Date.now() - started < 60_000) await sleep(100);
+    const churnedEnough = enough();
     churning = false;
     await Promise.all(running);
     if (failures.length > 0) throw failures[0];
     const seconds = Math.max(5, Math.ceil((Date.now() - started) / 1000));
 
-    assert.ok(registrations > 200, `${registrations} registrations`);
-    assert.ok(scrapes.length > 20, `${scrapes.length} local scrapes`);
+    assert.ok(churnedEnough, `${registrations} registrations and ${scrapes.length} local scrapes in 60 s`);
     for (const text of [scrapes[Math.floor(scrapes.length / 2)]!, scrapes.at(-1)!]) {
       const lint = await promtoolCheckMetrics(text);
       assert.equal(lint.code, 0, lint.output);
@@ -190,17 +195,16 @@ describe('a scrape in the middle of stop()', () => {
     });
     monitor.start();
     try {
-      await sleep(600);
+      // Real sockets: wait for the stuck checks to be running (bounded), rather than for a guessed time.
+      for (let i = 0; i < 300 && calls < 20; i += 1) await sleep(20);
       assert.equal(calls, 20, 'every stuck check is running');
       assert.equal((await fetch(`${base}/readyz`)).status, 200);
       const before = parseExposition(await (await fetch(`${base}/metrics`)).text());
       const stuckCounted = before.samples.filter((s) => s.name === 'health_check_total' && s.labels.platform?.startsWith('stuck-')).length;
       assert.equal(stuckCounted, 0, 'no stuck check has finished yet');
 
-      const startedStop = performance.now();
       let stopped = false;
       const stopping = monitor.stop().then(() => (stopped = true));
-      await sleep(200);
       assert.equal(stopped, false, 'stop() is waiting for the stuck checks');
       const [metrics, health, ready] = await Promise.all([fetch(`${base}/metrics`), fetch(`${base}/healthz`), fetch(`${base}/readyz`)]);
       assert.equal(metrics.status, 200);
@@ -213,9 +217,8 @@ describe('a scrape in the middle of stop()', () => {
       assert.equal(ready.status, 503, 'not ready while stopping');
       assert.equal(stopped, false, 'the scrape did not end the wait');
 
+      // Its bound is proven on the fake clock (stop.test.ts); here it must simply end.
       await stopping;
-      const took = performance.now() - startedStop;
-      assert.ok(took <= 1_500 + 500, `stop() took ${Math.round(took)} ms with a 1,500 ms bound`);
       const afterStop = parseExposition(await (await fetch(`${base}/metrics`)).text());
       assertConsistent(afterStop, 'scrape after stop()');
       const cutOff = afterStop.samples.filter((s) => s.name === 'health_check_total' && s.labels.platform?.startsWith('stuck-'));
