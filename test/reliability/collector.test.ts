@@ -91,8 +91,12 @@ describe('the collector down, then hanging, then back', () => {
     console.log(`# collector: ${runs} checks run, ${rejected} rejected (${checkSpans} check spans) in ${elapsed} ms, ${skipped} skipped; heap after GC ${JSON.stringify(Object.fromEntries(Object.entries(heap).map(([k, v]) => [k, +(v / MB).toFixed(1)])))} MB`);
     // How many ran is the machine's speed (reported above); that every platform ran, and the accounting below, are the contract.
     for (const [name, times] of starts) assert.ok(times.length > 0, `${name} ran`);
-    // Every slot is run, rejected by an open breaker or counted as skipped (±1 per platform: the slot at the edge of the window).
-    assert.ok(Math.abs(runs + rejected + skipped - slots) <= PLATFORMS * 2, `runs ${runs} + rejected ${rejected} + skipped ${skipped} vs ${Math.round(slots)} slots`);
+    // Every slot is run, rejected by an open breaker or counted as skipped (±1 per platform: the slot at the edge of the window):
+    // never more than there were slots, and — once a loaded event loop has caught up with the slots already due — none lost.
+    assert.ok(runs + rejected + skipped <= slots + PLATFORMS * 2, `runs ${runs} + rejected ${rejected} + skipped ${skipped} vs ${Math.round(slots)} slots`);
+    const accounted = () => [...starts.values()].reduce((sum, t) => sum + t.length, 0) + rejected + monitor.report().skippedChecks;
+    for (let i = 0; i < 200 && accounted() < slots - PLATFORMS * 2; i += 1) await sleep(50);
+    assert.ok(accounted() >= slots - PLATFORMS * 2, `${accounted()} slots accounted for of the ${Math.round(slots)} due`);
     // How many slots a loaded machine skips is its speed, printed above, not asserted; that each is counted is.
     // Never a burst: missed slots are skipped, never made up, so no platform ran more often than it had slots.
     // (The gap between two runs depends on how loaded the machine is; the fake-clock suite, faulty-checks.test.ts, bounds it.)
