@@ -78,4 +78,24 @@ describe('a wall clock that steps', () => {
       breaker.shutdown();
     }
   });
+
+  it('keeps a half-open trial for its full lease whichever way the wall clock steps', async () => {
+    const breaker = new PlatformCircuitBreaker('leased', { failMax: 1, resetTimeoutMs: 1_000, halfOpenTimeoutMs: 5_000, logger: silentLogger });
+    try {
+      breaker.recordFailure(new Error('down'));
+      await advance(1_000);
+      const trial = breaker.tryAcquire();
+      assert.equal(trial?.state, 'HALF_OPEN');
+      stepWallClock(HOUR);
+      assert.equal(breaker.getState().state, 'HALF_OPEN', 'a step forward does not end the lease');
+      stepWallClock(-2 * HOUR);
+      await advance(4_999, 1_000);
+      assert.equal(breaker.getState().state, 'HALF_OPEN');
+      await advance(1);
+      assert.equal(breaker.getState().state, 'OPEN', 'a step back does not stretch it');
+      assert.equal(trial?.success(), false, 'the trial ended with its lease');
+    } finally {
+      breaker.shutdown();
+    }
+  });
 });
