@@ -87,8 +87,9 @@ export interface BreakerOptions {
    * `resetTimeoutMs`. There is no "wait for ever": a trial whose caller
    * crashed or forgot it would keep the breaker half-open until a restart.
    * The default is six times the monitor's 5 s check timeout, so a check
-   * always settles its trial first, and a lost trial delays recovery by at
-   * most one more `resetTimeoutMs`.
+   * always settles its trial first (its own timeout ends it), and a lost
+   * trial delays the next one by at most 30 s + `resetTimeoutMs`. Runs on
+   * the monotonic clock: a wall-clock step neither ends nor stretches it.
    */
   halfOpenTimeoutMs?: number;
   /** Timeout `execute()` puts on every call, in ms; 0 (the default) means none. */
@@ -447,7 +448,7 @@ export class PlatformCircuitBreaker {
     return true;
   };
   private readonly onTrialLease = (): void => {
-    // The timer is the monotonic bound; the Date check in currentState() catches a starved timer.
+    // The timer enforces the lease; the clock check in currentState() catches a timer a busy loop has not run yet.
     if (this.trial !== undefined) this.expireTrial();
   };
   private readonly onOpen = (): void => {
