@@ -20,6 +20,28 @@ export interface CheckFailure {
   exception: { name: string; message: string; stack?: string };
   /** An Error carrying only the above, for the breaker. */
   error: Error;
+  /** Set when the process itself ran out of a resource: not the platform's fault. */
+  processResource?: ProcessResourceCode;
+}
+
+/**
+ * Errors that say the process ran out of something (file descriptors, the
+ * system's file table, memory). A check failing with one of them says
+ * nothing about the platform, so it is not counted against its breaker.
+ */
+export const PROCESS_RESOURCE_CODES = ['EMFILE', 'ENFILE', 'ENOMEM'] as const;
+export type ProcessResourceCode = (typeof PROCESS_RESOURCE_CODES)[number];
+
+/** The process-resource code of an error or of its causes (fetch wraps socket errors in `cause`), if any. */
+function processResourceCode(thrown: unknown): ProcessResourceCode | undefined {
+  let error = thrown;
+  // A few levels are enough: fetch's TypeError → undici's error → the socket's.
+  for (let depth = 0; depth < 4 && typeof error === 'object' && error !== null; depth += 1) {
+    const code = (error as { code?: unknown }).code;
+    if ((PROCESS_RESOURCE_CODES as readonly unknown[]).includes(code)) return code as ProcessResourceCode;
+    error = (error as { cause?: unknown }).cause;
+  }
+  return undefined;
 }
 
 const UNREADABLE = 'the check threw a value that cannot be read';
@@ -51,6 +73,13 @@ export function captureFailure(thrown: unknown): CheckFailure {
   const isError = read(() => thrown instanceof Error, false);
   const name = isError ? read(() => boundLine(String((thrown as Error).name)), 'Error') : errorType;
   const stack = isError ? read(() => (typeof (thrown as Error).stack === 'string' ? boundStack((thrown as Error).stack!) : undefined), undefined) : undefined;
+  const processResource = read(() => processResourceCode(thrown), undefined);
   const error = Object.assign(new Error(message), { name, code: errorType });
-  return { errorType, message, exception: { name, message, ...(stack === undefined ? {} : { stack }) }, error };
+  return {
+    errorType: processResource ?? errorType,
+    message,
+    exception: { name, message, ...(stack === undefined ? {} : { stack }) },
+    error,
+    ...(processResource === undefined ? {} : { processResource }),
+  };
 }

@@ -681,7 +681,8 @@ export class PlatformCircuitBreaker {
    * with a timeout or a caller signal are aborted and reject with
    * {@link BreakerShutdownError}; others settle as their function does, and
    * their results are ignored. Afterwards `canExecute()` is false and
-   * `execute()` rejects. Calling it again does nothing.
+   * `execute()` rejects, and `circuit_breaker_state` reads 0 in all three
+   * states for its platform. Calling it again does nothing.
    */
   shutdown(): void {
     if (this.shut) return;
@@ -698,6 +699,16 @@ export class PlatformCircuitBreaker {
       this.pending = undefined;
     }
     releaseTicker(this.rotation);
+    // A breaker that is gone reads 0 in all three states: a stale open = 1 would keep
+    // CircuitBreakerOpen firing for ever. (Instruments passed in may lack the method.)
+    const metrics = this.metrics as Partial<HealthMetrics>;
+    if (typeof metrics.forgetPlatform === 'function') {
+      try {
+        metrics.forgetPlatform(this.platform);
+      } catch (error) {
+        this.logger.warn({ err: error, platform: printable(this.platform) }, 'circuit breaker telemetry failed');
+      }
+    }
   }
 
   private createOpossum(state: Record<string, unknown> | undefined): Opossum {

@@ -74,7 +74,7 @@ export interface PlatformReport {
   lastCheckAt?: number;
   lastDurationSeconds?: number;
   lastError?: string;
-  /** When an open breaker lets its next trial through. */
+  /** When the breaker's next trial runs: the slot of the first check it lets through (absent while CLOSED). */
   nextAttemptAt?: number;
   /** Recent checks, oldest first (at most `historySize`); only in `report({ history: true })`. */
   history?: CheckSample[];
@@ -100,8 +100,8 @@ export interface HealthReport {
   status: OverallStatus;
   /** Why the status is not `healthy`, for humans. */
   reasons: string[];
-  /** Set while resource pressure keeps the monitor in degraded mode. */
-  degraded?: DegradedReason;
+  /** Why resource pressure keeps the monitor in degraded mode; null when it does not. */
+  degraded: DegradedReason | null;
   running: boolean;
   /** Scheduled checks that did not run since start (stall or previous check still running). */
   skippedChecks: number;
@@ -266,6 +266,8 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
   readonly #tracer: Tracer;
   readonly #logger: Logger;
   readonly #resources: ResourceMonitor | undefined;
+  /** The monitor made #resources itself, so stop() stops it; one passed in is the caller's (and may be shared). */
+  readonly #ownsResources: boolean;
   readonly #breakerOptions: BreakerSettings;
   readonly #meter: Meter | undefined;
   readonly #intervalMs: number;
@@ -337,6 +339,7 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
     if (opts.resources !== undefined && opts.resources !== false && !(opts.resources instanceof ResourceMonitor)) {
       throw new TypeError(`conductor-health: option "resources" must be a ResourceMonitor or false, got ${describeValue(opts.resources)}`);
     }
+    this.#ownsResources = opts.resources === undefined;
     this.#resources =
       opts.resources === false
         ? undefined
@@ -429,11 +432,13 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
     this.#assertUsable();
     checkPlatformName(platform);
     if (check !== undefined) checkFunction('check', check);
-    const entry = this.#platforms.get(platform) ?? this.#createPlatform(platform);
-    const fn = check ?? entry.check;
+    const known = this.#platforms.get(platform);
+    const fn = check ?? known?.check;
+    // Before a breaker exists: a typo must leave no breaker (and no series) behind.
     if (fn === undefined) {
       throw new Error(`conductor-health: platform ${describeValue(platform)} has no registered check; pass one`);
     }
+    const entry = known ?? this.#createPlatform(platform);
     // Parented to the caller's span, if any; the loop's checks are roots.
     const parent = context.active();
     return new Promise((resolve) => this.#start(entry, fn, resolve, parent, false));
@@ -473,12 +478,16 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
   start(): void {
     this.#assertUsable();
     if (this.#running) return;
-    this.#running = true;
-    this.#loopDone = new Promise((resolve) => (this.#resolveLoop = resolve));
     if (this.#resources) {
       this.#unsubscribeResources = this.#resources.onChange((change) => this.#onResourceChange(change));
+      // A shared resource monitor may be degraded already: no change will come to say so.
+      // (Before running: the plan below then starts with the degraded intervals.)
+      const reason = this.#resources.reason();
+      if (reason) this.#onResourceChange({ degraded: true, reason, readings: this.#resources.lastReadings(), at: Date.now() });
       this.#resources.start();
     }
+    this.#running = true;
+    this.#loopDone = new Promise((resolve) => (this.#resolveLoop = resolve));
     this.#schedule.plan(performance.now(), true);
     this.#arm();
   }
@@ -510,7 +519,8 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
     }
     this.#staggered.clear();
     // A resource sample already running may still flip the mode and log it: wait for it too.
-    let sampling = this.#resources?.stop();
+    // Only a resource monitor the monitor made is stopped; the caller's may serve others.
+    let sampling = this.#ownsResources ? this.#resources?.stop() : undefined;
     for (const run of this.#inFlight) run.controller?.abort(new Error('health monitor stopped'));
     // A check that honours its signal settles on its own and releases its
     // sockets; give it the bound, then cut it off.
@@ -593,7 +603,7 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
         lastCheckAt: entry.last?.startedAt,
         lastDurationSeconds: entry.last?.durationSeconds,
         lastError: entry.lastError,
-        nextAttemptAt: state.state === 'CLOSED' ? undefined : state.nextAttemptAt,
+        nextAttemptAt: state.state === 'CLOSED' ? undefined : this.#nextTrialAt(entry.name, state.nextAttemptAt),
         ...(withHistory ? { history: entry.history.toArray() } : {}),
       });
     }
@@ -601,13 +611,26 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
     return {
       status,
       reasons,
-      ...(this.#degraded ? { degraded: { ...this.#degraded } } : {}),
+      degraded: this.#degraded ? { ...this.#degraded } : null,
       running: this.#running,
       skippedChecks: this.#skipped,
       abandonedChecks: this.#abandoned,
       platforms,
       ...(withHistory ? { transitions: this.#transitions.toArray() } : {}),
     };
+  }
+
+  /**
+   * Wall time of the slot that will carry a breaker's next trial: the
+   * platform's first slot at or after the breaker allows one (while
+   * HALF_OPEN, its next slot). Never in the past. Not running: the breaker's own time.
+   */
+  #nextTrialAt(platform: string, allowedAt: number | undefined): number | undefined {
+    if (allowedAt === undefined || !this.#running) return allowedAt;
+    const wallNow = Date.now();
+    const perfNow = performance.now();
+    const slot = this.#schedule.slotAtOrAfter(platform, perfNow + Math.max(0, allowedAt - wallNow));
+    return slot === undefined ? allowedAt : Math.round(wallNow + Math.max(0, slot - perfNow));
   }
 
   #assertUsable(): void {
@@ -786,7 +809,11 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
     } else if (outcome.kind === 'threw') {
       status = 'failure';
       ({ errorType, message: error } = outcome.failure);
-      permit?.failure(outcome.failure.error);
+      if (outcome.failure.processResource === undefined) permit?.failure(outcome.failure.error);
+      else {
+        permit?.release();
+        this.#processOutOf(name, outcome.failure);
+      }
     } else {
       const value = outcome.value;
       if (isPluginHealth(value)) health = value.status;
@@ -951,6 +978,20 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
     this.#schedule.setFactor(change.degraded ? this.#degradedIntervalFactor : 1);
     if (this.#running) this.#replan();
     this.#emitSafely('degraded', change);
+  }
+
+  /**
+   * The process, not the platform, ran out of a resource (EMFILE, ENFILE,
+   * ENOMEM): the breaker gets no verdict (its trial goes to the next check),
+   * and the condition is logged once a minute per code.
+   */
+  #processOutOf(platform: string, failure: CheckFailure): void {
+    this.#logLimiter.take(`process-resource:${failure.errorType}`, (suppressed) =>
+      this.#logger.error(
+        { code: failure.errorType, platform: printable(platform), error: failure.message, suppressed },
+        'the process is out of a resource; checks failing with it are not counted against their platforms',
+      ),
+    );
   }
 
   /** A check's own abort listener threw: the check's bug, logged, never the process's end. */

@@ -223,8 +223,14 @@ export interface ResourceMonitorOptions {
   thresholds?: Partial<Record<ResourceName, number>>;
   /** Every resource must be below this, in [0, threshold), to recover; a number or per resource. Default 0.75 (or threshold − 0.05 when that is lower). */
   recoverBelow?: number | Partial<Record<ResourceName, number>>;
-  /** Consecutive samples all below `recoverBelow` needed to leave degraded mode; default 2. */
+  /**
+   * Consecutive samples all below `recoverBelow` needed to leave degraded mode; default 2.
+   * As many consecutive samples cut off by `sampleTimeoutMs` leave it too: readings from a
+   * sampler that hangs are stale, and must not keep the monitor slowed down for ever.
+   */
   recoverSamples?: number;
+  /** Bound on one sample, in ms (default 5,000); until a sampler call that ran past it settles, the sampler is not called again. */
+  sampleTimeoutMs?: number;
   /** A path on the filesystem whose usage is the `disk` reading; default `process.cwd()`. */
   path?: string;
   /** Meter for the instruments when `metrics` is not given. */
@@ -237,7 +243,7 @@ export interface ResourceMonitorOptions {
   cgroupRoot?: string;
 }
 
-const KNOWN = ['sampler', 'intervalMs', 'threshold', 'thresholds', 'recoverBelow', 'recoverSamples', 'path', 'meter', 'metrics', 'logger', 'cgroupRoot'];
+const KNOWN = ['sampler', 'intervalMs', 'threshold', 'thresholds', 'recoverBelow', 'recoverSamples', 'sampleTimeoutMs', 'path', 'meter', 'metrics', 'logger', 'cgroupRoot'];
 
 function perResource(name: string, value: unknown): Partial<Record<ResourceName, unknown>> {
   const obj = checkOptionsObject(name, value);
@@ -257,6 +263,7 @@ export class ResourceMonitor {
   readonly #thresholds = {} as Record<ResourceName, number>;
   readonly #recoverBelow = {} as Record<ResourceName, number>;
   readonly #recoverSamples: number;
+  readonly #sampleTimeoutMs: number;
   readonly #metrics: HealthMetrics;
   readonly #logger: Logger;
   readonly #listeners = new Set<(change: DegradedChange) => void>();
@@ -264,6 +271,10 @@ export class ResourceMonitor {
   #degraded = false;
   #reason: DegradedReason | undefined;
   #belowCount = 0;
+  /** Consecutive samples cut off by the bound (or skipped behind a call that was). */
+  #hungCount = 0;
+  /** A sampler call that outlived its bound and has still not settled. */
+  #hung: Promise<unknown> | undefined;
   #inflight: Promise<ResourceReadings> | undefined;
   #timer: NodeJS.Timeout | undefined;
 
@@ -274,6 +285,7 @@ export class ResourceMonitor {
     // setInterval turns longer delays into 1 ms (with a TimeoutOverflowWarning).
     this.#intervalMs = checkNumber('intervalMs', opts.intervalMs ?? 5_000, { min: 1, max: MAX_TIMER_MS, integer: true });
     this.#recoverSamples = checkNumber('recoverSamples', opts.recoverSamples ?? 2, { min: 1, integer: true });
+    this.#sampleTimeoutMs = checkNumber('sampleTimeoutMs', opts.sampleTimeoutMs ?? 5_000, { min: 1, max: MAX_TIMER_MS });
     const threshold = opts.threshold ?? 0.8;
     const thresholds = perResource('thresholds', opts.thresholds);
     if (opts.recoverBelow !== undefined && typeof opts.recoverBelow !== 'number' && (typeof opts.recoverBelow !== 'object' || opts.recoverBelow === null || Array.isArray(opts.recoverBelow))) {
@@ -357,19 +369,54 @@ export class ResourceMonitor {
   }
 
   async #run(): Promise<ResourceReadings> {
+    if (this.#hung !== undefined) {
+      this.#logger.warn({ sampleTimeoutMs: this.#sampleTimeoutMs }, 'conductor-health: the previous resource sample has still not settled; sample skipped');
+      return this.#hungSample();
+    }
     let raw: unknown;
     try {
-      raw = await this.#sampler();
+      raw = await this.#bounded(this.#sampler());
     } catch (err) {
       this.#logger.warn({ err }, 'conductor-health: resource sampler failed; sample ignored');
-      return {};
+      return this.#hung === undefined ? {} : this.#hungSample();
     }
+    this.#hungCount = 0;
     const fresh = this.#validate(raw);
     if (Object.keys(fresh).length === 0) return fresh;
     Object.assign(this.#readings, fresh);
     for (const [resource, value] of Object.entries(fresh) as [ResourceName, number][]) this.#metrics.setSystemResource(resource, value);
     this.#evaluate();
     return fresh;
+  }
+
+  /** The sampler's answer, or a rejection once it takes longer than sampleTimeoutMs (the call is then remembered as hung). */
+  #bounded(answer: ResourceReadings | Promise<ResourceReadings>): Promise<ResourceReadings> {
+    if (typeof (answer as { then?: unknown } | null)?.then !== 'function') return Promise.resolve(answer);
+    const call = Promise.resolve(answer);
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        this.#hung = call;
+        const settled = () => {
+          if (this.#hung === call) this.#hung = undefined;
+        };
+        call.then(settled, settled);
+        reject(new Error(`resource sampler did not settle within ${this.#sampleTimeoutMs} ms`));
+      }, this.#sampleTimeoutMs);
+      timer.unref();
+    });
+    return Promise.race([call, timeout]).finally(() => clearTimeout(timer));
+  }
+
+  /** A sample the bound cut off; enough of them in a row end degraded mode (the readings behind it are stale). */
+  #hungSample(): ResourceReadings {
+    this.#hungCount += 1;
+    if (this.#degraded && this.#hungCount >= this.#recoverSamples) {
+      this.#logger.warn({ samples: this.#hungCount }, 'conductor-health: the resource sampler does not answer; leaving degraded mode');
+      this.#readings = {};
+      this.#flip(false, undefined);
+    }
+    return {};
   }
 
   #validate(raw: unknown): ResourceReadings {

@@ -91,6 +91,13 @@ export class Schedule {
     for (let i = (this.#heap.length >> 1) - 1; i >= 0; i -= 1) this.#down(i);
   }
 
+  /** The first slot of `key` at or after `at`, or undefined when it has none planned. */
+  slotAtOrAfter(key: string, at: number): number | undefined {
+    const entry = this.#entries.get(key);
+    if (entry === undefined || !Number.isFinite(entry.due)) return undefined;
+    return entry.due >= at ? entry.due : entry.due + Math.ceil((at - entry.due) / entry.intervalMs) * entry.intervalMs;
+  }
+
   /** When the earliest slot is due, or undefined with nothing planned. */
   nextDueAt(): number | undefined {
     return this.#heap[0]?.due;

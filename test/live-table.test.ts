@@ -73,7 +73,7 @@ describe('names and trials in the live table', () => {
   it('shows the time to the next trial of a half-open breaker too', () => {
     const table = renderStatusTable(
       {
-        status: 'degraded', reasons: [], running: true, skippedChecks: 0, abandonedChecks: 0,
+        status: 'degraded', reasons: [], degraded: null, running: true, skippedChecks: 0, abandonedChecks: 0,
         platforms: [{ platform: 'p', breakerState: 'HALF_OPEN', consecutiveFailures: 3, critical: false, lastResult: 'rejected', nextAttemptAt: 7_000 }],
       },
       2_000,
