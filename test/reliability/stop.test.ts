@@ -63,7 +63,6 @@ describe('stop() under full load, on the fake clock', () => {
       assert.equal(calls, 1_000, 'every platform has been called');
       assert.ok(timers.live() >= 750, `${timers.live()} timers while 750 checks run`);
 
-      const scrapeBefore = (await otel.scrape()).samples.filter((s) => s.labels.platform?.startsWith('full-')).map((s) => `${s.name}${JSON.stringify(s.labels)} ${s.value}`).sort();
       const stoppedAt = Date.now();
       let resolvedAt: number | undefined;
       const stopping = m.stop().then(() => void (resolvedAt = Date.now()));
@@ -74,6 +73,10 @@ describe('stop() under full load, on the fake clock', () => {
       assert.ok(resolvedAt !== undefined && resolvedAt - stoppedAt <= STOP_TIMEOUT, `resolved after ${resolvedAt! - stoppedAt} ms with a ${STOP_TIMEOUT} ms bound`);
       const linesAtStop = logger.lines.length;
       const callsAtStop = calls;
+      const scrapeAtStop = (await otel.scrape()).samples.filter((s) => s.labels.platform?.startsWith('full-')).map((s) => `${s.name}${JSON.stringify(s.labels)} ${s.value}`).sort();
+      const states = scrapeAtStop.filter((line) => line.startsWith('circuit_breaker_state'));
+      assert.equal(states.length, 3_000);
+      assert.ok(states.every((line) => line.endsWith(' 0')), 'stop() shut every breaker down: no state reads 1, so no alert keeps firing');
 
       // The checks' own timers (the late ones) are all that is left; they fire and nothing follows.
       await advance(3_600_000, 60_000);
@@ -83,7 +86,7 @@ describe('stop() under full load, on the fake clock', () => {
       assert.deepEqual(logger.lines.slice(linesAtStop), [], 'nothing was logged after stop()');
       assert.equal(m.report().running, false);
       const scrapeAfter = (await otel.scrape()).samples.filter((s) => s.labels.platform?.startsWith('full-')).map((s) => `${s.name}${JSON.stringify(s.labels)} ${s.value}`).sort();
-      assert.deepEqual(scrapeAfter, scrapeBefore, 'checks cut off or settling after stop() changed no metric');
+      assert.deepEqual(scrapeAfter, scrapeAtStop, 'checks cut off or settling after stop() changed no metric');
     } finally {
       timers.restore();
     }
@@ -99,7 +102,8 @@ describe('stop() under full load, on the fake clock', () => {
     await advance(500, 100);
     // The first sample is still running when stop() is called; it ends above the threshold 100 ms later.
     let linesAtStop: number | undefined;
-    const stopping = m.stop().then(() => void (linesAtStop = logger.lines.length));
+    // The resource monitor is the caller's: the caller stops it with the health monitor.
+    const stopping = Promise.all([m.stop(), resources.stop()]).then(() => void (linesAtStop = logger.lines.length));
     await advance(100, 100);
     finishSample({ memory: 0.99 });
     await settle();
