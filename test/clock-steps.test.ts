@@ -1,31 +1,18 @@
-import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { PlatformCircuitBreaker } from '../src/circuit-breaker.ts';
-import { HealthMonitor } from '../src/health.ts';
+import type { HealthMonitor } from '../src/health.ts';
 import { silentLogger } from '../src/logger.ts';
-import { advance, stepWallClock, useFakeClock, useRealClock } from './helpers/clock.ts';
-import { setupOtel, type TestOtel } from './helpers/otel.ts';
+import { advance, stepWallClock } from './helpers/clock.ts';
+import { monitorSuite } from './helpers/monitor-suite.ts';
 
 const HOUR = 3_600_000;
 const START = 1_750_000_000_000;
-let otel: TestOtel;
-let monitors: HealthMonitor[] = [];
-
-before(async () => (otel = await setupOtel()));
-after(() => otel.shutdown());
-beforeEach(() => useFakeClock(START));
-afterEach(async () => {
-  const stopping = Promise.all(monitors.map((m) => m.stop()));
-  await advance(10_000, 1_000);
-  await stopping;
-  monitors = [];
-  useRealClock();
-});
+const suite = monitorSuite({ now: START });
 
 /** A running monitor of two platforms checked every second; returns the start times (wall clock) of each one's checks. */
 function twoPlatforms(): { monitor: HealthMonitor; starts: Record<string, number[]> } {
-  const monitor = new HealthMonitor({ intervalMs: 1_000, resources: false, logger: silentLogger, tracer: otel.tracer });
-  monitors.push(monitor);
+  const monitor = suite.monitor({ intervalMs: 1_000 });
   const starts: Record<string, number[]> = { a: [], b: [] };
   for (const name of ['a', 'b']) {
     monitor.register(name, () => {

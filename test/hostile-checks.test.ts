@@ -1,47 +1,13 @@
-import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { HealthMonitor, type HealthCheck, type HealthMonitorOptions } from '../src/health.ts';
+import type { HealthCheck, HealthMonitorOptions } from '../src/health.ts';
 import { silentLogger, type Logger } from '../src/logger.ts';
-import { advance, useFakeClock, useRealClock } from './helpers/clock.ts';
+import { advance } from './helpers/clock.ts';
 import { find } from './helpers/exposition.ts';
-import { setupOtel, type TestOtel } from './helpers/otel.ts';
+import { monitorSuite, recordingLogger } from './helpers/monitor-suite.ts';
 
-let otel: TestOtel;
-let monitors: HealthMonitor[] = [];
-const escaped: unknown[] = [];
-const onEscape = (reason: unknown) => escaped.push(reason);
-
-before(async () => {
-  otel = await setupOtel();
-  process.on('unhandledRejection', onEscape);
-  process.on('uncaughtException', onEscape);
-});
-after(async () => {
-  process.off('unhandledRejection', onEscape);
-  process.off('uncaughtException', onEscape);
-  await otel.shutdown();
-});
-beforeEach(() => useFakeClock());
-afterEach(async () => {
-  const stopping = Promise.all(monitors.map((m) => m.stop()));
-  await advance(10_000, 1_000);
-  await stopping;
-  monitors = [];
-  useRealClock();
-  assert.deepEqual(escaped.splice(0), [], 'nothing reached the process');
-});
-
-function monitor(options: HealthMonitorOptions = {}): HealthMonitor {
-  const m = new HealthMonitor({ resources: false, logger: silentLogger, tracer: otel.tracer, ...options });
-  monitors.push(m);
-  return m;
-}
-
-/** A logger that keeps its warnings. */
-function recordingLogger(): Logger & { warnings: Array<Record<string, unknown>> } {
-  const warnings: Array<Record<string, unknown>> = [];
-  return { ...silentLogger, warnings, warn: (obj: object) => void warnings.push(obj as Record<string, unknown>) };
-}
+const suite = monitorSuite();
+const monitor = (options?: HealthMonitorOptions) => suite.monitor(options);
 
 /** An Error whose `field` reads normally once, then throws on every later read. */
 function errorThrowingOnSecondRead(field: 'message' | 'stack'): Error {
@@ -75,7 +41,7 @@ describe('a check that hands back something hostile', () => {
     await advance(1_000);
     assert.equal((await result).status, 'timeout');
     await advance(0);
-    assert.equal(logger.warnings.filter((w) => /abort listener/.test(String(w.error ?? '')) || 'suppressed' in w).length, 1, 'logged once, rate-limited');
+    assert.equal(logger.entries.filter((e) => e.level === 'warn' && /abort listener/.test(e.msg ?? '')).length, 1, 'logged once, rate-limited');
   });
 
   it('still lets a check remove its own abort listener', async () => {
@@ -107,7 +73,7 @@ describe('a check that hands back something hostile', () => {
       assert.equal(byName.hostile?.lastResult, 'failure');
       assert.equal(byName.hostile?.consecutiveFailures, 6, 'a failure every second');
       assert.equal(byName[`good-${field}`]?.lastCheckAt, 4_500, 'the other platform still checked every second');
-      const metrics = await otel.scrape();
+      const metrics = await suite.otel.scrape();
       assert.equal(find(metrics, 'health_check_total', { platform: `good-${field}`, status: 'success' })[0]?.value, '5');
     });
 
@@ -149,7 +115,7 @@ describe('a check that hands back something hostile', () => {
     await m.checkPlatformHealth('bounded', () => {
       throw error;
     });
-    const span = otel.spans().findLast((s) => s.attributes['health_check.platform'] === 'bounded')!;
+    const span = suite.otel.spans().findLast((s) => s.attributes['health_check.platform'] === 'bounded')!;
     assert.ok(span.status.message !== undefined && span.status.message.length <= 200 && !span.status.message.includes('\n'));
     const exception = span.events.find((e) => e.name === 'exception')!;
     const message = String(exception.attributes?.['exception.message']);

@@ -1,48 +1,15 @@
-import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { PlatformCircuitBreaker } from '../src/circuit-breaker.ts';
-import { HealthMonitor, type HealthMonitorOptions } from '../src/health.ts';
-import { silentLogger, type Logger } from '../src/logger.ts';
+import type { HealthMonitorOptions } from '../src/health.ts';
+import { silentLogger } from '../src/logger.ts';
 import { ResourceMonitor, type ResourceReadings } from '../src/resources.ts';
-import { advance, useFakeClock, useRealClock } from './helpers/clock.ts';
+import { advance } from './helpers/clock.ts';
 import { find } from './helpers/exposition.ts';
-import { setupOtel, type TestOtel } from './helpers/otel.ts';
+import { monitorSuite, recordingLogger } from './helpers/monitor-suite.ts';
 
-let otel: TestOtel;
-let monitors: HealthMonitor[] = [];
-const unhandled: unknown[] = [];
-const onUnhandled = (reason: unknown) => unhandled.push(reason);
-
-before(async () => {
-  otel = await setupOtel();
-  process.on('unhandledRejection', onUnhandled);
-});
-after(async () => {
-  process.off('unhandledRejection', onUnhandled);
-  await otel.shutdown();
-});
-beforeEach(() => useFakeClock());
-afterEach(async () => {
-  const stopping = Promise.all(monitors.map((m) => m.stop()));
-  await advance(10_000, 1_000);
-  await stopping;
-  monitors = [];
-  useRealClock();
-  assert.deepEqual(unhandled.splice(0), [], 'no unhandled rejections');
-});
-
-function monitor(options: HealthMonitorOptions = {}): HealthMonitor {
-  const m = new HealthMonitor({ resources: false, logger: silentLogger, tracer: otel.tracer, ...options });
-  monitors.push(m);
-  return m;
-}
-
-/** A logger that keeps every entry with its level. */
-function recordingLogger(): Logger & { entries: Array<{ level: string; obj: Record<string, unknown>; msg?: string }> } {
-  const entries: Array<{ level: string; obj: Record<string, unknown>; msg?: string }> = [];
-  const at = (level: string) => (obj: object, msg?: string) => void entries.push({ level, obj: obj as Record<string, unknown>, msg });
-  return { entries, debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
-}
+const suite = monitorSuite();
+const monitor = (options?: HealthMonitorOptions) => suite.monitor(options);
 
 /** A resource monitor fed from a list; the last entry repeats. `undefined` means a sample that never settles. */
 function scriptedResources(script: Array<ResourceReadings | undefined>, options: { intervalMs?: number } = {}) {
@@ -76,7 +43,7 @@ describe("the process's own resource errors", () => {
     assert.deepEqual([state.state, state.failureCount], ['CLOSED', 0]);
     const logged = logger.entries.filter((e) => e.level === 'error' && /out of a resource/.test(e.msg ?? ''));
     assert.deepEqual(logged.map((e) => e.obj.code), ['EMFILE', 'ENFILE', 'ENOMEM'], 'one line per code within the minute');
-    const metrics = await otel.scrape();
+    const metrics = await suite.otel.scrape();
     assert.deepEqual(find(metrics, 'plugin_failure_total', { platform: 'fd-starved' }), [], 'no failure counted against the platform');
   });
 
@@ -92,7 +59,7 @@ describe('checkPlatformHealth with a name it does not know', () => {
     const m = monitor();
     assert.throws(() => m.checkPlatformHealth('typo-platform'), /no registered check/);
     assert.equal(m.getBreaker('typo-platform'), undefined);
-    const metrics = await otel.scrape();
+    const metrics = await suite.otel.scrape();
     assert.deepEqual(find(metrics, 'circuit_breaker_state', { platform: 'typo-platform' }), []);
   });
 });
@@ -150,10 +117,10 @@ describe('a standalone breaker', () => {
   it('leaves its state gauge at 0 in every state after shutdown()', async () => {
     const breaker = new PlatformCircuitBreaker('standalone-open', { failMax: 1 });
     breaker.recordFailure(new Error('down'));
-    let metrics = await otel.scrape();
+    let metrics = await suite.otel.scrape();
     assert.equal(find(metrics, 'circuit_breaker_state', { platform: 'standalone-open', state: 'open' })[0]?.value, '1');
     breaker.shutdown();
-    metrics = await otel.scrape();
+    metrics = await suite.otel.scrape();
     for (const state of ['closed', 'open', 'half_open']) {
       assert.equal(find(metrics, 'circuit_breaker_state', { platform: 'standalone-open', state })[0]?.value, '0', state);
     }
