@@ -172,36 +172,35 @@ describe('conductor-health run with a bad config file', () => {
     assert.match(usage.stderr, /unknown command "launch"/);
   });
 
-  it('exits 1 naming host:port and the variable when the port is taken', async () => {
+  /** Runs `use` with a loopback port another server holds. */
+  async function withTakenPort(use: (taken: number) => Promise<void>): Promise<void> {
     const blocker = createTcpServer();
     await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
-    const taken = (blocker.address() as { port: number }).port;
     try {
+      await use((blocker.address() as { port: number }).port);
+    } finally {
+      blocker.close();
+    }
+  }
+
+  it('exits 1 naming host:port and the variable when the port is taken', () =>
+    withTakenPort(async (taken) => {
       const file = join(dir, 'ok.yaml');
       await writeFile(file, 'resources: false\ntargets:\n  - { name: a, type: tcp, host: 127.0.0.1, port: 1 }\n');
       const result = await runCli(['run', '--config', file], { OTEL_EXPORTER_PROMETHEUS_PORT: String(taken) });
       assert.equal(result.code, 1);
       assert.match(result.stderr, new RegExp(`^conductor-health: cannot serve /metrics on 127\\.0\\.0\\.1:${taken}: the address is already in use; set OTEL_EXPORTER_PROMETHEUS_PORT to a free port`));
       assert.doesNotMatch(result.stderr, /conductor-health: conductor-health:/, 'the prefix once');
-    } finally {
-      blocker.close();
-    }
-  });
+    }));
 
-  it('takes telemetry.prometheusPort from the file over OTEL_EXPORTER_PROMETHEUS_PORT, and says so when that port is taken', async () => {
-    const blocker = createTcpServer();
-    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
-    const taken = (blocker.address() as { port: number }).port;
-    try {
+  it('takes telemetry.prometheusPort from the file over OTEL_EXPORTER_PROMETHEUS_PORT, and says so when that port is taken', () =>
+    withTakenPort(async (taken) => {
       const file = join(dir, 'port.yaml');
       await writeFile(file, `resources: false\ntelemetry: { prometheusPort: ${taken} }\ntargets:\n  - { name: a, type: tcp, host: 127.0.0.1, port: 1 }\n`);
       const result = await runCli(['run', '--config', file], { OTEL_EXPORTER_PROMETHEUS_PORT: String(await freePort()) });
       assert.equal(result.code, 1);
       assert.match(result.stderr, new RegExp(`^conductor-health: cannot serve /metrics on 127\\.0\\.0\\.1:${taken}: the address is already in use; change the prometheusPort option \\(telemetry\\.prometheusPort in a config file; it wins over OTEL_EXPORTER_PROMETHEUS_PORT\\)`));
-    } finally {
-      blocker.close();
-    }
-  });
+    }));
 });
 
 describe('conductor-health run, stopping on signals', () => {
