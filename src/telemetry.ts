@@ -10,6 +10,7 @@ import { AggregationType, MeterProvider, type ViewOptions } from '@opentelemetry
 import { BatchSpanProcessor, TracerProvider, type SpanProcessor } from '@opentelemetry/sdk-trace';
 import { BREAKER_DEFAULTS, MAX_TIMER_MS, checkKnownKeys, checkMethods, envNumber, checkNumber, checkOptionsObject, checkString, describeValue } from './config.ts';
 import { ExpositionSerializer } from './exposition.ts';
+import { EXPOSITION_CONTENT_TYPE, scrapeSource } from './scrape.ts';
 import { HTTP_SERVER_BOUND_KEYS, HTTP_SERVER_DEFAULTS, closeServer, listenBounded, type Handler, type HttpServerBounds } from './http-server.ts';
 import { createLibraryLogger, type Logger } from './logger.ts';
 import { DURATION_BUCKETS_SECONDS, METRIC_NAMES, SIZED_MAX_ERROR_TYPES, seriesPerPlatform } from './metrics.ts';
@@ -150,30 +151,12 @@ export async function startTelemetry(options?: TelemetryOptions): Promise<Teleme
   // Same bytes as the stock PrometheusSerializer, but series text is kept between
   // scrapes: ~20× faster at 10,000 platforms (bench/scrape.ts).
   const serializer = new ExpositionSerializer();
-  // Scrapes that arrive while a rendering is under way share it: 200 clients
-  // asking at once cost one collection and one copy of the text, not 200.
-  let rendering: Promise<Rendering> | undefined;
-  const render = (): Promise<Rendering> => {
-    if (rendering) return rendering;
-    const current = exporter.collect().then(({ resourceMetrics }) => {
-      checkOverflow(resourceMetrics);
-      const text = serializer.serialize(resourceMetrics);
-      // The stock serializer leaves the last line open when there are no instruments; promtool rejects that.
-      return renderingOf(text.endsWith('\n') ? text : `${text}\n`);
-    });
-    rendering = current;
-    const done = () => {
-      if (rendering === current) rendering = undefined;
-    };
-    current.then(done, done);
-    return current;
-  };
-  const registry: MetricsRegistry = {
-    contentType: 'text/plain; version=0.0.4; charset=utf-8',
-    async metrics() {
-      return (await render()).text;
-    },
-  };
+  const scrapes = scrapeSource(async () => {
+    const { resourceMetrics } = await exporter.collect();
+    checkOverflow(resourceMetrics);
+    return serializer.serialize(resourceMetrics);
+  });
+  const registry: MetricsRegistry = { contentType: EXPOSITION_CONTENT_TYPE, metrics: () => scrapes.text() };
   const limits = cardinalityLimits(opts.maxPlatforms, opts.maxErrorTypes);
   const meterProvider: ProviderWithRegistry = new MeterProvider({
     resource,
@@ -186,7 +169,7 @@ export async function startTelemetry(options?: TelemetryOptions): Promise<Teleme
 
   let server: Server | undefined;
   let metricsUrl: string | undefined;
-  const routes: Routes = new Map([['/metrics', (request, response) => serveMetrics(render, registry.contentType, request, response)]]);
+  const routes: Routes = new Map([['/metrics', scrapes.handle]]);
   if (opts.startServer) {
     try {
       server = await listen(routes, opts.prometheusHost, opts.prometheusPort, opts.http, opts.portFrom);
@@ -375,16 +358,6 @@ function exportTimeout(shutdownTimeoutMs: number): number {
 
 type Routes = Map<string, Handler>;
 
-/** One rendering of the exposition, as text and as the bytes every scrape of it is sent. */
-interface Rendering {
-  readonly text: string;
-  readonly bytes: Buffer;
-}
-
-function renderingOf(text: string): Rendering {
-  return { text, bytes: Buffer.from(text, 'utf8') };
-}
-
 /** Where the port came from, so the error of a taken port names what to change. */
 type PortSource = 'option' | 'env' | 'default';
 
@@ -410,18 +383,6 @@ async function listen(routes: Routes, host: string, port: number, bounds: HttpSe
       ? new Error(`conductor-health: cannot serve /metrics on ${where}: the address is already in use; ${hint}`, { cause: error })
       : new Error(`conductor-health: cannot serve /metrics on ${where}: ${message}; ${hint}`, { cause: error });
   }
-}
-
-function serveMetrics(render: () => Promise<Rendering>, contentType: string, request: IncomingMessage, response: ServerResponse): void {
-  if (request.method !== 'GET' && request.method !== 'HEAD') {
-    response.writeHead(405, { allow: 'GET, HEAD', 'content-type': 'text/plain' }).end('method not allowed\n');
-    return;
-  }
-  render().then(
-    // The shared bytes: a socket that is slow to read holds a reference, not a copy.
-    ({ bytes }) => response.writeHead(200, { 'content-type': contentType }).end(request.method === 'HEAD' ? undefined : bytes),
-    (error: unknown) => response.writeHead(500, { 'content-type': 'text/plain' }).end(`# failed to collect metrics: ${String(error)}\n`),
-  );
 }
 
 function withDeadline(work: Promise<unknown>, ms: number): Promise<void> {

@@ -7,6 +7,8 @@ import { setImmediate as realImmediate } from 'node:timers/promises';
 import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
 import { getMetricsRegistry, startTelemetry, type Telemetry } from '../src/telemetry.ts';
 import { HTTP_SERVER_DEFAULTS } from '../src/http-server.ts';
+import { MAX_HELD_RENDERINGS, scrapeSource } from '../src/scrape.ts';
+import { createServer, type ServerResponse } from 'node:http';
 import { useFakeClock, useRealClock } from './helpers/clock.ts';
 
 let telemetry: Telemetry | undefined;
@@ -101,5 +103,42 @@ describe('the /metrics server under hostile clients', () => {
     assert.ok(held.every((s) => !s.destroyed && !s.readableEnded), 'closed before any idle one timed out: by the cap');
     for (const socket of held) assert.ok(await closedWithin(socket, 10_000), 'idle connections are dropped');
     assert.equal((await fetch(telemetry.metricsUrl!)).status, 200);
+  });
+
+  it(`serves the newest rendering still being sent, not a new one, while ${MAX_HELD_RENDERINGS} are held by clients that do not read`, async () => {
+    let calls = 0;
+    // Each rendering far larger than the kernel's socket buffers, and telling which one it is.
+    const source = scrapeSource(async () => `# rendering ${(calls += 1)}\n${'x'.repeat(32 * 1024 * 1024)}\n`);
+    const responses: ServerResponse[] = [];
+    const server = createServer((request, response) => {
+      responses.push(response);
+      source.handle(request, response);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as { port: number }).port;
+    const stuck: Socket[] = [];
+    try {
+      for (let i = 0; i < MAX_HELD_RENDERINGS; i += 1) {
+        const socket = await open(port);
+        socket.pause();
+        socket.write('GET /metrics HTTP/1.1\r\nhost: x\r\n\r\n');
+        stuck.push(socket);
+        // Until the server has ended the response and the socket has not taken it.
+        for (let k = 0; k < 500 && !(responses[i]?.writableEnded && !responses[i]?.writableFinished); k += 1) await new Promise((r) => setTimeoutReal(r, 10));
+        assert.ok(responses[i]?.writableEnded && !responses[i]?.writableFinished, `response ${i + 1} is stuck`);
+      }
+      assert.equal(calls, MAX_HELD_RENDERINGS);
+      const shared = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+      assert.equal(calls, MAX_HELD_RENDERINGS, 'no new rendering while the held ones are being sent');
+      assert.ok(shared.startsWith(`# rendering ${MAX_HELD_RENDERINGS}\n`), 'the newest held one');
+      for (const socket of stuck) socket.destroy();
+      for (let k = 0; k < 500 && responses.slice(0, MAX_HELD_RENDERINGS).some((r) => !r.destroyed); k += 1) await new Promise((r) => setTimeoutReal(r, 10));
+      const fresh = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+      assert.ok(fresh.startsWith(`# rendering ${MAX_HELD_RENDERINGS + 1}\n`), 'a fresh one once the slow clients are gone');
+    } finally {
+      for (const socket of stuck) socket.destroy();
+      server.close();
+      server.closeAllConnections();
+    }
   });
 });
