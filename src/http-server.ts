@@ -1,4 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 
 /**
  * Bounds of the package's HTTP server (`/metrics`, `/healthz`, `/readyz`), so
@@ -6,7 +7,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
  * memory or file descriptors.
  */
 export interface HttpServerBounds {
-  /** Connections served at once; further ones are closed as they arrive. */
+  /** Connections held at once; past it a new one evicts the oldest idle one, or is closed when none is idle. */
   maxConnections: number;
   /** Time a connection has to send its request headers (and a whole request); then it is dropped. */
   headersTimeoutMs: number;
@@ -51,16 +52,38 @@ export function listenBounded(handler: Handler, host: string, port: number, boun
     },
     (request, response) => {
       // The request is in: from here the write deadline bounds the connection.
-      request.socket.setTimeout(0);
+      const { socket } = request;
+      socket.setTimeout(0);
+      idle.delete(socket);
+      response.once('close', () => {
+        // Kept alive for the next request: idle again, and now the newest.
+        if (!socket.destroyed) idle.add(socket);
+      });
       writeDeadline(response, bounds.writeTimeoutMs);
       handler(request, response);
     },
   );
-  server.maxConnections = bounds.maxConnections;
-  // Node's own headersTimeout only counts from a request's first byte: a
-  // connection that sends nothing would be held until the OS gives up. An idle
-  // socket times out here, and with no 'timeout' listener Node destroys it.
-  server.on('connection', (socket) => socket.setTimeout(bounds.headersTimeoutMs));
+  /**
+   * Connections with no request being answered, oldest first. At the cap a new
+   * connection evicts the oldest of them rather than being refused: otherwise
+   * a client holding `maxConnections` idle connections would lock out every
+   * probe. Only when every connection is busy is the new one closed.
+   */
+  const idle = new Set<Socket>();
+  let open = 0;
+  server.on('connection', (socket: Socket) => {
+    open += 1;
+    idle.add(socket);
+    socket.once('close', () => {
+      open -= 1;
+      idle.delete(socket);
+    });
+    if (open > bounds.maxConnections) idle.values().next().value!.destroy();
+    // Node's own headersTimeout only counts from a request's first byte: a
+    // connection that sends nothing would be held until the OS gives up. An idle
+    // socket times out here, and with no 'timeout' listener Node destroys it.
+    socket.setTimeout(bounds.headersTimeoutMs);
+  });
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen({ host, port }, () => {
