@@ -1,5 +1,6 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
+import type { RequestHandler } from './health-endpoint.ts';
 
 /**
  * Bounds of the package's HTTP server (`/metrics`, `/healthz`, `/readyz`), so
@@ -32,15 +33,12 @@ export const HTTP_SERVER_DEFAULTS: Readonly<HttpServerBounds> = Object.freeze({
 /** The option names of {@link HttpServerBounds}, for validation and the options table. */
 export const HTTP_SERVER_BOUND_KEYS = Object.keys(HTTP_SERVER_DEFAULTS) as ReadonlyArray<keyof HttpServerBounds>;
 
-/** A node:http request handler. */
-export type Handler = (request: IncomingMessage, response: ServerResponse) => void;
-
 /**
  * Creates an HTTP server with `bounds` applied and listens on host:port.
  * Rejects with the listen error (EADDRINUSE, EACCES…) untouched; the caller
  * words it. The server is unref'ed: it never keeps the process alive.
  */
-export function listenBounded(handler: Handler, host: string, port: number, bounds: HttpServerBounds): Promise<Server> {
+export function listenBounded(handler: RequestHandler, host: string, port: number, bounds: HttpServerBounds): Promise<Server> {
   const server = createServer(
     {
       headersTimeout: bounds.headersTimeoutMs,

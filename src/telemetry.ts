@@ -1,4 +1,4 @@
-import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { Server } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import { context, metrics, propagation, trace } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
@@ -11,7 +11,8 @@ import { BatchSpanProcessor, TracerProvider, type SpanProcessor } from '@opentel
 import { BREAKER_DEFAULTS, MAX_TIMER_MS, checkKnownKeys, checkMethods, envNumber, checkNumber, checkOptionsObject, checkString, describeValue } from './config.ts';
 import { ExpositionSerializer } from './exposition.ts';
 import { EXPOSITION_CONTENT_TYPE, scrapeSource } from './scrape.ts';
-import { HTTP_SERVER_BOUND_KEYS, HTTP_SERVER_DEFAULTS, closeServer, listenBounded, type Handler, type HttpServerBounds } from './http-server.ts';
+import { HTTP_SERVER_BOUND_KEYS, HTTP_SERVER_DEFAULTS, closeServer, listenBounded, type HttpServerBounds } from './http-server.ts';
+import type { RequestHandler } from './health-endpoint.ts';
 import { createLibraryLogger, type Logger } from './logger.ts';
 import { DURATION_BUCKETS_SECONDS, METRIC_NAMES, SIZED_MAX_ERROR_TYPES, seriesPerPlatform } from './metrics.ts';
 import { OTLP_PROTOCOLS, createTraceExporter, otlpTraceSettings, type OtlpProtocol } from './otlp.ts';
@@ -91,7 +92,7 @@ export interface Telemetry {
   /** True when spans are exported over OTLP. */
   readonly exportingSpans: boolean;
   /** Serves `handler` at `path` beside `/metrics` (the command mounts `/healthz` and `/readyz` this way). */
-  route(path: string, handler: (request: IncomingMessage, response: ServerResponse) => void): void;
+  route(path: string, handler: RequestHandler): void;
   /** Flushes spans (bounded), closes the HTTP server and unregisters the globals it set. Idempotent. */
   shutdown(): Promise<void>;
 }
@@ -356,7 +357,7 @@ function exportTimeout(shutdownTimeoutMs: number): number {
   return Math.max(1, Math.floor(shutdownTimeoutMs * 0.8));
 }
 
-type Routes = Map<string, Handler>;
+type Routes = Map<string, RequestHandler>;
 
 /** Where the port came from, so the error of a taken port names what to change. */
 type PortSource = 'option' | 'env' | 'default';
@@ -368,7 +369,7 @@ const PORT_HINT: Record<PortSource, string> = {
 };
 
 async function listen(routes: Routes, host: string, port: number, bounds: HttpServerBounds, portFrom: PortSource): Promise<Server> {
-  const handler: Handler = (request, response) => {
+  const handler: RequestHandler = (request, response) => {
     const route = routes.get((request.url ?? '/').split('?', 1)[0]!);
     if (route) route(request, response);
     else response.writeHead(404, { 'content-type': 'text/plain' }).end(`not found: try ${[...routes.keys()].join(', ')}\n`);
