@@ -30,7 +30,7 @@ import { ResourceMonitor, type DegradedChange, type DegradedReason } from './res
 import { Schedule } from './schedule.ts';
 import { overallStatus, type OverallStatus } from './status-rule.ts';
 import { captureFailure, shortMessage, type CheckFailure } from './check-failure.ts';
-import { checkSignal } from './check-signal.ts';
+import { abortCheck, checkSignal } from './check-signal.ts';
 import { LogLimiter } from './log-limiter.ts';
 import { boundLine, printable } from './text.ts';
 import { PACKAGE_NAME, PACKAGE_VERSION } from './version.ts';
@@ -387,7 +387,7 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
     this.#schedule.remove(platform);
     for (const run of [...this.#inFlight]) {
       if (run.platform !== entry) continue;
-      run.controller?.abort(new Error(`platform ${describeValue(platform)} was unregistered`));
+      if (run.controller) abortCheck(run.controller, new Error(`platform ${describeValue(platform)} was unregistered`));
       this.#finish(run, { kind: 'cancelled' });
     }
     entry.unsubscribe();
@@ -521,7 +521,7 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
     // A resource sample already running may still flip the mode and log it: wait for it too.
     // Only a resource monitor the monitor made is stopped; the caller's may serve others.
     let sampling = this.#ownsResources ? this.#resources?.stop() : undefined;
-    for (const run of this.#inFlight) run.controller?.abort(new Error('health monitor stopped'));
+    for (const run of this.#inFlight) if (run.controller) abortCheck(run.controller, new Error('health monitor stopped'));
     // A check that honours its signal settles on its own and releases its
     // sockets; give it the bound, then cut it off.
     if (this.#inFlight.size > 0 || sampling) {
@@ -734,7 +734,7 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
 
   #expire(run: Run): void {
     if (run.done) return;
-    run.controller?.abort(new HealthCheckTimeoutError(run.platform.name, run.platform.timeoutMs));
+    if (run.controller) abortCheck(run.controller, new HealthCheckTimeoutError(run.platform.name, run.platform.timeoutMs));
     this.#abandoned += 1;
     // The scheduler may expire a run from outside its span: record inside it all the same.
     context.with(run.ctx, () => this.#finish(run, { kind: 'timeout' }));
