@@ -6,12 +6,14 @@
 //
 // Benches: bench/breaker.ts (in this process, its idle figures in a child),
 // bench/monitor.ts (every figure in its own child process), when present,
-// bench/scrape.ts (in this process), and bench/status-page.ts (server and
-// clients in child processes). They report; nothing here asserts.
+// bench/scrape.ts (in this process), bench/status-page.ts (server and clients
+// in child processes), and bench/export.ts (a child per variant, against the
+// Collector and Jaeger .ci/peers.sh builds). They report; nothing here asserts.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { runBreakerBench } from './breaker.ts';
+import { runExportBench } from './export.ts';
 import { runMonitorBench, type BenchRow } from './monitor.ts';
 import { runStatusPageBench } from './status-page.ts';
 
@@ -144,6 +146,8 @@ function markdown(sections: Section[], head: string, command: string): string {
     '  TracerProvider with a BatchSpanProcessor (queue 2,048, batch 512) whose exporter discards: spans are created, ended, queued and "exported".',
     '- CPU figures are `process.cpuUsage()` (all threads, GC included) over a window of the running loop, divided by the checks done in it.',
     '- Detection figures run on `mock.timers` (node:test), 10 ms steps: measured times are exact to a step.',
+    '- Span export figures use `startTelemetry()` as the command does, exporting to the real Collector (otel-collector.yaml), which',
+    '  forwards to a real Jaeger; bytes per span are OTLP request bodies (the SDK\'s own serializers) for a batch of 512 check spans.',
     '',
   );
   return out.join('\n');
@@ -160,6 +164,7 @@ async function main(): Promise<void> {
     { title: 'HealthMonitor (bench/monitor.ts)', run: runMonitorBench as Bench },
     { title: '/metrics rendering (bench/scrape.ts)', run: await loadScrapeBench() },
     { title: 'Status page event streams (bench/status-page.ts)', run: runStatusPageBench as Bench },
+    { title: 'Span export to the real Collector (bench/export.ts)', run: runExportBench as Bench },
   ];
   for (const bench of benches) {
     if (typeof bench.run === 'string') {
