@@ -36,7 +36,7 @@ export interface CommandConfig {
   /** `false` turns degraded mode off. */
   resources: false | { threshold?: number; recoverBelow?: number; path?: string };
   /** `maxPlatforms` is always set: the default when the file leaves it out. */
-  telemetry: { serviceName?: string; prometheusHost?: string; prometheusPort?: number; maxPlatforms: number };
+  telemetry: { serviceName?: string; prometheusHost?: string; prometheusPort?: number; successSpanRatio?: number; maxPlatforms: number };
   targets: TargetConfig[];
 }
 
@@ -125,7 +125,7 @@ class Reader {
   config(root: unknown): CommandConfig {
     const top = this.#object(root, '', ['monitor', 'breaker', 'resources', 'telemetry', 'targets']);
     const monitor = this.#object(top.monitor ?? {}, 'monitor', ['intervalMs', 'timeoutMs', 'staggerMs', 'maxConcurrent']);
-    const telemetry = this.#object(top.telemetry ?? {}, 'telemetry', ['serviceName', 'prometheusHost', 'prometheusPort', 'maxPlatforms']);
+    const telemetry = this.#object(top.telemetry ?? {}, 'telemetry', ['serviceName', 'prometheusHost', 'prometheusPort', 'successSpanRatio', 'maxPlatforms']);
     const { maxPlatforms = CONFIG_FILE_DEFAULTS.maxPlatforms } = this.#number(telemetry, 'telemetry', 'maxPlatforms', { min: 1, integer: true });
     const targetsValue = top.targets;
     if (!Array.isArray(targetsValue) || targetsValue.length === 0) {
@@ -154,6 +154,7 @@ class Reader {
         ...this.#string(telemetry, 'telemetry', 'serviceName'),
         ...this.#string(telemetry, 'telemetry', 'prometheusHost'),
         ...this.#number(telemetry, 'telemetry', 'prometheusPort', { min: 0, max: 65535, integer: true }),
+        ...this.#number(telemetry, 'telemetry', 'successSpanRatio', { min: 0, max: 1 }),
         maxPlatforms,
       },
       targets,

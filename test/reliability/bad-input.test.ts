@@ -289,6 +289,7 @@ describe('config files, every field wrong in turn', () => {
       'resources.threshold': [0, -0.1, 1.5],
       'resources.recoverBelow': [-0.1, 1.5, 0.95],
       'telemetry.prometheusPort': [-1, 65_536, 80.5],
+      'telemetry.successSpanRatio': [-0.1, 1.5, '0.5'],
       'telemetry.maxPlatforms': [0, 1.5],
       'targets[0].intervalMs': [0],
       'targets[0].timeoutMs': [0, MAX_TIMER_MS + 1],
@@ -587,7 +588,7 @@ describe('generated input', () => {
   it('config files: only ConfigFileErrors, and every accepted file builds a monitor', async () => {
     const paths = [
       '', 'monitor', 'monitor.intervalMs', 'monitor.timeoutMs', 'monitor.staggerMs', 'monitor.maxConcurrent', 'breaker', 'breaker.failMax', 'breaker.resetTimeoutMs', 'breaker.halfOpenTimeoutMs',
-      'resources', 'resources.threshold', 'resources.recoverBelow', 'resources.path', 'telemetry', 'telemetry.serviceName', 'telemetry.prometheusHost', 'telemetry.prometheusPort',
+      'resources', 'resources.threshold', 'resources.recoverBelow', 'resources.path', 'telemetry', 'telemetry.serviceName', 'telemetry.prometheusHost', 'telemetry.prometheusPort', 'telemetry.successSpanRatio',
       'targets', 'targets[0]', 'targets[0].name', 'targets[0].type', 'targets[0].url', 'targets[0].expectStatus', 'targets[0].bodyMatch', 'targets[0].intervalMs',
       'targets[0].timeoutMs', 'targets[0].breaker', 'targets[0].breaker.failMax', 'targets[0].breaker.resetTimeoutMs', 'targets[1].name', 'targets[1].host', 'targets[1].port',
     ];
