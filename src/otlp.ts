@@ -74,6 +74,7 @@ export function otlpTraceSettings(
  * and the first success after failures says so.
  */
 export async function createTraceExporter(settings: OtlpTraceSettings, logger: Logger): Promise<SpanExporter> {
+  // The exporters type compression as an enum of these same two strings.
   const config = { url: settings.url, compression: settings.compression as never, timeoutMillis: settings.timeoutMillis };
   let exporter: SpanExporter;
   if (settings.protocol === 'grpc') {

@@ -1,11 +1,11 @@
 import { spawn } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve as resolvePath } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { freePort } from './ports.ts';
+import { exitWithin } from './server-process.ts';
 
 /** Options for {@link startPrometheus}. */
 export interface StartPrometheusOptions {
@@ -85,26 +85,6 @@ function formatDuration(ms: number): string {
 
 function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
-}
-
-/**
- * Resolves true when `child` has exited (immediately if it already has), or
- * false after `ms`. The timer is cleared on exit: a pending 10 s timer would
- * otherwise keep the test process alive long after the test finished.
- */
-function waitForExit(child: ChildProcess, ms: number): Promise<boolean> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(true);
-  return new Promise((resolve) => {
-    const onExit = (): void => {
-      clearTimeout(timer);
-      resolve(true);
-    };
-    const timer = setTimeout(() => {
-      child.off('exit', onExit);
-      resolve(false);
-    }, ms);
-    child.once('exit', onExit);
-  });
 }
 
 /**
@@ -219,10 +199,10 @@ async function launch(dir: string, configFile: string, targetCount: number): Pro
     terminating ??= (async () => {
       if (!exited()) {
         child.kill('SIGTERM');
-        if (!(await waitForExit(child, 10_000))) {
+        if (!(await exitWithin(child, 10_000))) {
           append(`\n[harness] prometheus ignored SIGTERM for 10 s; sending SIGKILL\n`);
           child.kill('SIGKILL');
-          await waitForExit(child, 5_000);
+          await exitWithin(child, 5_000);
         }
       }
       process.removeListener('exit', killOnExit);

@@ -92,8 +92,12 @@ export async function spawnServer(name: string, binary: string, args: string[], 
   };
 }
 
-/** Resolves true once `child` exits, false after `ms`; the timer never outlives the wait. */
-function exitWithin(child: ChildProcess, ms: number): Promise<boolean> {
+/**
+ * Resolves true once `child` has exited (at once if it already has), or false
+ * after `ms`. The timer is cleared on exit: a pending 10 s timer would
+ * otherwise keep the test process alive long after the test finished.
+ */
+export function exitWithin(child: ChildProcess, ms: number): Promise<boolean> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(true);
   return new Promise((resolve) => {
     const onExit = (): void => {
