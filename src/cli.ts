@@ -105,8 +105,9 @@ async function run(file: string, { jsonLogs }: { jsonLogs: boolean }): Promise<E
     return 1;
   }
   let monitor: HealthMonitor;
+  let resources: ResourceMonitor | undefined;
   try {
-    monitor = buildMonitor(config, logger);
+    ({ monitor, resources } = buildMonitor(config, logger));
   } catch (error) {
     // The file passed its own checks but a value the monitor refuses still names its option.
     process.stderr.write(`conductor-health: bad config file ${file}: ${unprefixed(error)}\n`);
@@ -139,7 +140,8 @@ async function run(file: string, { jsonLogs }: { jsonLogs: boolean }): Promise<E
   try {
     stopTable();
     logger.info({ signal }, 'stopping');
-    await monitor.stop();
+    // The resource monitor is the command's, not the health monitor's: stop both.
+    await Promise.all([monitor.stop(), resources?.stop()]);
     page.close();
     // Bounded: spans are flushed within shutdownTimeoutMs even with the collector down.
     await telemetry.shutdown();
@@ -152,9 +154,9 @@ async function run(file: string, { jsonLogs }: { jsonLogs: boolean }): Promise<E
 /** Each stops the command cleanly: Ctrl-C, a service manager, a closed terminal. */
 const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 
-function buildMonitor(config: CommandConfig, logger: Logger): HealthMonitor {
-  const resources = config.resources === false ? false : new ResourceMonitor({ ...config.resources, logger });
-  const monitor = new HealthMonitor({ ...config.monitor, breaker: config.breaker, resources, logger });
+function buildMonitor(config: CommandConfig, logger: Logger): { monitor: HealthMonitor; resources: ResourceMonitor | undefined } {
+  const resources = config.resources === false ? undefined : new ResourceMonitor({ ...config.resources, logger });
+  const monitor = new HealthMonitor({ ...config.monitor, breaker: config.breaker, resources: resources ?? false, logger });
   for (const target of config.targets) {
     monitor.register(target.name, checkFor(target), {
       ...(target.intervalMs === undefined ? {} : { intervalMs: target.intervalMs }),
@@ -163,7 +165,7 @@ function buildMonitor(config: CommandConfig, logger: Logger): HealthMonitor {
       ...(target.critical === undefined ? {} : { critical: target.critical }),
     });
   }
-  return monitor;
+  return { monitor, resources };
 }
 
 function checkFor(target: TargetConfig): HealthCheck {

@@ -21,6 +21,7 @@ function capturingLogger(): Logger & { lines: Array<{ level: string; msg: string
 describe('degraded mode in the health monitor', () => {
   let readings: ResourceReadings;
   let monitor: HealthMonitor;
+  let resources: ResourceMonitor;
   let logger: ReturnType<typeof capturingLogger>;
   const starts = new Map<string, number[]>();
 
@@ -31,14 +32,15 @@ describe('degraded mode in the health monitor', () => {
     starts.clear();
   });
   afterEach(async () => {
-    const stopping = monitor.stop();
+    // The resource monitor is the test's: the health monitor does not stop it.
+    const stopping = Promise.all([monitor.stop(), resources.stop()]);
     await advance(6_000, 1_000);
     await stopping;
     useRealClock();
   });
 
   function build(options: { maxConcurrent?: number; staggerMs?: number } = {}): HealthMonitor {
-    const resources = new ResourceMonitor({ sampler: () => readings, intervalMs: 5_000, logger });
+    resources = new ResourceMonitor({ sampler: () => readings, intervalMs: 5_000, logger });
     monitor = new HealthMonitor({ resources, logger, tracer: otel.tracer, ...options });
     return monitor;
   }

@@ -503,6 +503,7 @@ describe('the Grafana dashboard (deploy/grafana-dashboard.json)', () => {
 describe('the dashboard and alert queries against a real Prometheus scraping a running monitor', () => {
   let telemetry: Telemetry | undefined;
   let monitor: HealthMonitor | undefined;
+  let resources: ResourceMonitor | undefined;
   let prometheus: PrometheusHandle | undefined;
 
   /** The query of `expr` (Grafana variables substituted): throws on a PromQL error. */
@@ -515,7 +516,7 @@ describe('the dashboard and alert queries against a real Prometheus scraping a r
 
   before(async () => {
     telemetry = await startTelemetry({ prometheusPort: 0, hostMetrics: false });
-    const resources = new ResourceMonitor({
+    resources = new ResourceMonitor({
       // Memory over the 0.8 threshold: system_resources >= 0.8 and degraded mode.
       sampler: () => ({ memory: 0.9, cpu: 0.1, disk: 0.2 }),
       intervalMs: 500,
@@ -554,7 +555,7 @@ describe('the dashboard and alert queries against a real Prometheus scraping a r
   });
 
   after(async () => {
-    await monitor?.stop();
+    await Promise.all([monitor?.stop(), resources?.stop()]);
     await prometheus?.stop();
     await telemetry?.shutdown();
   });
