@@ -110,7 +110,8 @@ export const SIZED_MAX_ERROR_TYPES = Symbol('conductor-health.maxErrorTypes');
 export function initMetrics(options?: MetricsOptions): HealthMetrics {
   const opts = checkOptionsObject('metrics', options);
   checkKnownKeys('metrics', opts, ['meter', 'maxErrorTypes']);
-  const sized = (metrics.getMeterProvider() as { [SIZED_MAX_ERROR_TYPES]?: number })[SIZED_MAX_ERROR_TYPES];
+  // Only the global provider's instruments are sized by startTelemetry(); a meter of the caller's own provider is not.
+  const sized = opts.meter === undefined ? (metrics.getMeterProvider() as { [SIZED_MAX_ERROR_TYPES]?: number })[SIZED_MAX_ERROR_TYPES] : undefined;
   const asked = opts.maxErrorTypes === undefined ? undefined : checkNumber('maxErrorTypes', opts.maxErrorTypes, { min: 0, integer: true });
   if (asked !== undefined && sized !== undefined && asked > sized) {
     throw new RangeError(
