@@ -134,6 +134,7 @@ class StatusFeed {
   #sent: PlatformView[] = [];
   /** The snapshot event, built at most once between two updates. */
   #snapshot: Buffer | undefined;
+  /** `performance.now()` of the last write: the heartbeat runs on the monotonic clock, so a wall-clock step cannot pause it. */
   #lastWrite = 0;
 
   readonly #onCheck = (result: HealthCheckResult) => {
@@ -201,7 +202,7 @@ class StatusFeed {
     if (streams === undefined) return;
     const now = Date.now();
     if (this.#checks.size === 0 && this.#transitions.length === 0 && !this.#dirty) {
-      if (now - this.#lastWrite >= HEARTBEAT_MS) this.#write(streams, HEARTBEAT, now);
+      if (performance.now() - this.#lastWrite >= HEARTBEAT_MS) this.#write(streams, HEARTBEAT);
       return;
     }
     const report = this.#monitor.report();
@@ -210,7 +211,7 @@ class StatusFeed {
       // Platforms came or went: every page starts over from a fresh snapshot.
       this.#clearPending();
       this.#snapshot = this.#buildSnapshot();
-      this.#write(streams, this.#snapshot, now);
+      this.#write(streams, this.#snapshot);
       return;
     }
     const checks: CheckColumns = { row: [], status: '', ms: [], at: [] };
@@ -236,7 +237,7 @@ class StatusFeed {
     const update = { ...summaryOf(report, now), checks, rows, transitions: this.#transitions.map(transitionViewOf) };
     this.#clearPending();
     this.#snapshot = undefined;
-    this.#write(streams, encodeEvent('update', JSON.stringify(update)), now);
+    this.#write(streams, encodeEvent('update', JSON.stringify(update)));
   }
 
   #clearPending(): void {
@@ -245,8 +246,8 @@ class StatusFeed {
     this.#dirty = false;
   }
 
-  #write(streams: EventStreams, bytes: Buffer, now: number): void {
-    this.#lastWrite = now;
+  #write(streams: EventStreams, bytes: Buffer): void {
+    this.#lastWrite = performance.now();
     streams.broadcast(bytes);
   }
 }

@@ -8,7 +8,9 @@ import { sparklineSvg } from '../src/status-html.ts';
 import { appendChecks, rowChange, type CheckColumns, type PlatformView } from '../src/status-view.ts';
 import { statusPageHandler, type StatusPageHandler, type StatusPageOptions } from '../src/status-page.ts';
 import { maskSecrets } from '../src/text.ts';
+import { advance, settle, stepWallClock, useFakeClock, useRealClock } from './helpers/clock.ts';
 import { setupOtel, type TestOtel } from './helpers/otel.ts';
+import { HEARTBEAT } from '../src/event-stream.ts';
 
 const HOSTILE = `<script>alert(1)</script><img src=x onerror=alert(2)> "q" 'a' & https://bob:s3cret@api.example/x?token=abc&v=1`;
 
@@ -273,5 +275,49 @@ describe('maskSecrets', () => {
     });
     await monitor.checkPlatformHealth('api');
     assert.equal(monitor.report().platforms[0]!.lastError, 'GET https://bob:***@api.example/health?token=*** failed');
+  });
+});
+
+describe('the status page stream on a wall clock that steps', () => {
+  it('keeps its heartbeat every 10 s when the wall clock steps back an hour', async () => {
+    useFakeClock(1_750_000_000_000);
+    try {
+      const { base } = await serve({ idle: () => true }, { updateIntervalMs: 1_000 });
+      const controller = new AbortController();
+      const response = await fetch(`${base}events`, { signal: controller.signal });
+      const reader = response.body!.getReader();
+      let received = '';
+      // Reads whatever has arrived, letting real I/O run between fake-clock steps; a read still
+      // pending when it gives up is kept for the next drain, so no chunk is lost.
+      let pending: ReturnType<typeof reader.read> | undefined;
+      const drain = async () => {
+        for (let i = 0; i < 20; i += 1) {
+          pending ??= reader.read();
+          const next = await Promise.race([pending, settle(5).then(() => undefined)]);
+          if (next === undefined) return;
+          pending = undefined;
+          if (next.done) return;
+          received += new TextDecoder().decode(next.value);
+        }
+      };
+      await drain();
+      assert.match(received, /event: snapshot/);
+      const heartbeats = () => received.split(HEARTBEAT.toString()).length - 1;
+      for (let s = 0; s < 11; s += 1) {
+        await advance(1_000);
+        await drain();
+      }
+      assert.ok(heartbeats() >= 1, 'a heartbeat within 10 s of quiet');
+      received = '';
+      stepWallClock(-3_600_000);
+      for (let s = 0; s < 25; s += 1) {
+        await advance(1_000);
+        await drain();
+      }
+      assert.equal(heartbeats(), 2, `two heartbeats in the 25 s after the step: ${JSON.stringify(received)}`);
+      controller.abort();
+    } finally {
+      useRealClock();
+    }
   });
 });
