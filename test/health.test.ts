@@ -1,44 +1,16 @@
-import { after, afterEach, before, beforeEach, describe, it, mock } from 'node:test';
+import { describe, it, mock } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import { SpanStatusCode } from '@opentelemetry/api';
 import { HealthMonitor, type HealthCheck, type HealthCheckResult, type HealthMonitorOptions } from '../src/health.ts';
-import { silentLogger } from '../src/logger.ts';
 import type { PluginManager } from '../src/plugins.ts';
 import { runNode } from './helpers/child.ts';
 import { advance, countLiveTimers, settle, useFakeClock, useRealClock } from './helpers/clock.ts';
 import { find } from './helpers/exposition.ts';
-import { setupOtel, type TestOtel } from './helpers/otel.ts';
+import { monitorSuite } from './helpers/monitor-suite.ts';
 
-let otel: TestOtel;
-let monitors: HealthMonitor[] = [];
-const unhandled: unknown[] = [];
-const onUnhandled = (reason: unknown) => unhandled.push(reason);
-
-before(async () => {
-  otel = await setupOtel();
-  process.on('unhandledRejection', onUnhandled);
-});
-after(async () => {
-  process.off('unhandledRejection', onUnhandled);
-  await otel.shutdown();
-});
-beforeEach(() => useFakeClock());
-afterEach(async () => {
-  // stop() waits (on the fake clock) for checks that ignore their signal.
-  const stopping = Promise.all(monitors.map((m) => m.stop()));
-  await advance(10_000, 1_000);
-  await stopping;
-  monitors = [];
-  useRealClock();
-  assert.deepEqual(unhandled, [], 'no unhandled rejections');
-});
-
-function monitor(options: HealthMonitorOptions = {}): HealthMonitor {
-  const m = new HealthMonitor({ resources: false, logger: silentLogger, tracer: otel.tracer, ...options });
-  monitors.push(m);
-  return m;
-}
+const suite = monitorSuite();
+const monitor = (options?: HealthMonitorOptions) => suite.monitor(options);
 
 describe('checkPlatformHealth', () => {
   it('counts true, nothing and healthy or degraded plugin health as success', async () => {
@@ -123,11 +95,11 @@ describe('checkPlatformHealth', () => {
 
   it('records a span per check with its status, breaker state and transitions as events', async () => {
     const m = monitor();
-    const before = otel.spans().length;
+    const before = suite.otel.spans().length;
     await m.checkPlatformHealth('spanned', () => true);
     for (let i = 0; i < 3; i += 1) await m.checkPlatformHealth('spanned', () => Promise.reject(new RangeError('down')));
     await m.checkPlatformHealth('spanned', () => true);
-    const spans = otel.spans().slice(before).filter((s) => s.name === 'health_check');
+    const spans = suite.otel.spans().slice(before).filter((s) => s.name === 'health_check');
     assert.equal(spans.length, 5);
     const [ok, , , third, rejected] = spans;
     assert.equal(ok!.attributes['health_check.platform'], 'spanned');
@@ -156,7 +128,7 @@ describe('checkPlatformHealth', () => {
     await m.checkPlatformHealth('metered', () => false);
     await m.checkPlatformHealth('metered', () => true);
     await m.checkPlatformHealth('metered', () => true);
-    const scraped = await otel.scrape();
+    const scraped = await suite.otel.scrape();
     const count = (status: string) => find(scraped, 'health_check_total', { platform: 'metered', status })[0]?.value;
     assert.equal(count('success'), '1');
     assert.equal(count('failure'), '2');
@@ -174,7 +146,7 @@ describe('checkPlatformHealth', () => {
 describe('a breaker shared with the conductor\'s own calls', () => {
   it('does not close on a check that started while CLOSED and succeeds after the conductor\'s failures made it HALF_OPEN', async () => {
     const m = monitor({ timeoutMs: 60_000 });
-    const before = otel.spans().length;
+    const before = suite.otel.spans().length;
     let answer!: (healthy: boolean) => void;
     const checking = m.checkPlatformHealth('shared', () => new Promise<boolean>((resolve) => (answer = resolve)));
     const breaker = m.getBreaker('shared')!;
@@ -187,7 +159,7 @@ describe('a breaker shared with the conductor\'s own calls', () => {
     const result = await checking;
     assert.equal(result.status, 'success', 'the check itself succeeded, and counts as such');
     assert.equal(result.breakerState, 'HALF_OPEN', 'but no trial ran, so the breaker stays half-open');
-    const span = otel.spans().slice(before).find((s) => s.name === 'health_check');
+    const span = suite.otel.spans().slice(before).find((s) => s.name === 'health_check');
     const stale = span?.events.find((e) => e.name === 'circuit_breaker.stale_outcome');
     assert.deepEqual(stale?.attributes, {
       'circuit_breaker.platform': 'shared',
@@ -449,7 +421,7 @@ describe('the health check loop', () => {
     assert.equal(m.getBreaker('a'), undefined);
     assert.deepEqual(m.report().platforms.map((p) => p.platform), ['b']);
     // The SDK cannot drop a series: the gone platform's breaker states all read 0, so no alert stays firing.
-    const states = find(await otel.scrape(), 'circuit_breaker_state', { platform: 'a' }).map((s) => s.value);
+    const states = find(await suite.otel.scrape(), 'circuit_breaker_state', { platform: 'a' }).map((s) => s.value);
     assert.deepEqual(states, ['0', '0', '0']);
   });
 
@@ -502,7 +474,7 @@ describe('the health check loop', () => {
       await advance(0); // the test's in-memory span exporter answers on a 0 ms timer
       assert.equal(timers.live(), 0, 'no timer is left: not the schedule, not a check timeout, not a breaker');
       assert.throws(() => m.register('late', () => true), /was stopped/);
-      const count = (await otel.scrape()).samples.filter(
+      const count = (await suite.otel.scrape()).samples.filter(
         (s) => s.name === 'health_check_total' && (s.labels.platform === 'stuck' || s.labels.platform === 'polite'),
       );
       assert.deepEqual(count, [], 'checks cut off by stop() are not counted as failures');
@@ -588,7 +560,7 @@ describe('liveness and readiness', () => {
   });
 
   it('is not live while a scheduling pass is overdue by more than stallMs, and live again once it ran', async () => {
-    // The stall is measured on the monotonic clock, which fake timers do not move: block the loop for real.
+    // A real stall: the event loop blocked for 120 ms on the real clocks.
     useRealClock();
     const m = monitor({ intervalMs: 10, stallMs: 50 });
     m.register('a', () => true);
