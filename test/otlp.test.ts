@@ -5,6 +5,10 @@ import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider, type Readabl
 import { EXPORT_FAILURE_LOG_INTERVAL_MS, ReportingExporter, createTraceExporter, otlpTraceSettings } from '../src/otlp.ts';
 import { maskUrl } from '../src/text.ts';
 import type { Logger } from '../src/logger.ts';
+import { trace } from '@opentelemetry/api';
+import { silentLogger } from '../src/logger.ts';
+import { startTelemetry } from '../src/telemetry.ts';
+import { startOtlpReceiver } from './helpers/otlp-receiver.ts';
 import { freePort } from './helpers/ports.ts';
 
 const BOUND = 4_000;
@@ -154,5 +158,31 @@ describe('ReportingExporter: a collector that cannot be reached is not silent', 
     assert.equal(logger.lines.length, 1, JSON.stringify(logger.lines));
     assert.equal(logger.lines[0]!.obj.endpoint, `http/json http://user:***@127.0.0.1:${port}/v1/traces`);
     assert.ok(!JSON.stringify(logger.lines).includes('hunter2'), 'the password is never printed');
+  });
+});
+
+describe('startTelemetry on the wire: the OTLP variables reach the request', () => {
+  it('sends OTEL_EXPORTER_OTLP_HEADERS (traces-specific ones winning) with gzip and the protocol’s content type', async () => {
+    const names = ['OTEL_EXPORTER_OTLP_HEADERS', 'OTEL_EXPORTER_OTLP_TRACES_HEADERS', 'OTEL_EXPORTER_OTLP_COMPRESSION'];
+    const saved = names.map((n) => process.env[n]);
+    Object.assign(process.env, { OTEL_EXPORTER_OTLP_HEADERS: 'x-tenant=general,x-team=sre', OTEL_EXPORTER_OTLP_TRACES_HEADERS: 'x-tenant=traces%20only', OTEL_EXPORTER_OTLP_COMPRESSION: 'gzip' });
+    const receiver = await startOtlpReceiver();
+    try {
+      for (const protocol of ['http/json', 'http/protobuf'] as const) {
+        const telemetry = await startTelemetry({ startServer: false, hostMetrics: false, otlpEndpoint: receiver.url, otlpProtocol: protocol, logger: silentLogger });
+        trace.getTracer('test').startSpan('health_check').end();
+        await telemetry.shutdown();
+      }
+    } finally {
+      await receiver.close();
+      names.forEach((n, i) => (saved[i] === undefined ? delete process.env[n] : (process.env[n] = saved[i])));
+    }
+    const requests = receiver.received.filter((r) => r.path === '/v1/traces');
+    assert.deepEqual(requests.map((r) => r.contentType), ['application/json', 'application/x-protobuf']);
+    for (const request of requests) {
+      assert.equal(request.contentEncoding, 'gzip');
+      assert.equal(request.headers['x-tenant'], 'traces only');
+      assert.equal(request.headers['x-team'], 'sre');
+    }
   });
 });

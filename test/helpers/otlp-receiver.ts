@@ -38,6 +38,8 @@ export interface ReceivedRequest {
   contentEncoding: string;
   /** Body size on the wire (before gunzip). */
   bytes: number;
+  /** Every request header, as Node parsed them (names in lower case). */
+  headers: IncomingMessage['headers'];
 }
 
 /** Options for {@link startOtlpReceiver}. */
@@ -184,7 +186,7 @@ export async function startOtlpReceiver(options: OtlpReceiverOptions = {}): Prom
     const contentType = String(req.headers['content-type'] ?? '').toLowerCase();
     const contentEncoding = String(req.headers['content-encoding'] ?? '').toLowerCase();
     const path = new URL(req.url ?? '/', 'http://x').pathname;
-    received.push({ method: req.method ?? '', path, contentType, contentEncoding, bytes: raw.length });
+    received.push({ method: req.method ?? '', path, contentType, contentEncoding, bytes: raw.length, headers: req.headers });
     notify();
 
     if (req.method !== 'POST' || path !== '/v1/traces') {
