@@ -7,10 +7,14 @@
 # Binaries are cached outside the repo, keyed by a hash of their manifest and the Go
 # version, so only the first run on a machine builds (see README for the measured time).
 # CONDUCTOR_HEALTH_PEERS overrides the cache directory. Build output goes to stderr.
+# With --no-build it only looks: a missing binary is an error that says what to run
+# (the tests use this, so `npm test` fails at once rather than building for minutes).
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cache=${CONDUCTOR_HEALTH_PEERS:-${XDG_CACHE_HOME:-$HOME/.cache}/conductor-health/peers}
 builder=go.opentelemetry.io/collector/cmd/builder@v0.165.0
+build=true
+[ "${1:-}" = --no-build ] && build=false
 mkdir -p "$cache"
 
 # Two test files may ask at once: one builds, the other waits and finds the binary.
@@ -21,12 +25,19 @@ flock 9
 gobin=$(command -v go) || { echo "peers: go not found: install Go >= 1.26" >&2; exit 1; }
 go() { nice -n 10 "$gobin" "$@"; }
 
+missing() {
+  $build && return 0
+  echo "peers: $1 is not built for this manifest ($2 is missing): run .ci/peers.sh (or .ci/run) first; the first build takes about 20 minutes" >&2
+  exit 1
+}
+
 key() { (go version; cat "$@") | sha256sum | cut -c1-16; }
 
 collector() {
   local manifest=$repo/test/peers/collector/manifest.yaml
   local dir=$cache/otelcol-$(key "$manifest")
   if [ ! -x "$dir/otelcol-conductor/otelcol-conductor" ]; then
+    missing "the Collector" "$dir"
     local start=$SECONDS
     echo "peers: building the Collector into $dir (first run only)" >&2
     rm -rf "$dir" && mkdir -p "$dir"
@@ -42,6 +53,7 @@ jaeger() {
   local tools=$repo/test/peers/jaeger
   local dir=$cache/jaeger-$(key "$tools/go.mod" "$tools/go.sum")
   if [ ! -x "$dir/jaeger" ]; then
+    missing Jaeger "$dir"
     local start=$SECONDS
     echo "peers: building Jaeger into $dir (first run only)" >&2
     mkdir -p "$dir"

@@ -13,11 +13,11 @@ const JAEGER_CONFIG = `${ROOT}test/peers/jaeger/config.yaml`;
 let binaries: Promise<{ otelcol: string; jaeger: string }> | undefined;
 
 /**
- * Paths of the Collector and Jaeger that `.ci/peers.sh` builds (from its cache
- * after the first run, which `.ci/run` does before the tests).
+ * Paths of the Collector and Jaeger that `.ci/peers.sh` built (`.ci/run` builds
+ * them before the tests); rejects with what to run when they are not built.
  */
 export function peerBinaries(): Promise<{ otelcol: string; jaeger: string }> {
-  binaries ??= execFileAsync('bash', [`${ROOT}.ci/peers.sh`], { maxBuffer: 16 * 1024 * 1024 }).then(({ stdout }) => {
+  binaries ??= execFileAsync('bash', [`${ROOT}.ci/peers.sh`, '--no-build']).then(({ stdout }) => {
     const paths = Object.fromEntries(stdout.trim().split('\n').map((line) => line.split('=', 2) as [string, string]));
     if (!paths.OTELCOL || !paths.JAEGER) throw new Error(`.ci/peers.sh printed no binaries: ${stdout}`);
     return { otelcol: paths.OTELCOL, jaeger: paths.JAEGER };
