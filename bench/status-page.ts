@@ -62,10 +62,12 @@ async function server(capBytes: number, churn: boolean): Promise<void> {
   };
   for (let i = 0; i < PLATFORMS; i += 1) monitor.register(`platform-${i}`, checkOf(i));
   if (churn) {
-    // A platform leaves and comes back every second: every update is then a full snapshot.
+    // A platform leaves and comes back (at the end) every second: every update is then a full snapshot.
+    let k = 0;
     setInterval(() => {
-      monitor.unregister('platform-0');
-      monitor.register('platform-0', checkOf(0));
+      const i = k++ % PLATFORMS;
+      monitor.unregister(`platform-${i}`);
+      monitor.register(`platform-${i}`, checkOf(i));
     }, 1_000).unref();
   }
   const page = statusPageHandler(monitor, { maxStreams: CLIENTS + 10, maxBufferedBytes: capBytes });

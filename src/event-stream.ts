@@ -19,6 +19,9 @@ export class EventStreams {
   readonly #limits: EventStreamLimits;
   readonly #onChange: (open: number) => void;
   #dropped = 0;
+  /** Broadcasts being written, oldest first: each reaches every stream in order. */
+  #jobs: Array<{ bytes: Buffer; targets: ServerResponse[]; next: number }> = [];
+  #writing: NodeJS.Immediate | undefined;
 
   /** `onChange` hears the number of open streams after each open and close. */
   constructor(limits: EventStreamLimits, onChange: (open: number) => void) {
@@ -67,19 +70,36 @@ export class EventStreams {
     return true;
   }
 
-  /** Writes `bytes` to every stream; a stream with more than `maxBufferedBytes` unsent is dropped instead. */
+  /**
+   * Writes `bytes` to every stream open now; a stream with more than
+   * `maxBufferedBytes` unsent is dropped instead. A few streams per
+   * event-loop turn, so timers due meanwhile (the monitor's schedule) run
+   * between them rather than after a hundred socket writes.
+   */
   broadcast(bytes: Buffer): void {
+    if (this.#streams.size === 0) return;
+    this.#jobs.push({ bytes, targets: [...this.#streams], next: 0 });
+    this.#writing ??= setImmediate(() => this.#write());
+  }
+
+  #write(): void {
+    this.#writing = undefined;
     const before = this.#streams.size;
-    for (const response of this.#streams) {
+    for (let budget = STREAMS_PER_TURN; budget > 0 && this.#jobs.length > 0; budget -= 1) {
+      const job = this.#jobs[0]!;
+      const response = job.targets[job.next++]!;
+      if (job.next === job.targets.length) this.#jobs.shift();
+      if (!this.#streams.has(response)) continue;
       // writableLength counts the response's queue and its socket's.
-      if (response.writableLength + bytes.length > this.#limits.maxBufferedBytes) {
+      if (response.writableLength + job.bytes.length > this.#limits.maxBufferedBytes) {
         this.#dropped += 1;
         this.#streams.delete(response);
         response.destroy();
         continue;
       }
-      response.write(bytes);
+      response.write(job.bytes);
     }
+    if (this.#jobs.length > 0) this.#writing = setImmediate(() => this.#write());
     if (this.#streams.size !== before) this.#onChange(this.#streams.size);
   }
 
@@ -87,10 +107,16 @@ export class EventStreams {
   close(): void {
     const streams = [...this.#streams];
     this.#streams.clear();
+    this.#jobs = [];
+    clearImmediate(this.#writing);
+    this.#writing = undefined;
     for (const response of streams) response.end();
     this.#onChange(0);
   }
 }
+
+/** Socket writes per event-loop turn when broadcasting. */
+const STREAMS_PER_TURN = 10;
 
 /** One Server-Sent Event; `data` must be a single line (compact JSON is). */
 export function encodeEvent(event: string, data: string): Buffer {
