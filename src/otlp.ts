@@ -6,7 +6,7 @@ import { shortMessage } from './check-failure.ts';
 import { describeValue } from './config.ts';
 import { LogLimiter } from './log-limiter.ts';
 import type { Logger } from './logger.ts';
-import { maskUrl } from './text.ts';
+import { maskSecrets } from './text.ts';
 
 /** The OTLP transports of the specification (`OTEL_EXPORTER_OTLP_PROTOCOL`). */
 export type OtlpProtocol = 'http/protobuf' | 'http/json' | 'grpc';
@@ -86,7 +86,7 @@ export async function createTraceExporter(settings: OtlpTraceSettings, logger: L
   } else {
     exporter = new ProtobufTraceExporter(config);
   }
-  return new ReportingExporter(exporter, `${settings.protocol} ${maskUrl(settings.url)}`, logger);
+  return new ReportingExporter(exporter, `${settings.protocol} ${maskSecrets(settings.url)}`, logger);
 }
 
 /** A span exporter that reports its failures: once at first, then at most once per interval. */
@@ -187,7 +187,7 @@ function checkEndpoint(what: string, value: string): string {
     url = undefined;
   }
   if (url === undefined || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
-    throw new RangeError(`conductor-health: ${what} must be an http: or https: URL, got ${describeValue(maskUrl(value))}`);
+    throw new RangeError(`conductor-health: ${what} must be an http: or https: URL, got ${describeValue(maskSecrets(value))}`);
   }
   return value;
 }

@@ -44,16 +44,3 @@ export function boundStack(stack: string): string {
   if (lines.length > STACK_LINES) kept.push(`    … ${lines.length - STACK_LINES} more lines`);
   return kept.join('\n');
 }
-
-/** A URL for messages: its password (a secret, often a token) replaced by `***`, the rest unchanged. */
-export function maskUrl(url: string): string {
-  let parsed: URL;
-  try {
-    parsed = new URL(url);
-  } catch {
-    return url.replace(/\/\/([^/@:]*):[^/@]*@/, '//$1:***@');
-  }
-  if (parsed.password === '') return url;
-  parsed.password = '***';
-  return parsed.href.endsWith('/') && !url.endsWith('/') ? parsed.href.slice(0, -1) : parsed.href;
-}

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
 import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider, type ReadableSpan, type SpanExporter } from '@opentelemetry/sdk-trace';
 import { EXPORT_FAILURE_LOG_INTERVAL_MS, ReportingExporter, createTraceExporter, otlpTraceSettings } from '../src/otlp.ts';
-import { maskUrl } from '../src/text.ts';
+import { maskSecrets } from '../src/text.ts';
 import type { Logger } from '../src/logger.ts';
 import { trace } from '@opentelemetry/api';
 import { silentLogger } from '../src/logger.ts';
@@ -79,10 +79,10 @@ describe('otlpTraceSettings, as the OTLP exporter specification defines them', (
   });
 });
 
-describe('maskUrl', () => {
+describe('maskSecrets on a URL', () => {
   it('replaces the password and keeps the rest', () => {
-    assert.equal(maskUrl('https://tenant:s3cret@otlp.example:4318/v1/traces'), 'https://tenant:***@otlp.example:4318/v1/traces');
-    assert.equal(maskUrl('http://collector:4318'), 'http://collector:4318');
+    assert.equal(maskSecrets('https://tenant:s3cret@otlp.example:4318/v1/traces'), 'https://tenant:***@otlp.example:4318/v1/traces');
+    assert.equal(maskSecrets('http://collector:4318'), 'http://collector:4318');
   });
 });
 
