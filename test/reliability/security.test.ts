@@ -10,9 +10,10 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { healthHandler, readinessHandler } from '../../src/health-endpoint.ts';
+import { healthHandler, livenessHandler, readinessHandler } from '../../src/health-endpoint.ts';
 import { HealthMonitor, type HealthCheck } from '../../src/health.ts';
 import { silentLogger } from '../../src/logger.ts';
+import { statusPageHandler } from '../../src/status-page.ts';
 import { startTelemetry, type Telemetry } from '../../src/telemetry.ts';
 import { parseExposition } from '../helpers/exposition.ts';
 import { watchProcess, type ProcessWatch } from './fixtures/util.ts';
@@ -87,7 +88,7 @@ describe('binding', () => {
     }
   });
 
-  it('makes the command serve /healthz and /readyz on 127.0.0.1 only', async () => {
+  it('makes the command serve /healthz, /readyz, /livez and the status page on 127.0.0.1 only', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'conductor-health-security-'));
     const file = join(dir, 'config.yaml');
     await writeFile(file, 'resources: false\ntargets:\n  - { name: a, type: tcp, host: 127.0.0.1, port: 1 }\n');
@@ -113,7 +114,11 @@ describe('binding', () => {
       const port = Number(url.port);
       const health = await raw(port, 'GET', '/healthz');
       assert.ok('status' in health && health.status === 200, JSON.stringify(health));
-      for (const address of otherAddresses()) assert.equal(await accepts(address, port), false, `/healthz not reachable on ${address}`);
+      for (const path of ['/livez', '/readyz', '/']) {
+        const response = await raw(port, 'GET', path);
+        assert.ok('status' in response && response.status === 200, `${path}: ${JSON.stringify(response)}`);
+      }
+      for (const address of otherAddresses()) assert.equal(await accepts(address, port), false, `the endpoints are not reachable on ${address}`);
     } finally {
       cli.kill('SIGTERM');
       await new Promise((resolve) => cli.once('exit', resolve));
@@ -265,5 +270,42 @@ describe('methods and paths', () => {
     } finally {
       server.close();
     }
+  });
+});
+
+describe('the status page and /livez keep the endpoint rules', () => {
+  let telemetry: Telemetry;
+  let monitor: HealthMonitor;
+  let port: number;
+  before(async () => {
+    telemetry = await startTelemetry({ prometheusPort: 0, hostMetrics: false });
+    port = Number(new URL(telemetry.metricsUrl!).port);
+    monitor = new HealthMonitor({ resources: false, logger: silentLogger });
+    monitor.register('p', () => true);
+    monitor.start();
+    telemetry.route('/livez', livenessHandler(monitor));
+    const page = statusPageHandler(monitor);
+    for (const path of page.paths) telemetry.route(path, page);
+  });
+  after(async () => {
+    await monitor.stop();
+    await telemetry.shutdown();
+  });
+
+  it('answers GET and HEAD, 405 with an Allow header to every other method, and never lets a page run inline script', async () => {
+    for (const path of ['/livez', '/', '/status.js', '/status.css', '/favicon.svg']) {
+      const get = await raw(port, 'GET', path);
+      assert.ok('status' in get && get.status === 200 && get.body.length > 0, `GET ${path}: ${JSON.stringify(get)}`);
+      if (path !== '/livez') assert.match(String(get.headers['content-security-policy']), /^default-src 'self'; script-src 'self';/, path);
+      const head = await raw(port, 'HEAD', path);
+      assert.ok('status' in head && head.status === 200 && head.body === '', `HEAD ${path}`);
+      for (const method of ['POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS']) {
+        const response = await raw(port, method, path);
+        assert.ok('status' in response && response.status === 405, `${method} ${path}: ${JSON.stringify(response)}`);
+        assert.equal(response.headers.allow, 'GET, HEAD', `${method} ${path}`);
+      }
+    }
+    const events = await raw(port, 'HEAD', '/events');
+    assert.ok('status' in events && events.status === 200 && /^text\/event-stream/.test(String(events.headers['content-type'])), JSON.stringify(events));
   });
 });
