@@ -132,8 +132,12 @@
   function showSummary(s) {
     skew = s.now - Date.now();
     const overall = $('overall');
-    overall.className = `overall overall-${s.status}`;
-    $('overall-text').textContent = WORDS[s.status] || s.status;
+    const word = WORDS[s.status] || s.status;
+    // A live region: touch it only when the status changes, so it is announced once.
+    if ($('overall-text').textContent !== word) {
+      overall.className = `overall overall-${s.status}`;
+      $('overall-text').textContent = word;
+    }
     document.title = `${WORDS[s.status] || s.status} — conductor-health`;
     $('updated').textContent = `updated ${formatTime(s.now)}`;
     const banner = $('banner');

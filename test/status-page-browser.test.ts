@@ -124,6 +124,8 @@ resources: { threshold: 0.001, recoverBelow: 0.0005 }
 
     await mkdir(ARTIFACTS, { recursive: true });
     await page.screenshot({ path: join(ARTIFACTS, 'status-page.png'), fullPage: true });
+    await page.emulateMedia({ colorScheme: 'dark' });
+    await page.screenshot({ path: join(ARTIFACTS, 'status-page-dark.png'), fullPage: true });
     assert.deepEqual(problems, [], 'no console errors or warnings (a CSP violation would be one)');
     await context.close();
   });
