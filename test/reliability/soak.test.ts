@@ -34,14 +34,15 @@ interface SoakResult {
 }
 
 function runSoak(): Promise<ChildRun> {
-  // Bounded: ~35 s on the 2-core CI machine; the suite's per-test limit is 120 s.
-  return runNode(fileURLToPath(new URL('./fixtures/soak.ts', import.meta.url)), { nodeArgs: ['--expose-gc'], safetyMs: 110_000 });
+  // A safety, not a measurement: ~35–60 s alone on the 2-core machine, past 110 s while the
+  // whole suite (and other work) shares it; the test's own limit is raised to match.
+  return runNode(fileURLToPath(new URL('./fixtures/soak.ts', import.meta.url)), { nodeArgs: ['--expose-gc'], safetyMs: 280_000 });
 }
 
 describe('soak: 1,000 platforms flapping for 24 hours of fake time', () => {
-  it('keeps the heap, the timers and every metric invariant, with no unhandled rejection or warning', async () => {
+  it('keeps the heap, the timers and every metric invariant, with no unhandled rejection or warning', { timeout: 300_000 }, async () => {
     const run = await runSoak();
-    assert.ok(run.exitedByItself, `the soak ended within its bound; stderr: ${run.stderr}`);
+    assert.ok(run.exitedByItself, `the soak ended by itself; stderr: ${run.stderr}`);
     assert.equal(run.code, 0, run.stderr);
     assert.equal(run.stderr, '', 'nothing on stderr');
     const result = JSON.parse(run.stdout.trim().split('\n').at(-1)!) as SoakResult;
