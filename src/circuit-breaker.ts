@@ -19,20 +19,10 @@
  */
 import { EventEmitter, setMaxListeners } from 'node:events';
 import { createRequire } from 'node:module';
-import { trace, type Meter, type Tracer } from '@opentelemetry/api';
-import {
-  BREAKER_DEFAULTS,
-  BREAKER_SETTINGS,
-  MAX_TIMER_MS,
-  checkMethods,
-  checkKnownKeys,
-  checkNumber,
-  checkOptionsObject,
-  checkPlatformName,
-  checkFunction,
-  describeValue,
-  numberSetting,
-} from './config.ts';
+import { trace, type Tracer } from '@opentelemetry/api';
+import { MAX_TIMER_MS, checkKnownKeys, checkNumber, checkOptionsObject, checkPlatformName, checkFunction, describeValue } from './config.ts';
+import { BREAKER_OPTIONS, type BreakerOptions } from './options.ts';
+import { parseOptions } from './option-schema.ts';
 import { initMetrics, sanitizeErrorType, type BreakerStateLabel, type HealthMetrics } from './metrics.ts';
 import { isPluginHealth, type PluginHealth } from './plugins.ts';
 import { silentLogger, type Logger } from './logger.ts';
@@ -74,35 +64,7 @@ export interface BreakerStateChange {
   at: number;
 }
 
-/** Options of {@link PlatformCircuitBreaker}; all optional. */
-export interface BreakerOptions {
-  /** Consecutive failures that open the breaker, an integer >= 1 (default 3, env `CONDUCTOR_HEALTH_FAIL_MAX`). */
-  failMax?: number;
-  /** How long the breaker stays OPEN before its half-open trial, in ms (default 30,000, env `CONDUCTOR_HEALTH_RESET_TIMEOUT_MS`). */
-  resetTimeoutMs?: number;
-  /**
-   * Lease of a half-open trial, in ms, 1 to 2^31-1 (default 30,000, env
-   * `CONDUCTOR_HEALTH_HALF_OPEN_TIMEOUT_MS`): a trial not settled by then
-   * counts as a failed trial and the breaker re-opens for a full
-   * `resetTimeoutMs`. There is no "wait for ever": a trial whose caller
-   * crashed or forgot it would keep the breaker half-open until a restart.
-   * The default is six times the monitor's 5 s check timeout, so a check
-   * always settles its trial first (its own timeout ends it), and a lost
-   * trial delays the next one by at most 30 s + `resetTimeoutMs`. Runs on
-   * the monotonic clock: a wall-clock step neither ends nor stretches it.
-   */
-  halfOpenTimeoutMs?: number;
-  /** Timeout `execute()` puts on every call, in ms; 0 (the default) means none. */
-  timeoutMs?: number;
-  /** Meter for the instruments, passed to `initMetrics()`; default the global meter. */
-  meter?: Meter;
-  /** Ready-made instruments; wins over `meter`. */
-  metrics?: HealthMetrics;
-  /** Tracer for transition spans; default the global tracer of this package, looked up at each transition. */
-  tracer?: Tracer;
-  /** Where a throwing state-change listener is reported; default silent (thousands of breakers). */
-  logger?: Logger;
-}
+export type { BreakerOptions } from './options.ts';
 
 /**
  * The breaker's consent to one call, from {@link PlatformCircuitBreaker.tryAcquire}.
@@ -370,7 +332,6 @@ class Permit implements BreakerPermit {
 const runTask = (task: () => unknown): unknown => task();
 const ignore = (): void => {};
 const LABELS: Record<BreakerState, BreakerStateLabel> = { CLOSED: 'closed', OPEN: 'open', HALF_OPEN: 'half_open' };
-const OPTION_KEYS = ['failMax', 'resetTimeoutMs', 'halfOpenTimeoutMs', 'timeoutMs', 'meter', 'metrics', 'tracer', 'logger'] as const;
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {
   return (typeof value === 'object' || typeof value === 'function') && value !== null && typeof (value as { then?: unknown }).then === 'function';
@@ -469,20 +430,11 @@ export class PlatformCircuitBreaker {
    */
   constructor(platform: string, options?: BreakerOptions) {
     this.platform = checkPlatformName(platform);
-    const opts = checkOptionsObject('circuit breaker', options);
-    checkKnownKeys('circuit breaker', opts, OPTION_KEYS);
-    const setting = (key: keyof typeof BREAKER_SETTINGS): number => numberSetting(key, opts[key], BREAKER_DEFAULTS[key], BREAKER_SETTINGS[key]);
-    this.failMax = setting('failMax');
-    this.resetTimeoutMs = setting('resetTimeoutMs');
-    this.halfOpenTimeoutMs = setting('halfOpenTimeoutMs');
-    this.timeoutMs = checkNumber('timeoutMs', opts.timeoutMs ?? BREAKER_DEFAULTS.timeoutMs, { min: 0, max: MAX_TIMER_MS });
-    checkMethods('metrics', opts.metrics, ['setBreakerState', 'recordPluginFailure']);
-    checkMethods('meter', opts.meter, ['createCounter', 'createGauge', 'createHistogram']);
-    checkMethods('tracer', opts.tracer, ['startSpan']);
-    checkMethods('logger', opts.logger, ['warn']);
-    this.metrics = (opts.metrics as HealthMetrics | undefined) ?? initMetrics(opts.meter === undefined ? undefined : { meter: opts.meter as Meter });
-    this.tracer = opts.tracer as Tracer | undefined;
-    this.logger = (opts.logger as Logger | undefined) ?? silentLogger;
+    const opts = parseOptions(BREAKER_OPTIONS, 'circuit breaker', options);
+    ({ failMax: this.failMax, resetTimeoutMs: this.resetTimeoutMs, halfOpenTimeoutMs: this.halfOpenTimeoutMs, timeoutMs: this.timeoutMs } = opts);
+    this.metrics = opts.metrics ?? initMetrics(opts.meter === undefined ? undefined : { meter: opts.meter });
+    this.tracer = opts.tracer;
+    this.logger = opts.logger ?? silentLogger;
     this.fastPath = this.timeoutMs === 0;
     this.armClosedPeriod();
 

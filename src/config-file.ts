@@ -1,7 +1,9 @@
 import { constants, type Stats } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { parseDocument } from 'yaml';
-import { BREAKER_SETTINGS, BREAKER_SETTING_KEYS, MAX_PLATFORM_NAME_LENGTH, MAX_TIMER_MS, describeValue, type BreakerSettings } from './config.ts';
+import { MAX_PLATFORM_NAME_LENGTH, MAX_TIMER_MS, describeValue } from './config.ts';
+import { BREAKER_SETTINGS, BREAKER_SETTING_KEYS, type BreakerSettings } from './options.ts';
+import { fieldMeta, inner } from './option-schema.ts';
 import { maskSecrets } from './text.ts';
 
 // setTimeout turns longer delays into 1 ms; the monitor and the breaker refuse them.
@@ -222,7 +224,7 @@ class Reader {
 
   #breaker(value: unknown, path: string): BreakerOverrides {
     const b = this.#object(value ?? {}, path, [...BREAKER_SETTING_KEYS]);
-    return Object.assign({}, ...BREAKER_SETTING_KEYS.map((key) => this.#number(b, path, key, BREAKER_SETTINGS[key]))) as BreakerOverrides;
+    return Object.assign({}, ...BREAKER_SETTING_KEYS.map((key) => this.#number(b, path, key, fieldMeta.get(inner(BREAKER_SETTINGS.shape[key]))!.range!))) as BreakerOverrides;
   }
 
   #resources(value: unknown): CommandConfig['resources'] {

@@ -8,59 +8,8 @@
 /** Longest delay `setTimeout` honours; longer ones fire after 1 ms (with a warning), so time options stop here. */
 export const MAX_TIMER_MS = 2_147_483_647;
 
-/** Circuit-breaker defaults: open after 3 consecutive failures, try again after 30 s, a trial settles within 30 s. */
-export const BREAKER_DEFAULTS = Object.freeze({
-  failMax: 3,
-  resetTimeoutMs: 30_000,
-  halfOpenTimeoutMs: 30_000,
-  /** 0 means `execute()` puts no timeout of its own on a call. */
-  timeoutMs: 0,
-  /** Distinct `error_type` label values kept per platform before `other`. */
-  maxErrorTypes: 10,
-});
-
-/**
- * The breaker settings a conductor may tune, and the range of each: checked
- * alike wherever they are given (breaker options, the environment, the
- * monitor's `breaker` option, `register()`, a config file).
- */
-export const BREAKER_SETTINGS = Object.freeze({
-  failMax: { min: 1, integer: true },
-  resetTimeoutMs: { min: 0, max: MAX_TIMER_MS },
-  // 0 would mean "wait for ever" for a trial: the wedge the lease exists to prevent.
-  halfOpenTimeoutMs: { min: 1, max: MAX_TIMER_MS },
-} as const);
-
-/** The tunable breaker settings, as the monitor and a config file pass them on. */
-export type BreakerSettings = { -readonly [K in keyof typeof BREAKER_SETTINGS]?: number };
-
-/** The names of {@link BREAKER_SETTINGS}. */
-export const BREAKER_SETTING_KEYS = Object.freeze(Object.keys(BREAKER_SETTINGS) as (keyof typeof BREAKER_SETTINGS)[]);
-
-/** Health-monitor defaults: every platform every 5 s, each check bounded by 5 s. */
-export const MONITOR_DEFAULTS = Object.freeze({
-  intervalMs: 5_000,
-  timeoutMs: 5_000,
-  maxConcurrent: 1_000,
-  stopTimeoutMs: 5_000,
-  // A pass overdue this long is a stuck process, not a busy one: kubelet restarts it after its failureThreshold.
-  stallMs: 30_000,
-  historySize: 30,
-  transitionHistorySize: 100,
-});
-
-/**
- * Environment variables that override the defaults (but not values the
- * conductor passes explicitly). Each maps to the option of the same meaning.
- */
-export const ENV_OVERRIDES = Object.freeze({
-  CONDUCTOR_HEALTH_FAIL_MAX: 'failMax',
-  CONDUCTOR_HEALTH_RESET_TIMEOUT_MS: 'resetTimeoutMs',
-  CONDUCTOR_HEALTH_HALF_OPEN_TIMEOUT_MS: 'halfOpenTimeoutMs',
-  CONDUCTOR_HEALTH_INTERVAL_MS: 'intervalMs',
-  CONDUCTOR_HEALTH_TIMEOUT_MS: 'timeoutMs',
-  CONDUCTOR_HEALTH_MAX_CONCURRENT: 'maxConcurrent',
-} as const);
+/** Distinct `error_type` label values kept per platform before `other` (metrics and telemetry size their limits with it). */
+export const DEFAULT_MAX_ERROR_TYPES = 10;
 
 /** Renders a bad value for an error message: strings quoted, numbers as-is (NaN stays NaN). */
 export function describeValue(value: unknown): string {
@@ -89,14 +38,18 @@ export interface NumberRange {
   readonly min?: number;
   readonly max?: number;
   readonly integer?: boolean;
+  /** An exclusive lower bound. */
+  readonly above?: number;
 }
 
-function inRange(value: number, { min = -Infinity, max = Infinity, integer = false }: NumberRange): boolean {
-  return Number.isFinite(value) && (!integer || Number.isInteger(value)) && value >= min && value <= max;
+function inRange(value: number, { min = -Infinity, max = Infinity, integer = false, above = -Infinity }: NumberRange): boolean {
+  return Number.isFinite(value) && (!integer || Number.isInteger(value)) && value >= min && value > above && value <= max;
 }
 
-function describeRange({ min = -Infinity, max = Infinity, integer = false }: NumberRange): string {
-  return `${integer ? 'an integer' : 'a finite number'}${min > -Infinity ? ` >= ${min}` : ''}${max < Infinity ? ` <= ${max}` : ''}`;
+/** The phrase an error completes "must be …" with, e.g. `an integer >= 1`. */
+export function describeRange({ min = -Infinity, max = Infinity, integer = false, above }: NumberRange): string {
+  const low = above !== undefined ? ` > ${above}` : min > -Infinity ? ` >= ${min}` : '';
+  return `${integer ? 'an integer' : 'a finite number'}${low}${max < Infinity ? ` <= ${max}` : ''}`;
 }
 
 /** Accepts a non-empty string. */
@@ -163,23 +116,6 @@ export function checkOptionsObject(what: string, options: unknown): Record<strin
   return options as Record<string, unknown>;
 }
 
-/**
- * Checks the breaker settings in `given` (absent ones stay absent), each
- * under `prefix` + its name, so the error says where the value came from.
- */
-export function checkBreakerSettings(given: Record<string, unknown>, prefix = ''): BreakerSettings {
-  const out: BreakerSettings = {};
-  for (const key of BREAKER_SETTING_KEYS) {
-    if (given[key] !== undefined) out[key] = checkNumber(`${prefix}${key}`, given[key], BREAKER_SETTINGS[key]);
-  }
-  return out;
-}
-
-/** The environment variable that overrides `option`, if any. */
-export function envVariableOf(option: string): string | undefined {
-  return Object.entries(ENV_OVERRIDES).find(([, o]) => o === option)?.[0];
-}
-
 /** A number as a person writes one: `5`, `-1.5`, `2500`; not `0x10`, `1e3`, `0b11` or `Infinity`, which `Number()` would take. */
 const DECIMAL = /^[+-]?(?:\d+(?:\.\d*)?|\.\d+)$/;
 
@@ -196,15 +132,4 @@ export function envNumber(variable: string, range: NumberRange = {}, env: NodeJS
     throw new RangeError(`conductor-health: environment variable ${variable} must be ${describeRange(range)}, got ${JSON.stringify(raw)}`);
   }
   return value;
-}
-
-/**
- * A numeric option, from the one place every option with several sources is
- * resolved: the value given in code (or a config file) wins over its
- * environment variable ({@link ENV_OVERRIDES}), which wins over `fallback`.
- */
-export function numberSetting(option: string, given: unknown, fallback: number, range: NumberRange = {}): number {
-  if (given !== undefined) return checkNumber(option, given, range);
-  const variable = envVariableOf(option);
-  return (variable === undefined ? undefined : envNumber(variable, range)) ?? fallback;
 }

@@ -7,21 +7,9 @@ import {
   type BreakerState,
   type BreakerStateChange,
 } from './circuit-breaker.ts';
-import {
-  BREAKER_SETTING_KEYS,
-  MAX_TIMER_MS,
-  MONITOR_DEFAULTS,
-  checkBreakerSettings,
-  type BreakerSettings,
-  checkMethods,
-  checkFunction,
-  checkKnownKeys,
-  checkNumber,
-  checkOptionsObject,
-  checkPlatformName,
-  describeValue,
-  numberSetting,
-} from './config.ts';
+import { MAX_TIMER_MS, checkFunction, checkPlatformName, describeValue } from './config.ts';
+import { MONITOR_OPTIONS, PLATFORM_OPTIONS, type BreakerSettings, type HealthMonitorOptions, type PlatformOptions } from './options.ts';
+import { parseOptions } from './option-schema.ts';
 import { RingBuffer } from './history.ts';
 import { createLibraryLogger, type Logger } from './logger.ts';
 import { initMetrics, type HealthCheckStatus, type HealthMetrics } from './metrics.ts';
@@ -112,55 +100,7 @@ export interface HealthReport {
   transitions?: BreakerStateChange[];
 }
 
-/** Options of {@link HealthMonitor}; every one is optional. */
-export interface HealthMonitorOptions {
-  /** Time between two checks of a platform (default 5,000 ms). */
-  intervalMs?: number;
-  /** Bound on one check (default 5,000 ms). */
-  timeoutMs?: number;
-  /** Fixed gap between platform starts; default spreads them evenly across the interval. */
-  staggerMs?: number;
-  /** Checks in flight at once (default 1,000); further due checks wait their turn. */
-  maxConcurrent?: number;
-  /** A check that cannot start within this long of its slot is skipped (default a fifth of the interval). */
-  maxLatenessMs?: number;
-  /** Bound on `stop()` waiting for in-flight checks (default 5,000 ms). */
-  stopTimeoutMs?: number;
-  /** A scheduling pass overdue by more than this makes {@link HealthMonitor.liveness} fail (default 30,000 ms). */
-  stallMs?: number;
-  /** Recent checks kept per platform for the report's history (default 30). */
-  historySize?: number;
-  /** Recent breaker transitions kept for the report's history (default 100). */
-  transitionHistorySize?: number;
-  /** Breaker settings for every platform. */
-  breaker?: BreakerSettings;
-  /** Degraded mode: the interval is multiplied by this (default 2). */
-  degradedIntervalFactor?: number;
-  /** Degraded mode: the concurrency cap is multiplied by this (default 0.5). */
-  degradedConcurrencyFactor?: number;
-  /** The resource monitor deciding degraded mode; default one reading this host; false for none. */
-  resources?: ResourceMonitor | false;
-  meter?: Meter;
-  tracer?: Tracer;
-  logger?: Logger;
-}
-
-const OPTION_KEYS = [
-  'intervalMs', 'timeoutMs', 'staggerMs', 'maxConcurrent', 'maxLatenessMs', 'stopTimeoutMs', 'stallMs', 'historySize', 'transitionHistorySize', 'breaker',
-  'degradedIntervalFactor', 'degradedConcurrencyFactor', 'resources', 'meter', 'tracer', 'logger',
-];
-
-/** Per-platform overrides of {@link HealthMonitor.register}. */
-export interface PlatformOptions {
-  /** This platform's interval (default the monitor's). */
-  intervalMs?: number;
-  /** This platform's check timeout (default the monitor's). */
-  timeoutMs?: number;
-  /** This platform's breaker settings, over the monitor's. */
-  breaker?: BreakerSettings;
-  /** The conductor cannot serve without it: its breaker must be CLOSED for readiness and a healthy report (default false). */
-  critical?: boolean;
-}
+export type { HealthMonitorOptions, PlatformOptions } from './options.ts';
 
 /** What {@link HealthMonitor.liveness} and {@link HealthMonitor.readiness} answer. */
 export interface ProbeResult {
@@ -312,33 +252,23 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
   /** Validates the options (errors name the option and the value). */
   constructor(options?: HealthMonitorOptions) {
     super();
-    const opts = checkOptionsObject('health monitor', options);
-    checkKnownKeys('health monitor', opts, OPTION_KEYS);
-    this.#intervalMs = numberSetting('intervalMs', opts.intervalMs, MONITOR_DEFAULTS.intervalMs, { min: 1 });
-    this.#timeoutMs = numberSetting('timeoutMs', opts.timeoutMs, MONITOR_DEFAULTS.timeoutMs, { min: 1, max: MAX_TIMER_MS });
-    this.#staggerMs = opts.staggerMs === undefined ? undefined : checkNumber('staggerMs', opts.staggerMs, { min: 0 });
-    this.#maxConcurrent = numberSetting('maxConcurrent', opts.maxConcurrent, MONITOR_DEFAULTS.maxConcurrent, { min: 1, integer: true });
-    this.#maxLatenessMs = checkNumber('maxLatenessMs', opts.maxLatenessMs ?? this.#intervalMs / 5, { min: 0 });
-    this.#stopTimeoutMs = checkNumber('stopTimeoutMs', opts.stopTimeoutMs ?? MONITOR_DEFAULTS.stopTimeoutMs, { min: 0, max: MAX_TIMER_MS });
-    this.#stallMs = checkNumber('stallMs', opts.stallMs ?? MONITOR_DEFAULTS.stallMs, { min: 0 });
-    this.#historySize = checkNumber('historySize', opts.historySize ?? MONITOR_DEFAULTS.historySize, { min: 1, max: 10_000, integer: true });
-    this.#transitions = new RingBuffer(
-      checkNumber('transitionHistorySize', opts.transitionHistorySize ?? MONITOR_DEFAULTS.transitionHistorySize, { min: 1, max: 100_000, integer: true }),
-    );
-    this.#degradedIntervalFactor = checkNumber('degradedIntervalFactor', opts.degradedIntervalFactor ?? 2, { min: 1 });
-    this.#degradedConcurrencyFactor = checkNumber('degradedConcurrencyFactor', opts.degradedConcurrencyFactor ?? 0.5, { min: 0, max: 1 });
-    this.#breakerOptions = checkBreakerOverrides(opts.breaker);
-    // Checked here, not deep inside the first check that would use them.
-    checkMethods('meter', opts.meter, ['createCounter', 'createGauge', 'createHistogram']);
-    checkMethods('tracer', opts.tracer, ['startSpan']);
-    checkMethods('logger', opts.logger, ['debug', 'info', 'warn', 'error']);
-    this.#meter = opts.meter as Meter | undefined;
+    const opts = parseOptions(MONITOR_OPTIONS, 'health monitor', options);
+    this.#intervalMs = opts.intervalMs;
+    this.#timeoutMs = opts.timeoutMs;
+    this.#staggerMs = opts.staggerMs;
+    this.#maxConcurrent = opts.maxConcurrent;
+    this.#maxLatenessMs = opts.maxLatenessMs ?? this.#intervalMs / 5;
+    this.#stopTimeoutMs = opts.stopTimeoutMs;
+    this.#stallMs = opts.stallMs;
+    this.#historySize = opts.historySize;
+    this.#transitions = new RingBuffer(opts.transitionHistorySize);
+    this.#degradedIntervalFactor = opts.degradedIntervalFactor;
+    this.#degradedConcurrencyFactor = opts.degradedConcurrencyFactor;
+    this.#breakerOptions = opts.breaker;
+    this.#meter = opts.meter;
     this.#metrics = initMetrics({ meter: this.#meter });
-    this.#tracer = (opts.tracer as Tracer | undefined) ?? trace.getTracer(PACKAGE_NAME, PACKAGE_VERSION);
-    this.#logger = (opts.logger as Logger | undefined) ?? createLibraryLogger();
-    if (opts.resources !== undefined && opts.resources !== false && !(opts.resources instanceof ResourceMonitor)) {
-      throw new TypeError(`conductor-health: option "resources" must be a ResourceMonitor or false, got ${describeValue(opts.resources)}`);
-    }
+    this.#tracer = opts.tracer ?? trace.getTracer(PACKAGE_NAME, PACKAGE_VERSION);
+    this.#logger = opts.logger ?? createLibraryLogger();
     this.#ownsResources = opts.resources === undefined;
     this.#resources =
       opts.resources === false
@@ -355,14 +285,10 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
     this.#assertUsable();
     checkPlatformName(platform);
     checkFunction('check', check);
-    const opts = checkOptionsObject('platform', options);
-    checkKnownKeys('platform', opts, ['intervalMs', 'timeoutMs', 'breaker', 'critical']);
-    if (opts.critical !== undefined && typeof opts.critical !== 'boolean') {
-      throw new TypeError(`conductor-health: option "critical" must be a boolean, got ${describeValue(opts.critical)}`);
-    }
-    const intervalMs = opts.intervalMs === undefined ? this.#intervalMs : checkNumber('intervalMs', opts.intervalMs, { min: 1 });
-    const timeoutMs = opts.timeoutMs === undefined ? this.#timeoutMs : checkNumber('timeoutMs', opts.timeoutMs, { min: 1, max: MAX_TIMER_MS });
-    const breaker = checkBreakerOverrides(opts.breaker);
+    const opts = parseOptions(PLATFORM_OPTIONS, 'platform', options);
+    const intervalMs = opts.intervalMs ?? this.#intervalMs;
+    const timeoutMs = opts.timeoutMs ?? this.#timeoutMs;
+    const breaker = opts.breaker ?? {};
     let entry = this.#platforms.get(platform);
     if (entry?.scheduled) throw new Error(`conductor-health: platform ${describeValue(platform)} is already registered`);
     if (entry && Object.keys(breaker).length > 0) {
@@ -1008,12 +934,6 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
       this.#logger.error({ event, error: shortMessage(error) }, 'a health monitor listener threw');
     }
   }
-}
-
-function checkBreakerOverrides(value: unknown): BreakerSettings {
-  const breaker = checkOptionsObject('breaker', value);
-  checkKnownKeys('breaker', breaker, BREAKER_SETTING_KEYS);
-  return checkBreakerSettings(breaker, 'breaker.');
 }
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {

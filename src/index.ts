@@ -43,5 +43,5 @@ export { isPluginHealth, PLUGIN_HEALTH_STATUSES } from './plugins.ts';
 export type { PluginHealth, PluginHealthStatus, PluginManager } from './plugins.ts';
 export { createLogger, silentLogger } from './logger.ts';
 export type { Logger } from './logger.ts';
-export { BREAKER_DEFAULTS, MONITOR_DEFAULTS, ENV_OVERRIDES } from './config.ts';
-export type { BreakerSettings } from './config.ts';
+export { BREAKER_DEFAULTS, MONITOR_DEFAULTS, ENV_OVERRIDES } from './options.ts';
+export type { BreakerSettings } from './options.ts';

@@ -1,5 +1,5 @@
 import { metrics, type Attributes, type Counter, type Gauge, type Histogram, type Meter } from '@opentelemetry/api';
-import { checkNumber, checkOneOf, checkOptionsObject, checkKnownKeys, checkPlatformName, BREAKER_DEFAULTS } from './config.ts';
+import { checkNumber, checkOneOf, checkOptionsObject, checkKnownKeys, checkPlatformName, DEFAULT_MAX_ERROR_TYPES } from './config.ts';
 import { PACKAGE_NAME, PACKAGE_VERSION } from './version.ts';
 
 /** Outcomes of one health check, the `status` label of `health_check_total`. */
@@ -34,7 +34,7 @@ export const METRIC_NAMES = Object.freeze({
  * the SDK's cardinality limits from it so no platform lands in
  * `otel_metric_overflow`.
  */
-export function seriesPerPlatform(maxErrorTypes: number = BREAKER_DEFAULTS.maxErrorTypes): Record<string, number> {
+export function seriesPerPlatform(maxErrorTypes: number = DEFAULT_MAX_ERROR_TYPES): Record<string, number> {
   return {
     [METRIC_NAMES.healthCheck]: HEALTH_CHECK_STATUSES.length,
     [METRIC_NAMES.duration]: 1,
@@ -129,7 +129,7 @@ export function initMetrics(options?: MetricsOptions): HealthMetrics {
     }
     return existing.metrics;
   }
-  const maxErrorTypes = asked ?? sized ?? BREAKER_DEFAULTS.maxErrorTypes;
+  const maxErrorTypes = asked ?? sized ?? DEFAULT_MAX_ERROR_TYPES;
   const created = createMetrics(meter, maxErrorTypes);
   byMeter.set(meter, { metrics: created, maxErrorTypes });
   return created;

@@ -8,7 +8,7 @@ import { HostMetricsInstrumentation } from '@opentelemetry/instrumentation-host-
 import { detectResources, envDetector, resourceFromAttributes, type Resource } from '@opentelemetry/resources';
 import { AggregationType, MeterProvider, type ViewOptions } from '@opentelemetry/sdk-metrics';
 import { BatchSpanProcessor, TracerProvider, type SpanProcessor } from '@opentelemetry/sdk-trace';
-import { BREAKER_DEFAULTS, MAX_TIMER_MS, checkKnownKeys, checkMethods, envNumber, checkNumber, checkOptionsObject, checkString, describeValue } from './config.ts';
+import { DEFAULT_MAX_ERROR_TYPES, MAX_TIMER_MS, checkKnownKeys, checkMethods, envNumber, checkNumber, checkOptionsObject, checkString, describeValue } from './config.ts';
 import { ExpositionSerializer } from './exposition.ts';
 import { EXPOSITION_CONTENT_TYPE, scrapeSource } from './scrape.ts';
 import { HTTP_SERVER_BOUND_KEYS, HTTP_SERVER_DEFAULTS, closeServer, listenBounded, type HttpServerBounds } from './http-server.ts';
@@ -293,7 +293,7 @@ function resolveOptions(options: TelemetryOptions | undefined) {
         : checkNumber('successSpanRatio', opts.successSpanRatio, { min: 0, max: 1 }),
     sdkDisabled,
     maxPlatforms: checkNumber('maxPlatforms', opts.maxPlatforms ?? 10_000, { min: 1, integer: true }),
-    maxErrorTypes: checkNumber('maxErrorTypes', opts.maxErrorTypes ?? BREAKER_DEFAULTS.maxErrorTypes, { min: 0, integer: true }),
+    maxErrorTypes: checkNumber('maxErrorTypes', opts.maxErrorTypes ?? DEFAULT_MAX_ERROR_TYPES, { min: 0, integer: true }),
     logger: logger(opts.logger),
     maxQueueSize: checkNumber('maxQueueSize', opts.maxQueueSize ?? 2_048, { min: 1, integer: true }),
     shutdownTimeoutMs,

@@ -1,0 +1,170 @@
+/**
+ * The pieces every options schema is built from, and the one parser that
+ * turns a schema's first complaint into the package's error: a TypeError
+ * (wrong type) or RangeError (right type, out of range) naming the option and
+ * quoting the value. Each field says once what it expects; that sentence is
+ * the error message, the range is the JSON Schema's, the environment
+ * variable (if any) is read here.
+ */
+import * as z from 'zod';
+import { checkOptionsObject, describeRange, describeValue, envNumber, type NumberRange } from './config.ts';
+
+/** What a field adds to its zod type: the phrase errors use, and what may stand in for a missing value. */
+export interface FieldMeta {
+  /** Completes "must be …", e.g. `an integer >= 1`. */
+  readonly expected: string;
+  readonly range?: NumberRange;
+}
+
+/** Every field built here, with its {@link FieldMeta}. */
+export const fieldMeta = z.registry<FieldMeta>();
+
+/** Fields of one options object that an environment variable may set, keyed by the field as it sits in that object. */
+export const fieldEnv = z.registry<{ env: string }>();
+
+/** Marks `field` (as it sits in one options object) as settable by the environment variable `env`. */
+export function fromEnv<T extends z.ZodType>(field: T, env: string): T {
+  fieldEnv.add(field, { env });
+  return field;
+}
+
+/** A finite number within `range` (`above`: an exclusive lower bound). */
+export function number(range: NumberRange = {}) {
+  const expected = describeRange(range);
+  const error = (): string => expected;
+  // Not z.int(): it stops at 2^53, where Number.isInteger (the rule before zod, and the config file's) does not.
+  let schema = z.number({ error });
+  if (range.integer) schema = schema.multipleOf(1, { error });
+  if (range.min !== undefined) schema = schema.min(range.min, { error });
+  if (range.above !== undefined) schema = schema.gt(range.above, { error });
+  if (range.max !== undefined) schema = schema.max(range.max, { error });
+  return schema.register(fieldMeta, { expected, range });
+}
+
+/** A string with something other than white space in it. */
+export function text() {
+  const expected = 'a non-empty string';
+  return z.string({ error: () => expected }).regex(/\S/, { error: () => expected }).register(fieldMeta, { expected });
+}
+
+/** `true` or `false`. */
+export function boolean() {
+  return z.boolean({ error: () => 'a boolean' }).register(fieldMeta, { expected: 'a boolean' });
+}
+
+/** An object with the named methods: a meter, tracer, logger, metrics. */
+export function withMethods<T>(methods: readonly string[]) {
+  const expected = `an object with ${methods.join(', ')} methods`;
+  return z
+    .custom<T>((value) => typeof value === 'object' && value !== null && methods.every((m) => typeof (value as Record<string, unknown>)[m] === 'function'), {
+      error: () => expected,
+    })
+    .register(fieldMeta, { expected });
+}
+
+/** Shape of an options object: every field optional, unknown keys refused. */
+export function options<S extends z.ZodRawShape>(shape: S) {
+  return z.strictObject(shape, { error: () => 'an object' });
+}
+
+type AnyObject = z.ZodObject<z.ZodRawShape>;
+
+/** Unwraps optional/default wrappers to the field's own schema (where its meta lives). */
+export function inner(schema: z.ZodType): z.ZodType {
+  let s = schema;
+  while (s instanceof z.ZodOptional || s instanceof z.ZodDefault || s instanceof z.ZodPrefault || s instanceof z.ZodNullable) s = s.unwrap() as z.ZodType;
+  return s;
+}
+
+/** The schema at `path` inside `root`, for the known keys of an object an unknown key was found in. */
+export function schemaAt(root: z.ZodType, path: readonly PropertyKey[]): z.ZodType | undefined {
+  let s: z.ZodType | undefined = inner(root);
+  for (const key of path) {
+    if (s instanceof z.ZodObject) s = (s.shape as Record<string, z.ZodType>)[String(key)];
+    else if (s instanceof z.ZodArray) s = s.element as z.ZodType;
+    else return undefined;
+    if (s) s = inner(s);
+  }
+  return s;
+}
+
+/** `targets[0].breaker.failMax` from zod's path. */
+export function formatPath(path: readonly PropertyKey[]): string {
+  return path.map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? String(p) : `.${String(p)}`)).join('');
+}
+
+/** The value at `path` inside `root` (what the error quotes). */
+export function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
+  let v = root;
+  for (const key of path) v = v === null || typeof v !== 'object' ? undefined : (v as Record<PropertyKey, unknown>)[key];
+  return v;
+}
+
+/**
+ * The issue to report: the first one, except that a union's own issue gives
+ * way to its branch that got furthest (a bad `resources.threshold` names
+ * that field, not `resources`).
+ */
+export function firstIssue(error: z.ZodError): z.core.$ZodIssue {
+  let issue = error.issues[0]!;
+  while (issue.code === 'invalid_union' && issue.errors.length > 0) {
+    const deepest = issue.errors
+      .map((branch) => branch[0])
+      .filter((i): i is z.core.$ZodIssue => i !== undefined)
+      .sort((a, b) => b.path.length - a.path.length)[0];
+    if (!deepest || deepest.path.length === 0) break;
+    issue = { ...deepest, path: [...issue.path, ...deepest.path] };
+  }
+  return issue;
+}
+
+/** Whether the value is of the wrong kind altogether (a TypeError) rather than out of range (a RangeError). */
+function isTypeProblem(issue: z.core.$ZodIssue, value: unknown): boolean {
+  if (issue.code === 'invalid_type') return !(typeof value === 'number' && (issue.expected === 'number' || issue.expected === 'int'));
+  if (issue.code === 'invalid_value') return typeof value !== 'string';
+  return issue.code === 'custom' || issue.code === 'unrecognized_keys' || issue.code === 'invalid_union';
+}
+
+/**
+ * Validates `given` against `schema`, after filling each absent field that
+ * names an environment variable from it (code wins, then the environment,
+ * then the schema's default). Throws the package's TypeError/RangeError for
+ * the first problem; returns the parsed options, defaults applied.
+ */
+export function parseOptions<S extends AnyObject>(schema: S, what: string, given: unknown, env: NodeJS.ProcessEnv = process.env): z.output<S> {
+  const opts = { ...checkOptionsObject(what, given) };
+  for (const [key, field] of Object.entries(schema.shape as Record<string, z.ZodType>)) {
+    const variable = fieldEnv.get(field)?.env;
+    if (opts[key] !== undefined || variable === undefined) continue;
+    const value = envNumber(variable, fieldMeta.get(inner(field))?.range, env);
+    if (value !== undefined) opts[key] = value;
+  }
+  const result = schema.safeParse(opts);
+  if (result.success) return result.data;
+  const issue = firstIssue(result.error);
+  if (issue.code === 'unrecognized_keys') {
+    const known = Object.keys((schemaAt(schema, issue.path) as AnyObject | undefined)?.shape ?? {});
+    const where = issue.path.length > 0 ? formatPath(issue.path) : what;
+    throw new TypeError(`conductor-health: unknown ${where} option "${issue.keys[0]}" (known: ${known.join(', ')})`);
+  }
+  const value = valueAt(opts, issue.path);
+  const message = `conductor-health: option "${formatPath(issue.path)}" must be ${issue.message}, got ${describeValue(value)}`;
+  throw isTypeProblem(issue, value) ? new TypeError(message) : new RangeError(message);
+}
+
+/** The defaults a schema declares, e.g. for `BREAKER_DEFAULTS`. */
+export function defaultsOf<S extends AnyObject>(schema: S): z.output<S> {
+  return Object.freeze(schema.parse({})) as z.output<S>;
+}
+
+/** The environment variables the schemas' fields name, each with its option. */
+export function envVariablesOf(...schemas: AnyObject[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const schema of schemas) {
+    for (const [key, field] of Object.entries(schema.shape as Record<string, z.ZodType>)) {
+      const env = fieldEnv.get(field)?.env;
+      if (env !== undefined) out[env] = key;
+    }
+  }
+  return out;
+}

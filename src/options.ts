@@ -1,0 +1,165 @@
+/**
+ * Every option of the monitor, `register()` and the breaker, declared once:
+ * its range, default and environment variable. The TypeScript types, the
+ * constructors' validation, the exported defaults, {@link ENV_OVERRIDES} and
+ * the config file's shape (config-schema.ts) all come from here.
+ */
+import type { Meter, Tracer } from '@opentelemetry/api';
+import * as z from 'zod';
+import { DEFAULT_MAX_ERROR_TYPES, MAX_TIMER_MS } from './config.ts';
+import type { Logger } from './logger.ts';
+import type { HealthMetrics } from './metrics.ts';
+import { ResourceMonitor } from './resources.ts';
+import { boolean, defaultsOf, envVariablesOf, fieldMeta, fromEnv, number, options, withMethods } from './option-schema.ts';
+
+/** Open after this many consecutive failures. */
+export const FAIL_MAX = number({ min: 1, integer: true });
+/** How long an open breaker waits before its half-open trial. */
+export const RESET_TIMEOUT_MS = number({ min: 0, max: MAX_TIMER_MS });
+// 0 would mean "wait for ever" for a trial: the wedge the lease exists to prevent.
+/** Lease of a half-open trial. */
+export const HALF_OPEN_TIMEOUT_MS = number({ min: 1, max: MAX_TIMER_MS });
+/** Time between two checks of a platform. */
+export const INTERVAL_MS = number({ min: 1 });
+/** Bound on one check. */
+export const CHECK_TIMEOUT_MS = number({ min: 1, max: MAX_TIMER_MS });
+/** Fixed gap between platform starts. */
+export const STAGGER_MS = number({ min: 0 });
+/** Checks in flight at once. */
+export const MAX_CONCURRENT = number({ min: 1, integer: true });
+
+/**
+ * The breaker settings a conductor may tune, checked alike wherever they are
+ * given (the monitor's `breaker` option, `register()`, a config file); the
+ * breaker itself adds defaults and environment variables.
+ */
+export const BREAKER_SETTINGS = options({
+  /** Consecutive failures that open the breaker (default 3, env `CONDUCTOR_HEALTH_FAIL_MAX`). */
+  failMax: FAIL_MAX.optional(),
+  /** How long the breaker stays OPEN before its half-open trial, in ms (default 30,000, env `CONDUCTOR_HEALTH_RESET_TIMEOUT_MS`). */
+  resetTimeoutMs: RESET_TIMEOUT_MS.optional(),
+  /** Lease of a half-open trial, in ms, 1 to 2^31-1 (default 30,000, env `CONDUCTOR_HEALTH_HALF_OPEN_TIMEOUT_MS`). */
+  halfOpenTimeoutMs: HALF_OPEN_TIMEOUT_MS.optional(),
+});
+
+/** The tunable breaker settings, as the monitor and a config file pass them on. */
+export type BreakerSettings = z.input<typeof BREAKER_SETTINGS>;
+
+/** The names of {@link BREAKER_SETTINGS}. */
+export const BREAKER_SETTING_KEYS = Object.freeze(Object.keys(BREAKER_SETTINGS.shape) as (keyof BreakerSettings)[]);
+
+const METER = withMethods<Meter>(['createCounter', 'createGauge', 'createHistogram']);
+const TRACER = withMethods<Tracer>(['startSpan']);
+const LOGGER = withMethods<Logger>(['debug', 'info', 'warn', 'error']);
+
+/** Options of `PlatformCircuitBreaker`; every one is optional. */
+export const BREAKER_OPTIONS = options({
+  /** Consecutive failures that open the breaker (default 3, env `CONDUCTOR_HEALTH_FAIL_MAX`). */
+  failMax: fromEnv(FAIL_MAX.default(3), 'CONDUCTOR_HEALTH_FAIL_MAX'),
+  /** How long the breaker stays OPEN before its half-open trial, in ms (default 30,000, env `CONDUCTOR_HEALTH_RESET_TIMEOUT_MS`). */
+  resetTimeoutMs: fromEnv(RESET_TIMEOUT_MS.default(30_000), 'CONDUCTOR_HEALTH_RESET_TIMEOUT_MS'),
+  /**
+   * Lease of a half-open trial, in ms, 1 to 2^31-1 (default 30,000, env
+   * `CONDUCTOR_HEALTH_HALF_OPEN_TIMEOUT_MS`): a trial not settled by then
+   * counts as a failed trial and the breaker re-opens for a full
+   * `resetTimeoutMs`. There is no "wait for ever": a trial whose caller
+   * crashed or forgot it would keep the breaker half-open until a restart.
+   * The default is six times the monitor's 5 s check timeout, so a check
+   * always settles its trial first (its own timeout ends it), and a lost
+   * trial delays the next one by at most 30 s + `resetTimeoutMs`. Runs on
+   * the monotonic clock: a wall-clock step neither ends nor stretches it.
+   */
+  halfOpenTimeoutMs: fromEnv(HALF_OPEN_TIMEOUT_MS.default(30_000), 'CONDUCTOR_HEALTH_HALF_OPEN_TIMEOUT_MS'),
+  /** Timeout `execute()` puts on every call, in ms; 0 (the default) means none. */
+  timeoutMs: number({ min: 0, max: MAX_TIMER_MS }).default(0),
+  /** Meter for the instruments, passed to `initMetrics()`; default the global meter. */
+  meter: METER.optional(),
+  /** Ready-made instruments; wins over `meter`. */
+  metrics: withMethods<HealthMetrics>(['setBreakerState', 'recordPluginFailure']).optional(),
+  /** Tracer for transition spans; default the global tracer of this package, looked up at each transition. */
+  tracer: TRACER.optional(),
+  /** Where a throwing state-change listener is reported; default silent (thousands of breakers). */
+  logger: withMethods<Logger>(['warn']).optional(),
+});
+
+/** Options of `PlatformCircuitBreaker`. */
+export type BreakerOptions = z.input<typeof BREAKER_OPTIONS>;
+
+/** Per-platform overrides of `HealthMonitor.register()`. */
+export const PLATFORM_OPTIONS = options({
+  /** This platform's interval (default the monitor's). */
+  intervalMs: INTERVAL_MS.optional(),
+  /** This platform's check timeout (default the monitor's). */
+  timeoutMs: CHECK_TIMEOUT_MS.optional(),
+  /** This platform's breaker settings, over the monitor's. */
+  breaker: BREAKER_SETTINGS.optional(),
+  /** The conductor cannot serve without it: its breaker must be CLOSED for readiness and a healthy report (default false). */
+  critical: boolean().optional(),
+});
+
+/** Per-platform overrides of `HealthMonitor.register()`. */
+export type PlatformOptions = z.input<typeof PLATFORM_OPTIONS>;
+
+const RESOURCES_OPTION = z
+  .custom<ResourceMonitor | false>((value) => value === false || value instanceof ResourceMonitor, { error: () => 'a ResourceMonitor or false' })
+  .register(fieldMeta, { expected: 'a ResourceMonitor or false' });
+
+/** Options of `HealthMonitor`; every one is optional. */
+export const MONITOR_OPTIONS = options({
+  /** Time between two checks of a platform (default 5,000 ms, env `CONDUCTOR_HEALTH_INTERVAL_MS`). */
+  intervalMs: fromEnv(INTERVAL_MS.default(5_000), 'CONDUCTOR_HEALTH_INTERVAL_MS'),
+  /** Bound on one check (default 5,000 ms, env `CONDUCTOR_HEALTH_TIMEOUT_MS`). */
+  timeoutMs: fromEnv(CHECK_TIMEOUT_MS.default(5_000), 'CONDUCTOR_HEALTH_TIMEOUT_MS'),
+  /** Fixed gap between platform starts; default spreads them evenly across the interval. */
+  staggerMs: STAGGER_MS.optional(),
+  /** Checks in flight at once (default 1,000, env `CONDUCTOR_HEALTH_MAX_CONCURRENT`); further due checks wait their turn. */
+  maxConcurrent: fromEnv(MAX_CONCURRENT.default(1_000), 'CONDUCTOR_HEALTH_MAX_CONCURRENT'),
+  /** A check that cannot start within this long of its slot is skipped (default a fifth of the interval). */
+  maxLatenessMs: number({ min: 0 }).optional(),
+  /** Bound on `stop()` waiting for in-flight checks (default 5,000 ms). */
+  stopTimeoutMs: number({ min: 0, max: MAX_TIMER_MS }).default(5_000),
+  // A pass overdue this long is a stuck process, not a busy one: kubelet restarts it after its failureThreshold.
+  /** A scheduling pass overdue by more than this makes `HealthMonitor.liveness` fail (default 30,000 ms). */
+  stallMs: number({ min: 0 }).default(30_000),
+  /** Recent checks kept per platform for the report's history (default 30). */
+  historySize: number({ min: 1, max: 10_000, integer: true }).default(30),
+  /** Recent breaker transitions kept for the report's history (default 100). */
+  transitionHistorySize: number({ min: 1, max: 100_000, integer: true }).default(100),
+  /** Breaker settings for every platform. */
+  breaker: BREAKER_SETTINGS.default({}),
+  /** Degraded mode: the interval is multiplied by this (default 2). */
+  degradedIntervalFactor: number({ min: 1 }).default(2),
+  /** Degraded mode: the concurrency cap is multiplied by this (default 0.5). */
+  degradedConcurrencyFactor: number({ min: 0, max: 1 }).default(0.5),
+  /** The resource monitor deciding degraded mode; default one reading this host; false for none. */
+  resources: RESOURCES_OPTION.optional(),
+  meter: METER.optional(),
+  tracer: TRACER.optional(),
+  logger: LOGGER.optional(),
+});
+
+/** Options of `HealthMonitor`; every one is optional. */
+export type HealthMonitorOptions = z.input<typeof MONITOR_OPTIONS>;
+
+/** Circuit-breaker defaults: open after 3 consecutive failures, try again after 30 s, a trial settles within 30 s. */
+export const BREAKER_DEFAULTS = Object.freeze({
+  ...defaultsOf(BREAKER_OPTIONS),
+  /** Distinct `error_type` label values kept per platform before `other` (a telemetry option, sized with the breaker's). */
+  maxErrorTypes: DEFAULT_MAX_ERROR_TYPES,
+});
+
+const { breaker: _breaker, ...monitorDefaults } = defaultsOf(MONITOR_OPTIONS);
+
+/** Health-monitor defaults: every platform every 5 s, each check bounded by 5 s. */
+export const MONITOR_DEFAULTS = Object.freeze(monitorDefaults);
+
+/**
+ * Environment variables that override the defaults (but not values the
+ * conductor passes explicitly). Each maps to the option of the same meaning.
+ */
+export const ENV_OVERRIDES = Object.freeze(envVariablesOf(BREAKER_OPTIONS, MONITOR_OPTIONS));
+
+/** The environment variable that overrides `option`, if any. */
+export function envVariableOf(option: string): string | undefined {
+  return Object.entries(ENV_OVERRIDES).find(([, o]) => o === option)?.[0];
+}
