@@ -69,6 +69,24 @@ export function options<S extends z.ZodRawShape>(shape: S) {
 
 type AnyObject = z.ZodObject<z.ZodRawShape>;
 
+/** A field as given, before defaults: a default becomes optional (the default stays in the JSON Schema, as documentation). */
+type Given<F> = F extends z.ZodDefault<infer I> ? z.ZodOptional<I> : F;
+
+/**
+ * The same options without their defaults, for where they are passed on
+ * rather than used (a per-platform override, a config file): a default
+ * filled in there would hide the environment variable the receiver reads.
+ */
+export function given<S extends z.ZodRawShape>(schema: z.ZodObject<S>): z.ZodObject<{ [K in keyof S]: Given<S[K]> }, z.core.$strict> {
+  const shape = Object.fromEntries(
+    Object.entries(schema.shape as z.ZodRawShape).map(([key, field]) => [
+      key,
+      field instanceof z.ZodDefault ? (field.unwrap() as z.ZodType).optional().meta({ default: field.def.defaultValue }) : field,
+    ]),
+  );
+  return options(shape) as unknown as z.ZodObject<{ [K in keyof S]: Given<S[K]> }, z.core.$strict>;
+}
+
 /** Unwraps optional/default wrappers to the field's own schema (where its meta lives). */
 export function inner(schema: z.ZodType): z.ZodType {
   let s = schema;

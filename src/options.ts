@@ -10,43 +10,7 @@ import { DEFAULT_MAX_ERROR_TYPES, MAX_TIMER_MS } from './config.ts';
 import type { Logger } from './logger.ts';
 import type { HealthMetrics } from './metrics.ts';
 import { ResourceMonitor } from './resources.ts';
-import { boolean, defaultsOf, envVariablesOf, fieldMeta, fromEnv, number, options, withMethods } from './option-schema.ts';
-
-/** Open after this many consecutive failures. */
-export const FAIL_MAX = number({ min: 1, integer: true });
-/** How long an open breaker waits before its half-open trial. */
-export const RESET_TIMEOUT_MS = number({ min: 0, max: MAX_TIMER_MS });
-// 0 would mean "wait for ever" for a trial: the wedge the lease exists to prevent.
-/** Lease of a half-open trial. */
-export const HALF_OPEN_TIMEOUT_MS = number({ min: 1, max: MAX_TIMER_MS });
-/** Time between two checks of a platform. */
-export const INTERVAL_MS = number({ min: 1 });
-/** Bound on one check. */
-export const CHECK_TIMEOUT_MS = number({ min: 1, max: MAX_TIMER_MS });
-/** Fixed gap between platform starts. */
-export const STAGGER_MS = number({ min: 0 });
-/** Checks in flight at once. */
-export const MAX_CONCURRENT = number({ min: 1, integer: true });
-
-/**
- * The breaker settings a conductor may tune, checked alike wherever they are
- * given (the monitor's `breaker` option, `register()`, a config file); the
- * breaker itself adds defaults and environment variables.
- */
-export const BREAKER_SETTINGS = options({
-  /** Consecutive failures that open the breaker (default 3, env `CONDUCTOR_HEALTH_FAIL_MAX`). */
-  failMax: FAIL_MAX.optional(),
-  /** How long the breaker stays OPEN before its half-open trial, in ms (default 30,000, env `CONDUCTOR_HEALTH_RESET_TIMEOUT_MS`). */
-  resetTimeoutMs: RESET_TIMEOUT_MS.optional(),
-  /** Lease of a half-open trial, in ms, 1 to 2^31-1 (default 30,000, env `CONDUCTOR_HEALTH_HALF_OPEN_TIMEOUT_MS`). */
-  halfOpenTimeoutMs: HALF_OPEN_TIMEOUT_MS.optional(),
-});
-
-/** The tunable breaker settings, as the monitor and a config file pass them on. */
-export type BreakerSettings = z.input<typeof BREAKER_SETTINGS>;
-
-/** The names of {@link BREAKER_SETTINGS}. */
-export const BREAKER_SETTING_KEYS = Object.freeze(Object.keys(BREAKER_SETTINGS.shape) as (keyof BreakerSettings)[]);
+import { boolean, defaultsOf, envVariablesOf, fieldMeta, fromEnv, given, number, options, withMethods } from './option-schema.ts';
 
 const METER = withMethods<Meter>(['createCounter', 'createGauge', 'createHistogram']);
 const TRACER = withMethods<Tracer>(['startSpan']);
@@ -55,9 +19,9 @@ const LOGGER = withMethods<Logger>(['debug', 'info', 'warn', 'error']);
 /** Options of `PlatformCircuitBreaker`; every one is optional. */
 export const BREAKER_OPTIONS = options({
   /** Consecutive failures that open the breaker (default 3, env `CONDUCTOR_HEALTH_FAIL_MAX`). */
-  failMax: fromEnv(FAIL_MAX.default(3), 'CONDUCTOR_HEALTH_FAIL_MAX'),
+  failMax: fromEnv(number({ min: 1, integer: true }).default(3), 'CONDUCTOR_HEALTH_FAIL_MAX'),
   /** How long the breaker stays OPEN before its half-open trial, in ms (default 30,000, env `CONDUCTOR_HEALTH_RESET_TIMEOUT_MS`). */
-  resetTimeoutMs: fromEnv(RESET_TIMEOUT_MS.default(30_000), 'CONDUCTOR_HEALTH_RESET_TIMEOUT_MS'),
+  resetTimeoutMs: fromEnv(number({ min: 0, max: MAX_TIMER_MS }).default(30_000), 'CONDUCTOR_HEALTH_RESET_TIMEOUT_MS'),
   /**
    * Lease of a half-open trial, in ms, 1 to 2^31-1 (default 30,000, env
    * `CONDUCTOR_HEALTH_HALF_OPEN_TIMEOUT_MS`): a trial not settled by then
@@ -68,8 +32,9 @@ export const BREAKER_OPTIONS = options({
    * always settles its trial first (its own timeout ends it), and a lost
    * trial delays the next one by at most 30 s + `resetTimeoutMs`. Runs on
    * the monotonic clock: a wall-clock step neither ends nor stretches it.
+   * (0 would mean "wait for ever" for a trial: the wedge the lease exists to prevent.)
    */
-  halfOpenTimeoutMs: fromEnv(HALF_OPEN_TIMEOUT_MS.default(30_000), 'CONDUCTOR_HEALTH_HALF_OPEN_TIMEOUT_MS'),
+  halfOpenTimeoutMs: fromEnv(number({ min: 1, max: MAX_TIMER_MS }).default(30_000), 'CONDUCTOR_HEALTH_HALF_OPEN_TIMEOUT_MS'),
   /** Timeout `execute()` puts on every call, in ms; 0 (the default) means none. */
   timeoutMs: number({ min: 0, max: MAX_TIMER_MS }).default(0),
   /** Meter for the instruments, passed to `initMetrics()`; default the global meter. */
@@ -85,20 +50,18 @@ export const BREAKER_OPTIONS = options({
 /** Options of `PlatformCircuitBreaker`. */
 export type BreakerOptions = z.input<typeof BREAKER_OPTIONS>;
 
-/** Per-platform overrides of `HealthMonitor.register()`. */
-export const PLATFORM_OPTIONS = options({
-  /** This platform's interval (default the monitor's). */
-  intervalMs: INTERVAL_MS.optional(),
-  /** This platform's check timeout (default the monitor's). */
-  timeoutMs: CHECK_TIMEOUT_MS.optional(),
-  /** This platform's breaker settings, over the monitor's. */
-  breaker: BREAKER_SETTINGS.optional(),
-  /** The conductor cannot serve without it: its breaker must be CLOSED for readiness and a healthy report (default false). */
-  critical: boolean().optional(),
-});
+/**
+ * The breaker settings a conductor may tune, checked alike wherever they are
+ * passed on (the monitor's `breaker` option, `register()`, a config file):
+ * the breaker's own, without defaults, which the breaker fills in.
+ */
+export const BREAKER_SETTINGS = given(BREAKER_OPTIONS.pick({ failMax: true, resetTimeoutMs: true, halfOpenTimeoutMs: true }));
 
-/** Per-platform overrides of `HealthMonitor.register()`. */
-export type PlatformOptions = z.input<typeof PLATFORM_OPTIONS>;
+/** The tunable breaker settings, as the monitor and a config file pass them on. */
+export type BreakerSettings = z.input<typeof BREAKER_SETTINGS>;
+
+/** The names of {@link BREAKER_SETTINGS}. */
+export const BREAKER_SETTING_KEYS = Object.freeze(Object.keys(BREAKER_SETTINGS.shape) as (keyof BreakerSettings)[]);
 
 const RESOURCES_OPTION = z
   .custom<ResourceMonitor | false>((value) => value === false || value instanceof ResourceMonitor, { error: () => 'a ResourceMonitor or false' })
@@ -107,13 +70,13 @@ const RESOURCES_OPTION = z
 /** Options of `HealthMonitor`; every one is optional. */
 export const MONITOR_OPTIONS = options({
   /** Time between two checks of a platform (default 5,000 ms, env `CONDUCTOR_HEALTH_INTERVAL_MS`). */
-  intervalMs: fromEnv(INTERVAL_MS.default(5_000), 'CONDUCTOR_HEALTH_INTERVAL_MS'),
+  intervalMs: fromEnv(number({ min: 1 }).default(5_000), 'CONDUCTOR_HEALTH_INTERVAL_MS'),
   /** Bound on one check (default 5,000 ms, env `CONDUCTOR_HEALTH_TIMEOUT_MS`). */
-  timeoutMs: fromEnv(CHECK_TIMEOUT_MS.default(5_000), 'CONDUCTOR_HEALTH_TIMEOUT_MS'),
+  timeoutMs: fromEnv(number({ min: 1, max: MAX_TIMER_MS }).default(5_000), 'CONDUCTOR_HEALTH_TIMEOUT_MS'),
   /** Fixed gap between platform starts; default spreads them evenly across the interval. */
-  staggerMs: STAGGER_MS.optional(),
+  staggerMs: number({ min: 0 }).optional(),
   /** Checks in flight at once (default 1,000, env `CONDUCTOR_HEALTH_MAX_CONCURRENT`); further due checks wait their turn. */
-  maxConcurrent: fromEnv(MAX_CONCURRENT.default(1_000), 'CONDUCTOR_HEALTH_MAX_CONCURRENT'),
+  maxConcurrent: fromEnv(number({ min: 1, integer: true }).default(1_000), 'CONDUCTOR_HEALTH_MAX_CONCURRENT'),
   /** A check that cannot start within this long of its slot is skipped (default a fifth of the interval). */
   maxLatenessMs: number({ min: 0 }).optional(),
   /** Bound on `stop()` waiting for in-flight checks (default 5,000 ms). */
@@ -140,6 +103,19 @@ export const MONITOR_OPTIONS = options({
 
 /** Options of `HealthMonitor`; every one is optional. */
 export type HealthMonitorOptions = z.input<typeof MONITOR_OPTIONS>;
+
+/** Per-platform overrides of `HealthMonitor.register()`. */
+export const PLATFORM_OPTIONS = options({
+  /** This platform's interval and check timeout (default the monitor's). */
+  ...given(MONITOR_OPTIONS.pick({ intervalMs: true, timeoutMs: true })).shape,
+  /** This platform's breaker settings, over the monitor's. */
+  breaker: BREAKER_SETTINGS.optional(),
+  /** The conductor cannot serve without it: its breaker must be CLOSED for readiness and a healthy report (default false). */
+  critical: boolean().optional(),
+});
+
+/** Per-platform overrides of `HealthMonitor.register()`. */
+export type PlatformOptions = z.input<typeof PLATFORM_OPTIONS>;
 
 /** Circuit-breaker defaults: open after 3 consecutive failures, try again after 30 s, a trial settles within 30 s. */
 export const BREAKER_DEFAULTS = Object.freeze({

@@ -149,8 +149,8 @@ describe('conductor-health run with a bad config file', () => {
   const cases: Array<[string, string, RegExp]> = [
     ['invalid YAML', 'targets: [\n  - name: a\n   type: http', /bad\.yaml: invalid YAML\/JSON: line \d+, column \d+/],
     ['an unknown key', 'targets:\n  - name: a\n    type: http\n    url: http://127.0.0.1:1/\n    timeout: 5', /bad\.yaml: targets\[0\]\.timeout: unknown key/],
-    ['a bad URL', 'targets:\n  - { name: a, type: tcp, host: h, port: 1 }\n  - { name: b, type: tcp, host: h, port: 2 }\n  - { name: c, type: http, url: "not a url" }', /bad\.yaml: targets\[2\]\.url: is not a valid URL: "not a url"/],
-    ['a negative interval', 'monitor:\n  intervalMs: -5\ntargets:\n  - { name: a, type: tcp, host: h, port: 1 }', /bad\.yaml: monitor\.intervalMs: must be a number >= 1, got -5/],
+    ['a bad URL', 'targets:\n  - { name: a, type: tcp, host: h, port: 1 }\n  - { name: b, type: tcp, host: h, port: 2 }\n  - { name: c, type: http, url: "not a url" }', /bad\.yaml: targets\[2\]\.url: must be an http: or https: URL, got "not a url"/],
+    ['a negative interval', 'monitor:\n  intervalMs: -5\ntargets:\n  - { name: a, type: tcp, host: h, port: 1 }', /bad\.yaml: monitor\.intervalMs: must be a finite number >= 1, got -5/],
     ['no targets', 'monitor: {}\n', /bad\.yaml: targets: must be a non-empty list/],
   ];
   for (const [what, text, message] of cases) {

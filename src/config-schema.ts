@@ -1,0 +1,121 @@
+/**
+ * The shape of a config file for `conductor-health run`, built from the
+ * options' own schemas (options.ts), so a range is stated once for code and
+ * file alike. `schema/config.schema.json` is generated from it
+ * (`npm run schema`) for editors; a test keeps the two in step.
+ */
+import * as z from 'zod';
+import { MAX_PLATFORM_NAME_LENGTH } from './config.ts';
+import { BREAKER_SETTINGS, MONITOR_OPTIONS, PLATFORM_OPTIONS } from './options.ts';
+import { given, number, options, text } from './option-schema.ts';
+
+/** Bounds of what a config file may ask for. */
+export const CONFIG_FILE_DEFAULTS = Object.freeze({
+  /** Largest config file read: ~25,000 targets of ~150 bytes; a larger file is refused unread. */
+  maxBytes: 4 * 1024 * 1024,
+  /** `telemetry.maxPlatforms` when the file does not set it: what the metric limits are sized for. */
+  maxPlatforms: 10_000,
+});
+
+const NAME = text()
+  .max(MAX_PLATFORM_NAME_LENGTH, { error: () => `at most ${MAX_PLATFORM_NAME_LENGTH} characters long` })
+  // A lone surrogate cannot be encoded: two such names would render as one label value.
+  .refine((name) => name.isWellFormed(), { error: () => 'well-formed Unicode (no lone surrogates)' });
+
+const HTTP_URL_EXPECTED = 'an http: or https: URL';
+const HTTP_URL = z
+  .string({ error: () => HTTP_URL_EXPECTED })
+  .regex(/^https?:\/\//i, { error: () => HTTP_URL_EXPECTED })
+  .refine(isHttpUrl, { error: () => HTTP_URL_EXPECTED });
+
+function isHttpUrl(value: string): boolean {
+  try {
+    const { protocol } = new URL(value);
+    return protocol === 'http:' || protocol === 'https:';
+  } catch {
+    return false;
+  }
+}
+
+const STATUS_EXPECTED = 'a status code or a range like "200-399"';
+const STATUS_RANGE = /^\s*(\d{3})\s*(?:-\s*(\d{3})\s*)?$/;
+
+/** `200`, `"200-399"` or absent (200–299), as `{ min, max }`. */
+const EXPECT_STATUS = z
+  .union([z.number().multipleOf(1).min(100).max(599), z.string().regex(STATUS_RANGE)], { error: () => STATUS_EXPECTED })
+  .transform((value, ctx) => {
+    const match = STATUS_RANGE.exec(String(value))!;
+    const min = Number(match[1]);
+    const max = Number(match[2] ?? match[1]);
+    if (min < 100 || max > 599 || min > max) {
+      ctx.issues.push({ code: 'custom', message: STATUS_EXPECTED, input: value });
+      return z.NEVER;
+    }
+    return { min, max };
+  })
+  .prefault('200-299');
+
+/** What every target has, whatever its type. */
+const TARGET = {
+  name: NAME,
+  ...PLATFORM_OPTIONS.shape,
+};
+
+const HTTP_TARGET = options({
+  ...TARGET,
+  type: z.literal('http'),
+  url: HTTP_URL,
+  expectStatus: EXPECT_STATUS,
+  /** A substring the body must contain. */
+  bodyMatch: text().optional(),
+  /** How much of the body `bodyMatch` reads (default 64 KiB). */
+  maxBodyBytes: number({ min: 1, integer: true }).optional(),
+});
+
+const TCP_TARGET = options({
+  ...TARGET,
+  type: z.literal('tcp'),
+  host: text(),
+  port: number({ min: 1, max: 65_535, integer: true }),
+});
+
+const RESOURCES = options({
+  /** Ratio at or above which a resource degrades the monitor (default 0.8). */
+  threshold: number({ above: 0, max: 1 }).optional(),
+  /** Every resource must be below this, and below the threshold, to recover (default 0.75). */
+  recoverBelow: number({ min: 0, max: 1 }).optional(),
+  /** A path on the filesystem whose usage is the `disk` reading (default the working directory). */
+  path: text().optional(),
+});
+
+const TELEMETRY = options({
+  serviceName: text().optional(),
+  prometheusHost: text().optional(),
+  prometheusPort: number({ min: 0, max: 65_535, integer: true }).optional(),
+  successSpanRatio: number({ min: 0, max: 1 }).optional(),
+  /** Sizes the metrics; more targets than this are refused. */
+  maxPlatforms: number({ min: 1, integer: true }).default(CONFIG_FILE_DEFAULTS.maxPlatforms),
+});
+
+/** What `conductor-health run --config FILE` reads. */
+export const CONFIG_FILE = options({
+  monitor: given(MONITOR_OPTIONS.pick({ intervalMs: true, timeoutMs: true, staggerMs: true, maxConcurrent: true })).default({}),
+  breaker: BREAKER_SETTINGS.default({}),
+  /** `false` turns degraded mode off. */
+  resources: z.union([z.literal(false), RESOURCES], { error: () => 'false or a mapping' }).default({}),
+  telemetry: TELEMETRY.prefault({}),
+  targets: z
+    .array(z.discriminatedUnion('type', [HTTP_TARGET, TCP_TARGET], { error: () => '"http" or "tcp"' }), { error: () => 'a non-empty list of targets' })
+    .min(1, { error: () => 'a non-empty list of targets' }),
+}).meta({ title: 'conductor-health config file', description: 'Read by `conductor-health run --config FILE` (YAML or JSON).' });
+
+/** What `conductor-health run --config FILE` reads, validated. */
+export type CommandConfig = z.output<typeof CONFIG_FILE>;
+
+/** One target of a config file: a platform and its built-in check. */
+export type TargetConfig = CommandConfig['targets'][number];
+
+/** The JSON Schema of a config file (draft-07, which editors' YAML support understands), as `schema/config.schema.json` holds it. */
+export function configJsonSchema(): Record<string, unknown> {
+  return z.toJSONSchema(CONFIG_FILE, { io: 'input', target: 'draft-7' });
+}
