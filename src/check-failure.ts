@@ -6,14 +6,12 @@
  * `prepareStackTrace` costs that one field, never the schedule. Afterwards
  * only the plain copy travels on.
  */
-import { errorTypeOf } from './circuit-breaker.ts';
+import { errorTypeOf, type Failure } from './outcome.ts';
 import { describeValue } from './config.ts';
 import { boundLine, boundStack } from './text.ts';
 
-/** A plain, bounded copy of a check's failure. */
-export interface CheckFailure {
-  /** The `plugin_failure_total` error type. */
-  errorType: string;
+/** A plain, bounded copy of a check's failure; the {@link Failure} that `classifyOutcome()` reads. */
+export interface CheckFailure extends Failure {
   /** One line, at most 200 characters. */
   message: string;
   /** What the span records: bounded name, message and stack. */

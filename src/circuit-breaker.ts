@@ -17,17 +17,25 @@
  * trial holds a lease of `halfOpenTimeoutMs`; a trial still unsettled then
  * counts as failed, so a lost trial cannot keep the breaker half-open.
  */
-import { EventEmitter, setMaxListeners } from 'node:events';
+import type { EventEmitter } from 'node:events';
 import { createRequire } from 'node:module';
 import { trace, type Tracer } from '@opentelemetry/api';
 import { MAX_TIMER_MS, checkKnownKeys, checkNumber, checkOptionsObject, checkPlatformName, checkFunction, describeValue } from './config.ts';
 import { BREAKER_OPTIONS, type BreakerOptions } from './options.ts';
 import { parseOptions } from './option-schema.ts';
-import { initMetrics, sanitizeErrorType, type BreakerStateLabel, type HealthMetrics } from './metrics.ts';
+import { BreakerShutdownError, BreakerTimeoutError, CircuitOpenError } from './breaker-errors.ts';
+import { initMetrics, type BreakerStateLabel, type HealthMetrics } from './metrics.ts';
+import { classifyOutcome, errorTypeOf, failureOf, type Classification, type Verdict } from './outcome.ts';
+import { Permit, Trial, type BreakerPermit } from './permit.ts';
 import { isPluginHealth, type PluginHealth } from './plugins.ts';
+import { acquireTicker, releaseTicker, ROTATE_EVERY_MS, ticker } from './rotation.ts';
 import { silentLogger, type Logger } from './logger.ts';
 import { PACKAGE_NAME, PACKAGE_VERSION } from './version.ts';
 import { printable } from './text.ts';
+
+export { BreakerShutdownError, BreakerTimeoutError, CircuitOpenError } from './breaker-errors.ts';
+export { errorTypeOf } from './outcome.ts';
+export type { BreakerPermit } from './permit.ts';
 
 /** A breaker's state. */
 export type BreakerState = 'CLOSED' | 'OPEN' | 'HALF_OPEN';
@@ -66,43 +74,6 @@ export interface BreakerStateChange {
 
 export type { BreakerOptions } from './options.ts';
 
-/**
- * The breaker's consent to one call, from {@link PlatformCircuitBreaker.tryAcquire}.
- * Give it the call's outcome exactly once: {@link success}, {@link failure}
- * or {@link release}; later calls on it do nothing and return false. It
- * remembers the period that issued it: an outcome given after that period
- * ended (the breaker opened, closed, was reset, or the trial's lease ran
- * out) changes nothing in the breaker, though a failure still counts in
- * `plugin_failure_total`, and the active span gets the event
- * `circuit_breaker.stale_outcome`.
- */
-export interface BreakerPermit {
-  /** The state that issued it: CLOSED, or HALF_OPEN for the one trial. */
-  readonly state: 'CLOSED' | 'HALF_OPEN';
-  /** The period that issued it; the breaker starts a new one at every transition and at `reset()`. */
-  readonly generation: number;
-  /** True once an outcome or a release was given. */
-  readonly settled: boolean;
-  /**
-   * The call succeeded: CLOSED sets the count to 0, a trial closes the breaker.
-   * @returns true if the breaker took it; false if the period had ended, the permit was settled or the breaker shut down
-   */
-  success(): boolean;
-  /**
-   * The call failed; counts in `plugin_failure_total` under {@link errorTypeOf}(error)
-   * even when stale. CLOSED adds one to the count (opening at `failMax`), a
-   * trial re-opens the breaker for a full `resetTimeoutMs`.
-   * @returns true if the breaker took it; false if the period had ended, the permit was settled or the breaker shut down
-   */
-  failure(error?: unknown): boolean;
-  /**
-   * The call ended without a verdict (aborted, `unknown` plugin health):
-   * nothing is counted, and a trial goes to the next caller.
-   * @returns true if the permit's period was still current
-   */
-  release(): boolean;
-}
-
 /** Options of one {@link PlatformCircuitBreaker.execute} call. */
 export interface ExecuteOptions {
   /** Timeout of this call in ms, replacing the breaker's `timeoutMs`; 0 means none. */
@@ -110,92 +81,6 @@ export interface ExecuteOptions {
   /** Aborting this abandons the call: `execute()` rejects with the signal's reason and the call counts neither way. */
   signal?: AbortSignal;
 }
-
-// Rejections come in bursts with the same time; formatting a date costs a tenth of the whole rejection.
-let lastIso: [number | undefined, string] = [undefined, 'an unknown time'];
-function isoTime(ms: number | undefined): string {
-  if (ms !== lastIso[0]) lastIso = [ms, ms === undefined ? 'an unknown time' : new Date(ms).toISOString()];
-  return lastIso[1];
-}
-
-/** `execute()` rejected without running the function because the breaker is open (or its half-open trial is taken). */
-export class CircuitOpenError extends Error {
-  override readonly name = 'CircuitOpenError';
-  /** Same code as opossum's own rejection. */
-  readonly code = 'EOPENBREAKER';
-  /** The platform whose breaker refused the call. */
-  readonly platform: string;
-  /** OPEN, or HALF_OPEN with its one trial already running. */
-  readonly state: BreakerState;
-  /** When the next trial is allowed (ms epoch); in HALF_OPEN, the trial already running began at or after it. */
-  readonly nextAttemptAt: number | undefined;
-
-  constructor(platform: string, state: BreakerState, nextAttemptAt: number | undefined) {
-    super(
-      state === 'HALF_OPEN'
-        ? `circuit breaker for platform "${platform}" is half-open and its one trial call is in progress`
-        : `circuit breaker for platform "${platform}" is open; next trial at ${isoTime(nextAttemptAt)}`,
-    );
-    this.platform = platform;
-    this.state = state;
-    this.nextAttemptAt = nextAttemptAt;
-  }
-}
-
-/** A call made through `execute()` ran past its timeout; it counts as a failure (`error_type` `timeout`). */
-export class BreakerTimeoutError extends Error {
-  /** The name `AbortSignal.timeout()` uses, so `err.name === 'TimeoutError'` checks keep working. */
-  override readonly name = 'TimeoutError';
-  /** The platform whose call timed out. */
-  readonly platform: string;
-  /** The timeout that expired, in ms. */
-  readonly timeoutMs: number;
-
-  constructor(platform: string, timeoutMs: number) {
-    super(`call for platform "${platform}" timed out after ${timeoutMs} ms`);
-    this.platform = platform;
-    this.timeoutMs = timeoutMs;
-  }
-}
-
-/** The breaker was shut down: `execute()` after `shutdown()`, or a call still in flight at shutdown. */
-export class BreakerShutdownError extends Error {
-  override readonly name = 'BreakerShutdownError';
-  /** Same code as opossum's own shutdown rejection. */
-  readonly code = 'ESHUTDOWN';
-  /** The platform whose breaker was shut down. */
-  readonly platform: string;
-
-  constructor(platform: string) {
-    super(`breaker for platform "${platform}" is shut down`);
-    this.platform = platform;
-  }
-}
-
-/**
- * The `error_type` label for a failure: a string `code` (`ECONNREFUSED`),
- * `timeout` for timeouts, an Error's class name (`TypeError`), `unhealthy`
- * for an unhealthy {@link PluginHealth}, `other` for anything else. Never a
- * message: label values must stay few.
- */
-export function errorTypeOf(error: unknown): string {
-  if (error instanceof BreakerTimeoutError) return 'timeout';
-  if (typeof error !== 'object' || error === null) return 'other';
-  const { code, name } = error as { code?: unknown; name?: unknown };
-  // AbortSignal.timeout() rejects with a DOMException named TimeoutError.
-  if (name === 'TimeoutError' && error instanceof Error) return 'timeout';
-  if (typeof code === 'string' && code !== '') return toLabel(code);
-  if (error instanceof Error) {
-    // Every DOMException shares one class; its name (AbortError, ...) is the informative part.
-    return toLabel(error instanceof DOMException ? error.name : (error.constructor?.name ?? error.name));
-  }
-  if (isPluginHealth(error) && error.status === 'unhealthy') return 'unhealthy';
-  return 'other';
-}
-
-const LABEL_SAFE = /^[A-Za-z0-9_]{1,40}$/;
-// Most codes and class names are label-safe already; skip the two regex replacements then.
-const toLabel = (value: string): string => (LABEL_SAFE.test(value) ? value : sanitizeErrorType(value));
 
 /** The subset of opossum 10 used here (it ships no types; `@types/opossum` describes v8). */
 interface Opossum {
@@ -209,125 +94,6 @@ interface Opossum {
 }
 type OpossumConstructor = new (action: (task: () => unknown) => unknown, options: Record<string, unknown>) => Opossum;
 const Opossum = createRequire(import.meta.url)('opossum') as OpossumConstructor;
-
-/**
- * The one piece of module state. Each opossum breaker rotates its rolling
- * window on a timer; alone, each would own a 1 s interval, and 10,000 of
- * them keep ~18 % of a core busy while idle. Instead one unref'd interval,
- * alive while at least one breaker is, ticks every breaker's own small
- * emitter (one shared emitter would make opossum scan all its listeners on
- * every new breaker and every shutdown: quadratic at 10,000 platforms).
- * A rotation a minute is enough: it only drops the latencies opossum
- * records for half-open trials, which would otherwise pile up for ever. The
- * same tick renews the shared never-aborted signal, so abort listeners that
- * called functions forget to remove do not accumulate.
- */
-const ticker = {
-  emitters: new Set<EventEmitter>(),
-  interval: undefined as ReturnType<typeof setInterval> | undefined,
-  /** Handed to every call that nothing can abort: `new AbortController()` per call costs ~4.4 µs, 40x a bare call. */
-  signal: neverAbortedSignal(),
-};
-const ROTATE_EVERY_MS = 60_000;
-
-function neverAbortedSignal(): AbortSignal {
-  const signal = new AbortController().signal;
-  // Many concurrent calls may each listen on it (fetch does); that is not a leak.
-  setMaxListeners(0, signal);
-  return signal;
-}
-
-/** Joins the shared rotation; returns the breaker's own emitter for opossum's `rotateBucketController`. */
-function acquireTicker(): EventEmitter {
-  const emitter = new EventEmitter();
-  ticker.emitters.add(emitter);
-  if (ticker.interval === undefined) {
-    ticker.interval = setInterval(() => {
-      ticker.signal = neverAbortedSignal();
-      for (const e of ticker.emitters) e.emit('rotate');
-    }, ROTATE_EVERY_MS);
-    ticker.interval.unref?.();
-  }
-  return emitter;
-}
-
-function releaseTicker(emitter: EventEmitter): void {
-  ticker.emitters.delete(emitter);
-  if (ticker.emitters.size === 0) {
-    clearInterval(ticker.interval);
-    ticker.interval = undefined;
-  }
-}
-
-/**
- * The half-open trial as opossum sees it: the "promise" its `fire()` waits
- * on. opossum subscribes with `then(ok).catch(fail)` inside `fire()`, so
- * settling this calls straight into its success/failure handling, and the
- * breaker has closed or re-opened before `recordSuccess()` /
- * `recordFailure()` returns. A real promise would settle a microtask later,
- * when the state may already have moved on (that stale result would then
- * close or open the wrong half-open period).
- */
-class Trial {
-  private onSuccess: ((value: unknown) => unknown) | undefined;
-  private onFailure: ((error: unknown) => unknown) | undefined;
-
-  then(onSuccess?: (value: unknown) => unknown, onFailure?: (error: unknown) => unknown): this {
-    this.onSuccess = onSuccess;
-    if (onFailure) this.onFailure = onFailure;
-    return this;
-  }
-
-  catch(onFailure: (error: unknown) => unknown): this {
-    this.onFailure = onFailure;
-    return this;
-  }
-
-  succeed(): void {
-    this.onSuccess?.(undefined);
-  }
-
-  fail(error: unknown): void {
-    this.onFailure?.(error);
-  }
-}
-
-type Verdict = 'success' | 'failure' | 'release';
-
-/** A {@link BreakerPermit}: the period it came from, and one settlement handed to its breaker. */
-class Permit implements BreakerPermit {
-  readonly state: 'CLOSED' | 'HALF_OPEN';
-  readonly generation: number;
-  /** The half-open trial it holds; undefined for a CLOSED permit. */
-  readonly trial: Trial | undefined;
-  settled = false;
-  private readonly settle: (permit: Permit, verdict: Verdict, error: unknown) => boolean;
-
-  constructor(settle: (permit: Permit, verdict: Verdict, error: unknown) => boolean, state: 'CLOSED' | 'HALF_OPEN', generation: number, trial: Trial | undefined) {
-    this.settle = settle;
-    this.state = state;
-    this.generation = generation;
-    this.trial = trial;
-  }
-
-  success(): boolean {
-    return this.once('success', undefined);
-  }
-
-  failure(error?: unknown): boolean {
-    return this.once('failure', error);
-  }
-
-  release(): boolean {
-    return this.once('release', undefined);
-  }
-
-  private once(verdict: Verdict, error: unknown): boolean {
-    if (this.settled) return false;
-    this.settled = true;
-    return this.settle(this, verdict, error);
-  }
-}
 
 const runTask = (task: () => unknown): unknown => task();
 const ignore = (): void => {};
@@ -537,7 +303,8 @@ export class PlatformCircuitBreaker {
   }
 
   /**
-   * The health monitor's single entry point. `true`, or `undefined` (a
+   * A check's result without a permit, classified by `classifyOutcome()`
+   * as the monitor classifies its checks. `true`, or `undefined` (a
    * check that returns nothing, like a `void` async function): success. `false`:
    * failure (`error_type` `check_failed`). An Error: failure classified by
    * {@link errorTypeOf}. A {@link PluginHealth}: see
@@ -552,13 +319,7 @@ export class PlatformCircuitBreaker {
   recordResult(outcome: PluginHealth): void;
   recordResult(outcome: unknown): void {
     if (this.shut) return;
-    if (outcome === true || outcome === undefined) this.recordSuccess();
-    else if (isPluginHealth(outcome)) this.recordPluginHealth(outcome);
-    else if (outcome instanceof Error) this.recordFailure(outcome);
-    else {
-      this.metrics.recordPluginFailure(this.platform, outcome === false ? 'check_failed' : 'invalid_result');
-      this.record(false, outcome);
-    }
+    this.recordClassified(classifyOutcome(outcome instanceof Error ? { kind: 'threw', failure: failureOf(outcome) } : { kind: 'value', value: outcome }));
   }
 
   /**
@@ -572,9 +333,7 @@ export class PlatformCircuitBreaker {
       throw new TypeError(`conductor-health: recordPluginHealth() needs { status: "healthy" | "degraded" | "unhealthy" | "unknown" }, got ${describeValue(health)}`);
     }
     if (this.shut) return;
-    if (health.status === 'unhealthy') this.recordFailure(health);
-    else if (health.status !== 'unknown') this.recordSuccess();
-    else if (this.currentState() === 'HALF_OPEN' && this.trial !== undefined) this.releaseTrial(this.trial);
+    this.recordClassified(classifyOutcome({ kind: 'value', value: health }));
   }
 
   /**
@@ -762,6 +521,13 @@ export class PlatformCircuitBreaker {
 
   private releaseTrial(trial: Trial): void {
     if (this.trial === trial && this.state === 'HALF_OPEN' && !this.shut) this.rearmHalfOpen();
+  }
+
+  /** A classified result with no call identity (recordResult, recordPluginHealth): applies to the current period. */
+  private recordClassified(outcome: Classification): void {
+    if (outcome.verdict === 'success') this.recordSuccess();
+    else if (outcome.verdict === 'failure') this.recordFailure(outcome.cause);
+    else if (this.currentState() === 'HALF_OPEN' && this.trial !== undefined) this.releaseTrial(this.trial);
   }
 
   /** A result reported through record*(): applies to whatever call the breaker allowed last. */

@@ -2,7 +2,6 @@ import { EventEmitter } from 'node:events';
 import { context, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Context, type Meter, type Span, type Tracer } from '@opentelemetry/api';
 import {
   PlatformCircuitBreaker,
-  errorTypeOf,
   type BreakerPermit,
   type BreakerState,
   type BreakerStateChange,
@@ -18,9 +17,10 @@ import { ResourceMonitor, type DegradedChange, type DegradedReason } from './res
 import { Schedule } from './schedule.ts';
 import { overallStatus, type OverallStatus } from './status-rule.ts';
 import { captureFailure, shortMessage, type CheckFailure } from './check-failure.ts';
+import { classifyOutcome, type Outcome as ClassifiedOutcome } from './outcome.ts';
 import { abortCheck, checkSignal } from './check-signal.ts';
 import { LogLimiter } from './log-limiter.ts';
-import { boundLine, printable } from './text.ts';
+import { printable } from './text.ts';
 import { PACKAGE_NAME, PACKAGE_VERSION } from './version.ts';
 
 /**
@@ -172,12 +172,8 @@ interface Run {
   resolve: (result: HealthCheckResult) => void;
 }
 
-type Outcome =
-  | { kind: 'rejected' }
-  | { kind: 'value'; value: unknown }
-  | { kind: 'threw'; failure: CheckFailure }
-  | { kind: 'timeout' }
-  | { kind: 'cancelled' };
+/** A check's outcome as {@link classifyOutcome} reads it, or cut off by stop()/unregister(). */
+type Outcome = Exclude<ClassifiedOutcome, { kind: 'threw' }> | { kind: 'threw'; failure: CheckFailure } | { kind: 'cancelled' };
 
 const REJECTED: Outcome = Object.freeze({ kind: 'rejected' });
 /**
@@ -660,10 +656,12 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
 
   #expire(run: Run): void {
     if (run.done) return;
-    if (run.controller) abortCheck(run.controller, new HealthCheckTimeoutError(run.platform.name, run.platform.timeoutMs));
+    const timeout = () => new HealthCheckTimeoutError(run.platform.name, run.platform.timeoutMs);
+    // The check gets its own instance: what it does to its signal's reason cannot reach the result.
+    if (run.controller) abortCheck(run.controller, timeout());
     this.#abandoned += 1;
     // The scheduler may expire a run from outside its span: record inside it all the same.
-    context.with(run.ctx, () => this.#finish(run, { kind: 'timeout' }));
+    context.with(run.ctx, () => this.#finish(run, { kind: 'timeout', error: timeout() }));
   }
 
   /** A timed-out check's promise settled after all: it is no longer abandoned. */
@@ -719,56 +717,21 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
 
   /** Feeds the outcome to the check's permit and the metrics, and builds the result. */
   #record(entry: Platform, permit: BreakerPermit | undefined, outcome: Exclude<Outcome, { kind: 'cancelled' }>, seconds: number, startedAt: number): HealthCheckResult {
-    const { name, breaker } = entry;
-    let status: HealthCheckStatus;
-    let errorType: string | undefined;
-    let error: string | undefined;
-    let health: PluginHealthStatus | undefined;
-    if (outcome.kind === 'rejected') {
-      status = 'rejected';
-    } else if (outcome.kind === 'timeout') {
-      status = 'timeout';
-      const timeout = new HealthCheckTimeoutError(name, entry.timeoutMs);
-      errorType = errorTypeOf(timeout);
-      error = timeout.message;
-      permit?.failure(timeout);
-    } else if (outcome.kind === 'threw') {
-      status = 'failure';
-      ({ errorType, message: error } = outcome.failure);
-      if (outcome.failure.processResource === undefined) permit?.failure(outcome.failure.error);
-      else {
-        permit?.release();
-        this.#processOutOf(name, outcome.failure);
-      }
-    } else {
-      const value = outcome.value;
-      if (isPluginHealth(value)) health = value.status;
-      if (value === true || value === undefined || health === 'healthy' || health === 'degraded' || health === 'unknown') {
-        status = 'success';
-      } else {
-        status = 'failure';
-        errorType = health === 'unhealthy' ? 'unhealthy' : value === false ? 'check_failed' : 'invalid_result';
-        error =
-          health === 'unhealthy'
-            ? boundLine(typeof (value as PluginHealth).message === 'string' ? (value as PluginHealth).message! : 'plugin reported unhealthy')
-            : value === false
-              ? 'check returned false'
-              : `check returned ${describeValue(value)}; expected a boolean, nothing or a PluginHealth`;
-      }
-      if (health === 'unknown') permit?.release();
-      else if (status === 'success') permit?.success();
-      else permit?.failure(health === 'unhealthy' ? value : invalidResult(errorType, error));
-    }
-    this.#metrics.recordHealthCheck(name, status, status === 'rejected' ? undefined : seconds);
+    const { status, health, errorType, message, verdict, cause } = classifyOutcome(outcome);
+    if (verdict === 'success') permit?.success();
+    else if (verdict === 'failure') permit?.failure(cause);
+    else if (verdict === 'release') permit?.release();
+    if (outcome.kind === 'threw' && outcome.failure.processResource !== undefined) this.#processOutOf(entry.name, outcome.failure);
+    this.#metrics.recordHealthCheck(entry.name, status, status === 'rejected' ? undefined : seconds);
     return {
-      platform: name,
+      platform: entry.name,
       status,
       durationSeconds: seconds,
       startedAt,
-      breakerState: breaker.getState().state,
+      breakerState: entry.breaker.getState().state,
       ...(health ? { health } : {}),
       ...(errorType ? { errorType } : {}),
-      ...(error ? { error } : {}),
+      ...(message ? { error: message } : {}),
     };
   }
 
@@ -957,11 +920,6 @@ function captureValue(value: unknown): Outcome {
   } catch (error) {
     return { kind: 'threw', failure: captureFailure(error) };
   }
-}
-
-/** An error the breaker classifies as the monitor did, for results that are neither true nor a PluginHealth. */
-function invalidResult(errorType: string | undefined, message: string | undefined): Error {
-  return Object.assign(new Error(message), { code: errorType });
 }
 
 /** What a check cut off by `stop()` or `unregister()` resolves to; it is not counted anywhere. */

@@ -1,0 +1,112 @@
+/**
+ * A breaker's consent to one call: the permit, and the half-open trial as
+ * opossum sees it. The breaker decides what a verdict does; a permit only
+ * remembers the period that issued it and takes one verdict.
+ */
+import type { PlatformCircuitBreaker } from './circuit-breaker.ts';
+import type { Verdict } from './outcome.ts';
+
+/**
+ * The breaker's consent to one call, from {@link PlatformCircuitBreaker.tryAcquire}.
+ * Give it the call's outcome exactly once: {@link success}, {@link failure}
+ * or {@link release}; later calls on it do nothing and return false. It
+ * remembers the period that issued it: an outcome given after that period
+ * ended (the breaker opened, closed, was reset, or the trial's lease ran
+ * out) changes nothing in the breaker, though a failure still counts in
+ * `plugin_failure_total`, and the active span gets the event
+ * `circuit_breaker.stale_outcome`.
+ */
+export interface BreakerPermit {
+  /** The state that issued it: CLOSED, or HALF_OPEN for the one trial. */
+  readonly state: 'CLOSED' | 'HALF_OPEN';
+  /** The period that issued it; the breaker starts a new one at every transition and at `reset()`. */
+  readonly generation: number;
+  /** True once an outcome or a release was given. */
+  readonly settled: boolean;
+  /**
+   * The call succeeded: CLOSED sets the count to 0, a trial closes the breaker.
+   * @returns true if the breaker took it; false if the period had ended, the permit was settled or the breaker shut down
+   */
+  success(): boolean;
+  /**
+   * The call failed; counts in `plugin_failure_total` under {@link errorTypeOf}(error)
+   * even when stale. CLOSED adds one to the count (opening at `failMax`), a
+   * trial re-opens the breaker for a full `resetTimeoutMs`.
+   * @returns true if the breaker took it; false if the period had ended, the permit was settled or the breaker shut down
+   */
+  failure(error?: unknown): boolean;
+  /**
+   * The call ended without a verdict (aborted, `unknown` plugin health):
+   * nothing is counted, and a trial goes to the next caller.
+   * @returns true if the permit's period was still current
+   */
+  release(): boolean;
+}
+
+/**
+ * The half-open trial as opossum sees it: the "promise" its `fire()` waits
+ * on. opossum subscribes with `then(ok).catch(fail)` inside `fire()`, so
+ * settling this calls straight into its success/failure handling, and the
+ * breaker has closed or re-opened before `recordSuccess()` /
+ * `recordFailure()` returns. A real promise would settle a microtask later,
+ * when the state may already have moved on (that stale result would then
+ * close or open the wrong half-open period).
+ */
+export class Trial {
+  private onSuccess: ((value: unknown) => unknown) | undefined;
+  private onFailure: ((error: unknown) => unknown) | undefined;
+
+  then(onSuccess?: (value: unknown) => unknown, onFailure?: (error: unknown) => unknown): this {
+    this.onSuccess = onSuccess;
+    if (onFailure) this.onFailure = onFailure;
+    return this;
+  }
+
+  catch(onFailure: (error: unknown) => unknown): this {
+    this.onFailure = onFailure;
+    return this;
+  }
+
+  succeed(): void {
+    this.onSuccess?.(undefined);
+  }
+
+  fail(error: unknown): void {
+    this.onFailure?.(error);
+  }
+}
+
+/** A {@link BreakerPermit}: the period it came from, and one settlement handed to its breaker. */
+export class Permit implements BreakerPermit {
+  readonly state: 'CLOSED' | 'HALF_OPEN';
+  readonly generation: number;
+  /** The half-open trial it holds; undefined for a CLOSED permit. */
+  readonly trial: Trial | undefined;
+  settled = false;
+  private readonly settle: (permit: Permit, verdict: Verdict, error: unknown) => boolean;
+
+  constructor(settle: (permit: Permit, verdict: Verdict, error: unknown) => boolean, state: 'CLOSED' | 'HALF_OPEN', generation: number, trial: Trial | undefined) {
+    this.settle = settle;
+    this.state = state;
+    this.generation = generation;
+    this.trial = trial;
+  }
+
+  success(): boolean {
+    return this.once('success', undefined);
+  }
+
+  failure(error?: unknown): boolean {
+    return this.once('failure', error);
+  }
+
+  release(): boolean {
+    return this.once('release', undefined);
+  }
+
+  private once(verdict: Verdict, error: unknown): boolean {
+    if (this.settled) return false;
+    this.settled = true;
+    return this.settle(this, verdict, error);
+  }
+}
