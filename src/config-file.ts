@@ -3,7 +3,7 @@ import { open } from 'node:fs/promises';
 import { parseDocument } from 'yaml';
 import type * as z from 'zod';
 import { describeValue } from './config.ts';
-import { CONFIG_FILE, CONFIG_FILE_DEFAULTS, type CommandConfig } from './config-schema.ts';
+import { CONFIG_FILE, CONFIG_FILE_DEFAULTS, DEFAULT_THRESHOLD, type CommandConfig } from './config-schema.ts';
 import { firstIssue, formatPath, schemaAt, valueAt } from './option-schema.ts';
 import { maskSecrets } from './text.ts';
 
@@ -108,10 +108,11 @@ function readConfig(value: unknown, file: string): CommandConfig {
   if (config.targets.length > maxPlatforms) {
     throw new ConfigFileError(file, 'targets', `${config.targets.length} targets are more than telemetry.maxPlatforms (${maxPlatforms}), which sizes the metrics; raise telemetry.maxPlatforms`);
   }
-  // The resource monitor's own rule (default threshold 0.8), checked here so the command never starts with it.
+  // The resource monitor's own rule, checked here so the command never starts with it.
   const { resources } = config;
-  if (resources !== false && resources.recoverBelow !== undefined && resources.recoverBelow >= (resources.threshold ?? 0.8)) {
-    throw new ConfigFileError(file, 'resources.recoverBelow', `must be below the threshold ${resources.threshold ?? 0.8}, got ${resources.recoverBelow}`);
+  const threshold = resources === false ? 1 : (resources.threshold ?? DEFAULT_THRESHOLD);
+  if (resources !== false && resources.recoverBelow !== undefined && resources.recoverBelow >= threshold) {
+    throw new ConfigFileError(file, 'resources.recoverBelow', `must be below the threshold ${threshold}, got ${resources.recoverBelow}`);
   }
   return config;
 }

@@ -7,6 +7,7 @@
 import * as z from 'zod';
 import { MAX_PLATFORM_NAME_LENGTH } from './config.ts';
 import { BREAKER_SETTINGS, MONITOR_OPTIONS, PLATFORM_OPTIONS } from './options.ts';
+import { RECOVER_BELOW, RESOURCE_OPTIONS } from './resource-options.ts';
 import { given, number, options, text } from './option-schema.ts';
 
 /** Bounds of what a config file may ask for. */
@@ -80,13 +81,13 @@ const TCP_TARGET = options({
 });
 
 const RESOURCES = options({
-  /** Ratio at or above which a resource degrades the monitor (default 0.8). */
-  threshold: number({ above: 0, max: 1 }).optional(),
-  /** Every resource must be below this, and below the threshold, to recover (default 0.75). */
-  recoverBelow: number({ min: 0, max: 1 }).optional(),
-  /** A path on the filesystem whose usage is the `disk` reading (default the working directory). */
-  path: text().optional(),
+  ...given(RESOURCE_OPTIONS.pick({ threshold: true, path: true })).shape,
+  /** Every resource must be below this, and below the threshold, to recover (default 0.75, or threshold − 0.05 when lower). */
+  recoverBelow: RECOVER_BELOW.optional(),
 });
+
+/** The resource monitor's default threshold, which a file's `recoverBelow` must stay below. */
+export const DEFAULT_THRESHOLD = RESOURCE_OPTIONS.parse({}).threshold;
 
 const TELEMETRY = options({
   serviceName: text().optional(),

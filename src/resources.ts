@@ -1,8 +1,9 @@
 import { readFile, statfs, access } from 'node:fs/promises';
 import os from 'node:os';
 import { join } from 'node:path';
-import type { Meter } from '@opentelemetry/api';
-import { MAX_TIMER_MS, checkFunction, checkMethods, checkKnownKeys, checkNumber, checkOptionsObject, checkString, describeValue } from './config.ts';
+import { checkFunction, describeValue } from './config.ts';
+import { parseOptions } from './option-schema.ts';
+import { RESOURCE_OPTIONS } from './resource-options.ts';
 import { createLibraryLogger, silentLogger, type Logger } from './logger.ts';
 import { initMetrics, RESOURCES, type HealthMetrics, type ResourceName } from './metrics.ts';
 
@@ -211,45 +212,8 @@ export function createSystemSampler(options: { path?: string; cgroupRoot?: strin
   };
 }
 
-/** Options of {@link ResourceMonitor}. */
-export interface ResourceMonitorOptions {
-  /** Where readings come from; default {@link createSystemSampler} over `path` and `cgroupRoot`. */
-  sampler?: ResourceSampler;
-  /** Milliseconds between samples after `start()`; default 5000. */
-  intervalMs?: number;
-  /** Ratio at or above which a resource degrades the monitor, in (0, 1]; default 0.8. */
-  threshold?: number;
-  /** Per-resource overrides of `threshold`. */
-  thresholds?: Partial<Record<ResourceName, number>>;
-  /** Every resource must be below this, in [0, threshold), to recover; a number or per resource. Default 0.75 (or threshold − 0.05 when that is lower). */
-  recoverBelow?: number | Partial<Record<ResourceName, number>>;
-  /**
-   * Consecutive samples all below `recoverBelow` needed to leave degraded mode; default 2.
-   * As many consecutive samples cut off by `sampleTimeoutMs` leave it too: readings from a
-   * sampler that hangs are stale, and must not keep the monitor slowed down for ever.
-   */
-  recoverSamples?: number;
-  /** Bound on one sample, in ms (default 5,000); until a sampler call that ran past it settles, the sampler is not called again. */
-  sampleTimeoutMs?: number;
-  /** A path on the filesystem whose usage is the `disk` reading; default `process.cwd()`. */
-  path?: string;
-  /** Meter for the instruments when `metrics` is not given. */
-  meter?: Meter;
-  /** Instruments to write to; default `initMetrics({ meter })`. */
-  metrics?: HealthMetrics;
-  /** Default: warnings and errors only, as JSON on stderr. */
-  logger?: Logger;
-  /** Root of the /proc and /sys trees the default sampler reads; default `/`, for tests. */
-  cgroupRoot?: string;
-}
-
-const KNOWN = ['sampler', 'intervalMs', 'threshold', 'thresholds', 'recoverBelow', 'recoverSamples', 'sampleTimeoutMs', 'path', 'meter', 'metrics', 'logger', 'cgroupRoot'];
-
-function perResource(name: string, value: unknown): Partial<Record<ResourceName, unknown>> {
-  const obj = checkOptionsObject(name, value);
-  checkKnownKeys(name, obj, RESOURCES);
-  return obj;
-}
+import type { ResourceMonitorOptions } from './resource-options.ts';
+export type { ResourceMonitorOptions };
 
 /**
  * Samples host resources and runs the degraded-mode state machine: degraded as soon as any
@@ -280,41 +244,24 @@ export class ResourceMonitor {
 
   /** Validates `options` (throwing a TypeError/RangeError that names the option and value); starts nothing. */
   constructor(options?: ResourceMonitorOptions) {
-    const opts = checkOptionsObject('resource monitor', options);
-    checkKnownKeys('resource monitor', opts, KNOWN);
-    // setInterval turns longer delays into 1 ms (with a TimeoutOverflowWarning).
-    this.#intervalMs = checkNumber('intervalMs', opts.intervalMs ?? 5_000, { min: 1, max: MAX_TIMER_MS, integer: true });
-    this.#recoverSamples = checkNumber('recoverSamples', opts.recoverSamples ?? 2, { min: 1, integer: true });
-    this.#sampleTimeoutMs = checkNumber('sampleTimeoutMs', opts.sampleTimeoutMs ?? 5_000, { min: 1, max: MAX_TIMER_MS });
-    const threshold = opts.threshold ?? 0.8;
-    const thresholds = perResource('thresholds', opts.thresholds);
-    if (opts.recoverBelow !== undefined && typeof opts.recoverBelow !== 'number' && (typeof opts.recoverBelow !== 'object' || opts.recoverBelow === null || Array.isArray(opts.recoverBelow))) {
-      throw new TypeError(`conductor-health: option "recoverBelow" must be a number or a per-resource object, got ${describeValue(opts.recoverBelow)}`);
-    }
-    const recover = typeof opts.recoverBelow === 'object' ? perResource('recoverBelow', opts.recoverBelow) : undefined;
+    const opts = parseOptions(RESOURCE_OPTIONS, 'resource monitor', options);
+    this.#intervalMs = opts.intervalMs;
+    this.#recoverSamples = opts.recoverSamples;
+    this.#sampleTimeoutMs = opts.sampleTimeoutMs;
+    const { recoverBelow } = opts;
+    const recover = typeof recoverBelow === 'object' ? recoverBelow : undefined;
     for (const r of RESOURCES) {
-      const name = thresholds[r] === undefined ? 'threshold' : `thresholds.${r}`;
-      const t = checkNumber(name, thresholds[r] ?? threshold, { min: 0, max: 1 });
-      if (t === 0) throw new RangeError(`conductor-health: option "${name}" must be a number > 0 and <= 1, got 0`);
+      const t = opts.thresholds[r] ?? opts.threshold;
       this.#thresholds[r] = t;
-      const given = recover ? recover[r] : opts.recoverBelow;
-      const rb = checkNumber(recover ? `recoverBelow.${r}` : 'recoverBelow', given ?? Math.max(0, Math.min(0.75, t - 0.05)), { min: 0, max: 1 });
-      if (rb >= t) {
-        throw new RangeError(`conductor-health: option "${recover ? `recoverBelow.${r}` : 'recoverBelow'}" must be below the ${r} threshold ${t}, got ${describeValue(rb)}`);
-      }
+      const name = recover ? `recoverBelow.${r}` : 'recoverBelow';
+      const rb = (typeof recoverBelow === 'number' ? recoverBelow : recover?.[r]) ?? Math.max(0, Math.min(0.75, t - 0.05));
+      if (rb >= t) throw new RangeError(`conductor-health: option "${name}" must be below the ${r} threshold ${t}, got ${describeValue(rb)}`);
       this.#recoverBelow[r] = rb;
     }
     if (opts.metrics !== undefined && opts.meter !== undefined) throw new TypeError('conductor-health: pass either "metrics" or "meter", not both');
-    checkMethods('metrics', opts.metrics, ['setSystemResource', 'setDegraded']);
-    checkMethods('meter', opts.meter, ['createCounter', 'createGauge', 'createHistogram']);
-    this.#metrics = (opts.metrics as HealthMetrics | undefined) ?? initMetrics({ meter: opts.meter as Meter | undefined });
-    checkMethods('logger', opts.logger, ['debug', 'info', 'warn', 'error']);
-    this.#logger = (opts.logger as Logger | undefined) ?? createLibraryLogger();
-    const path = opts.path === undefined ? process.cwd() : checkString('path', opts.path);
-    const cgroupRoot = opts.cgroupRoot === undefined ? '/' : checkString('cgroupRoot', opts.cgroupRoot);
-    this.#sampler = opts.sampler === undefined
-      ? createSystemSampler({ path, cgroupRoot, logger: this.#logger })
-      : (checkFunction('sampler', opts.sampler) as ResourceSampler);
+    this.#metrics = opts.metrics ?? initMetrics({ meter: opts.meter });
+    this.#logger = opts.logger ?? createLibraryLogger();
+    this.#sampler = opts.sampler ?? createSystemSampler({ path: opts.path ?? process.cwd(), cgroupRoot: opts.cgroupRoot, logger: this.#logger });
   }
 
   /** Whether the monitor is in degraded mode. */
