@@ -23,7 +23,8 @@ import { trace, type Tracer } from '@opentelemetry/api';
 import { MAX_TIMER_MS, checkKnownKeys, checkNumber, checkOptionsObject, checkPlatformName, checkFunction, describeValue } from './config.ts';
 import { BREAKER_OPTIONS, type BreakerOptions } from './options.ts';
 import { parseOptions } from './option-schema.ts';
-import { BreakerShutdownError, BreakerTimeoutError, CircuitOpenError } from './breaker-errors.ts';
+import { BreakerShutdownError, CircuitOpenError } from './breaker-errors.ts';
+import { callAbortable, callWithPermit, isThenable, notAPromise } from './guarded-call.ts';
 import { initMetrics, type BreakerStateLabel, type HealthMetrics } from './metrics.ts';
 import { classifyOutcome, errorTypeOf, failureOf, type Classification, type Verdict } from './outcome.ts';
 import { Permit, Trial, type BreakerPermit } from './permit.ts';
@@ -99,9 +100,6 @@ const runTask = (task: () => unknown): unknown => task();
 const ignore = (): void => {};
 const LABELS: Record<BreakerState, BreakerStateLabel> = { CLOSED: 'closed', OPEN: 'open', HALF_OPEN: 'half_open' };
 
-function isThenable(value: unknown): value is PromiseLike<unknown> {
-  return (typeof value === 'object' || typeof value === 'function') && value !== null && typeof (value as { then?: unknown }).then === 'function';
-}
 
 /**
  * A circuit breaker for one platform. CLOSED counts consecutive failures and
@@ -269,7 +267,7 @@ export class PlatformCircuitBreaker {
         return Promise.reject(this.failedClosed(generation, error));
       }
       if (result instanceof Promise) return result.then(this.onClosedSuccess, this.onClosedFailure) as Promise<T>;
-      if (!isThenable(result)) return Promise.reject(this.failedClosed(generation, this.notAPromise(result)));
+      if (!isThenable(result)) return Promise.reject(this.failedClosed(generation, notAPromise(this.platform, result)));
       return Promise.resolve(result).then(this.onClosedSuccess, this.onClosedFailure) as Promise<T>;
     }
     return this.executeGuarded(fn, options);
@@ -586,10 +584,6 @@ export class PlatformCircuitBreaker {
     };
   }
 
-  private notAPromise(result: unknown): TypeError {
-    return new TypeError(`conductor-health: the function given to execute() for platform "${this.platform}" must return a promise, got ${describeValue(result)}`);
-  }
-
   private parseExecuteOptions(options: ExecuteOptions): { timeoutMs: number; callerSignal: AbortSignal | undefined } {
     const opts = checkOptionsObject('execute', options);
     checkKnownKeys('execute', opts, ['timeoutMs', 'signal']);
@@ -615,93 +609,8 @@ export class PlatformCircuitBreaker {
 
     const permit = this.tryAcquire();
     if (permit === undefined) return Promise.reject(new CircuitOpenError(this.platform, this.state, this.nextAttemptAt()));
-    if (timeoutMs === 0 && callerSignal === undefined) {
-      let result: unknown;
-      try {
-        result = fn(ticker.signal);
-      } catch (error) {
-        permit.failure(error);
-        return Promise.reject(error);
-      }
-      if (!isThenable(result)) {
-        const error = this.notAPromise(result);
-        permit.failure(error);
-        return Promise.reject(error);
-      }
-      return Promise.resolve(result).then(
-        (value) => {
-          permit.success();
-          return value as T;
-        },
-        (error: unknown) => {
-          permit.failure(error);
-          throw error;
-        },
-      );
-    }
-    return this.runAbortable(fn, timeoutMs, callerSignal, permit);
-  }
-
-  /** A call with its own AbortController, made only when a timeout or a caller signal can abort it. */
-  private runAbortable<T>(fn: (signal: AbortSignal) => PromiseLike<T>, timeoutMs: number, callerSignal: AbortSignal | undefined, permit: BreakerPermit): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      const controller = new AbortController();
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      let done = false;
-      const finish = (): boolean => {
-        if (done) return false;
-        done = true;
-        clearTimeout(timer);
-        callerSignal?.removeEventListener('abort', onCallerAbort);
-        this.pending?.delete(cancel);
-        return true;
-      };
-      const fail = (error: unknown): void => {
-        if (!finish()) return;
-        controller.abort(error);
-        permit.failure(error);
-        reject(error);
-      };
-      // No verdict on the platform: nothing is counted, and a trial goes to the next caller.
-      const abandon = (reason: unknown): void => {
-        if (!finish()) return;
-        controller.abort(reason);
-        permit.release();
-        reject(reason);
-      };
-      const cancel = (error: unknown): void => abandon(error);
-      const onCallerAbort = (): void => abandon(callerSignal?.reason);
-
-      (this.pending ??= new Set()).add(cancel);
-      callerSignal?.addEventListener('abort', onCallerAbort, { once: true });
-      if (timeoutMs > 0) {
-        timer = setTimeout(() => fail(new BreakerTimeoutError(this.platform, timeoutMs)), timeoutMs);
-        timer.unref?.();
-      }
-      let result: unknown;
-      try {
-        result = fn(controller.signal);
-      } catch (error) {
-        fail(error);
-        return;
-      }
-      if (!isThenable(result)) {
-        fail(this.notAPromise(result));
-        return;
-      }
-      result.then(
-        (value) => {
-          if (!finish()) return;
-          permit.success();
-          resolve(value as T);
-        },
-        (error: unknown) => {
-          if (!finish()) return;
-          permit.failure(error);
-          reject(error);
-        },
-      );
-    });
+    if (timeoutMs === 0 && callerSignal === undefined) return callWithPermit(this.platform, fn, permit, ticker.signal);
+    return callAbortable(this.platform, fn, permit, timeoutMs, callerSignal, (this.pending ??= new Set()));
   }
 
   private transition(to: BreakerState): void {

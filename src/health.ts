@@ -1,24 +1,18 @@
 import { EventEmitter } from 'node:events';
-import { context, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Context, type Meter, type Span, type Tracer } from '@opentelemetry/api';
-import {
-  PlatformCircuitBreaker,
-  type BreakerPermit,
-  type BreakerState,
-  type BreakerStateChange,
-} from './circuit-breaker.ts';
+import { context, ROOT_CONTEXT, trace, type Context, type Meter, type Tracer } from '@opentelemetry/api';
+import { PlatformCircuitBreaker, type BreakerState, type BreakerStateChange } from './circuit-breaker.ts';
+import { CheckRun, HealthCheckTimeoutError, type RunHost } from './check-run.ts';
+import { Dispatcher } from './dispatcher.ts';
 import { MAX_TIMER_MS, checkFunction, checkPlatformName, describeValue } from './config.ts';
 import { MONITOR_OPTIONS, PLATFORM_OPTIONS, type BreakerSettings, type HealthMonitorOptions, type PlatformOptions } from './options.ts';
 import { parseOptions } from './option-schema.ts';
 import { RingBuffer } from './history.ts';
 import { createLibraryLogger, type Logger } from './logger.ts';
 import { initMetrics, type HealthCheckStatus, type HealthMetrics } from './metrics.ts';
-import { isPluginHealth, type PluginHealth, type PluginHealthStatus, type PluginManager } from './plugins.ts';
+import type { PluginHealth, PluginHealthStatus, PluginManager } from './plugins.ts';
 import { ResourceMonitor, type DegradedChange, type DegradedReason } from './resources.ts';
-import { Schedule } from './schedule.ts';
 import { overallStatus, type OverallStatus } from './status-rule.ts';
-import { captureFailure, shortMessage, type CheckFailure } from './check-failure.ts';
-import { classifyOutcome, type Outcome as ClassifiedOutcome } from './outcome.ts';
-import { abortCheck, checkSignal } from './check-signal.ts';
+import { shortMessage, type CheckFailure } from './check-failure.ts';
 import { LogLimiter } from './log-limiter.ts';
 import { printable } from './text.ts';
 import { PACKAGE_NAME, PACKAGE_VERSION } from './version.ts';
@@ -119,21 +113,7 @@ export interface HealthMonitorEvents {
   degraded: [DegradedChange];
 }
 
-/** Raised into a check's signal when the check runs out of time. */
-export class HealthCheckTimeoutError extends Error {
-  /** The `error_type` every timeout is counted under. */
-  readonly code = 'timeout';
-  /** The platform whose check timed out. */
-  readonly platform: string;
-  /** The bound it ran into. */
-  readonly timeoutMs: number;
-  constructor(platform: string, timeoutMs: number) {
-    super(`health check of ${describeValue(platform)} timed out after ${timeoutMs} ms`);
-    this.name = 'HealthCheckTimeoutError';
-    this.platform = platform;
-    this.timeoutMs = timeoutMs;
-  }
-}
+export { HealthCheckTimeoutError };
 
 interface Platform {
   name: string;
@@ -146,44 +126,14 @@ interface Platform {
   unsubscribe: () => void;
   /** The scheduled check running now; ad hoc checkPlatformHealth() runs are not tracked here. */
   inFlight: Run | undefined;
-  /** A scheduled check is waiting in the queue for the concurrency cap. */
-  queued: boolean;
   last: HealthCheckResult | undefined;
   lastError: string | undefined;
   history: RingBuffer<CheckSample>;
 }
 
-/** Everything one running check needs to finish, from whichever side finishes it. */
-interface Run {
-  platform: Platform;
-  span: Span;
-  ctx: Context;
-  /** Undefined for a check the breaker rejected: it never ran. */
-  controller: AbortController | undefined;
-  /** The breaker's permit for this check; undefined when it was rejected. */
-  permit: BreakerPermit | undefined;
-  timer: NodeJS.Timeout | undefined;
-  startedAt: number;
-  startedPerf: number;
-  deadline: number;
-  done: boolean;
-  /** Started by the schedule (true) or by checkPlatformHealth() (false). */
-  scheduled: boolean;
-  resolve: (result: HealthCheckResult) => void;
-}
+/** One check of a platform (see check-run.ts). */
+type Run = CheckRun<Platform, HealthCheckResult>;
 
-/** A check's outcome as {@link classifyOutcome} reads it, or cut off by stop()/unregister(). */
-type Outcome = Exclude<ClassifiedOutcome, { kind: 'threw' }> | { kind: 'threw'; failure: CheckFailure } | { kind: 'cancelled' };
-
-const REJECTED: Outcome = Object.freeze({ kind: 'rejected' });
-/**
- * The scheduling timer never wakes sooner than this after its last planned
- * wake-up (twice this when slots come more than one per 2 ms). Sparse
- * schedules keep their exact slots; dense ones (10,000 platforms at 5 s put
- * a slot every 0.5 ms) start a batch at once, each check at most 20 ms late,
- * which costs far less CPU than a wake-up per check on cold caches.
- */
-const MIN_WAKE_GAP_MS = 10;
 const NOOP = () => {};
 
 /**
@@ -193,10 +143,10 @@ const NOOP = () => {};
  */
 export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
   readonly #platforms = new Map<string, Platform>();
-  readonly #schedule: Schedule;
-  /** Due checks waiting for the concurrency cap; `#queueHead` avoids O(n) shifts. */
-  #queue: Array<{ platform: Platform; slotAt: number }> = [];
-  #queueHead = 0;
+  /** When each scheduled check starts: slots, due queue, concurrency cap, skips. */
+  readonly #dispatcher: Dispatcher<Platform>;
+  /** What each check's run calls back into (see check-run.ts). */
+  readonly #runHost: RunHost<Platform, HealthCheckResult>;
   readonly #inFlight = new Set<Run>();
   readonly #metrics: HealthMetrics;
   readonly #tracer: Tracer;
@@ -209,29 +159,14 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
   readonly #intervalMs: number;
   readonly #timeoutMs: number;
   readonly #staggerMs: number | undefined;
-  readonly #maxConcurrent: number;
-  readonly #maxLatenessMs: number;
   readonly #stopTimeoutMs: number;
   readonly #stallMs: number;
   readonly #historySize: number;
   readonly #transitions: RingBuffer<BreakerStateChange>;
-  readonly #degradedIntervalFactor: number;
-  readonly #degradedConcurrencyFactor: number;
-  #timer: NodeJS.Timeout | undefined;
-  /** When the current timer was planned to fire, and when the last one was: the gap is between plans, so timer lateness does not pile up. */
-  #armedFor = -Infinity;
-  #lastWake = -Infinity;
-  /** `performance.now()` by which the armed timer should have fired; liveness reads it on the monotonic clock. */
-  #wakeDuePerf = Infinity;
-  #pumping = false;
-  #running = false;
   #stopped = false;
-  #replanQueued = false;
   #degraded: DegradedReason | undefined;
   #unsubscribeResources: () => void = NOOP;
-  #skipped = 0;
   #abandoned = 0;
-  #skipLog = { missed: 0, busy: 0, maxLatenessMs: 0 };
   #loopDone: Promise<void> | undefined;
   #resolveLoop: () => void = NOOP;
   #drained: (() => void) | undefined;
@@ -252,14 +187,10 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
     this.#intervalMs = opts.intervalMs;
     this.#timeoutMs = opts.timeoutMs;
     this.#staggerMs = opts.staggerMs;
-    this.#maxConcurrent = opts.maxConcurrent;
-    this.#maxLatenessMs = opts.maxLatenessMs ?? this.#intervalMs / 5;
     this.#stopTimeoutMs = opts.stopTimeoutMs;
     this.#stallMs = opts.stallMs;
     this.#historySize = opts.historySize;
     this.#transitions = new RingBuffer(opts.transitionHistorySize);
-    this.#degradedIntervalFactor = opts.degradedIntervalFactor;
-    this.#degradedConcurrencyFactor = opts.degradedConcurrencyFactor;
     this.#breakerOptions = opts.breaker;
     this.#meter = opts.meter;
     this.#metrics = initMetrics({ meter: this.#meter });
@@ -270,7 +201,34 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
       opts.resources === false
         ? undefined
         : (opts.resources ?? new ResourceMonitor({ intervalMs: Math.min(MAX_TIMER_MS, Math.max(1, Math.round(this.#intervalMs))), metrics: this.#metrics, logger: this.#logger }));
-    this.#schedule = new Schedule(this.#staggerMs);
+    this.#dispatcher = new Dispatcher<Platform>(
+      {
+        intervalMs: this.#intervalMs,
+        staggerMs: this.#staggerMs,
+        maxConcurrent: opts.maxConcurrent,
+        maxLatenessMs: opts.maxLatenessMs ?? this.#intervalMs / 5,
+        degradedIntervalFactor: opts.degradedIntervalFactor,
+        degradedConcurrencyFactor: opts.degradedConcurrencyFactor,
+      },
+      {
+        lookup: (key) => {
+          const entry = this.#platforms.get(key);
+          return entry?.check ? entry : undefined;
+        },
+        isCurrent: (entry) => entry.check !== undefined && this.#platforms.get(entry.name) === entry,
+        isBusy: (entry, now) => {
+          // A check whose deadline has come is over: settle it before its timer
+          // fires, so the next one starts on time instead of being skipped.
+          if (entry.inFlight && entry.inFlight.deadline <= now) entry.inFlight.expire();
+          return entry.inFlight !== undefined;
+        },
+        start: (entry) => this.#run(entry, entry.check!, NOOP, ROOT_CONTEXT, true),
+        inFlight: () => this.#inFlight.size,
+        skipped: (entry, reason, count) => this.#metrics.recordSkippedCheck(entry.name, reason, count),
+      },
+      this.#logger,
+    );
+    this.#runHost = this.#createRunHost();
   }
 
   /**
@@ -297,8 +255,7 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
     entry.timeoutMs = timeoutMs;
     entry.critical = opts.critical === true;
     entry.scheduled = true;
-    this.#schedule.add(platform, intervalMs);
-    this.#queueReplan();
+    this.#dispatcher.add(platform, intervalMs);
   }
 
   /** Removes a platform: its schedule, its breaker and its per-platform state. Unknown names are ignored. */
@@ -306,18 +263,13 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
     const entry = this.#platforms.get(platform);
     if (!entry) return;
     this.#platforms.delete(platform);
-    this.#schedule.remove(platform);
-    for (const run of [...this.#inFlight]) {
-      if (run.platform !== entry) continue;
-      if (run.controller) abortCheck(run.controller, new Error(`platform ${describeValue(platform)} was unregistered`));
-      this.#finish(run, { kind: 'cancelled' });
-    }
+    this.#dispatcher.remove(platform);
+    for (const run of [...this.#inFlight]) if (run.target === entry) run.cancel(new Error(`platform ${describeValue(platform)} was unregistered`));
     entry.unsubscribe();
     entry.breaker.shutdown();
     this.#metrics.forgetPlatform(platform);
-    this.#queueReplan();
     // Its cancelled check freed a place under the concurrency cap.
-    this.#pump();
+    this.#dispatcher.pump();
   }
 
   /**
@@ -363,7 +315,7 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
     const entry = known ?? this.#createPlatform(platform);
     // Parented to the caller's span, if any; the loop's checks are roots.
     const parent = context.active();
-    return new Promise((resolve) => this.#start(entry, fn, resolve, parent, false));
+    return new Promise((resolve) => this.#run(entry, fn, resolve, parent, false));
   }
 
   /**
@@ -399,7 +351,7 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
   /** Starts the schedule (and resource sampling); returns at once. */
   start(): void {
     this.#assertUsable();
-    if (this.#running) return;
+    if (this.#dispatcher.running) return;
     if (this.#resources) {
       this.#unsubscribeResources = this.#resources.onChange((change) => this.#onResourceChange(change));
       // A shared resource monitor may be degraded already: no change will come to say so.
@@ -408,10 +360,8 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
       if (reason) this.#onResourceChange({ degraded: true, reason, readings: this.#resources.lastReadings(), at: Date.now() });
       this.#resources.start();
     }
-    this.#running = true;
     this.#loopDone = new Promise((resolve) => (this.#resolveLoop = resolve));
-    this.#schedule.plan(performance.now(), true);
-    this.#arm();
+    this.#dispatcher.start();
   }
 
   /** Runs the schedule until {@link stop}; resolves once stopped. */
@@ -428,12 +378,7 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
   async stop(): Promise<void> {
     if (this.#stopped) return;
     this.#stopped = true;
-    this.#running = false;
-    this.#wakeDuePerf = Infinity;
-    clearTimeout(this.#timer);
-    this.#timer = undefined;
-    this.#queue = [];
-    this.#queueHead = 0;
+    this.#dispatcher.stop();
     this.#unsubscribeResources();
     for (const [timer, cancel] of this.#staggered) {
       clearTimeout(timer);
@@ -443,7 +388,7 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
     // A resource sample already running may still flip the mode and log it: wait for it too.
     // Only a resource monitor the monitor made is stopped; the caller's may serve others.
     let sampling = this.#ownsResources ? this.#resources?.stop() : undefined;
-    for (const run of this.#inFlight) if (run.controller) abortCheck(run.controller, new Error('health monitor stopped'));
+    for (const run of this.#inFlight) run.abort(new Error('health monitor stopped'));
     // A check that honours its signal settles on its own and releases its
     // sockets; give it the bound, then cut it off.
     if (this.#inFlight.size > 0 || sampling) {
@@ -464,7 +409,7 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
       });
     }
     this.#drained = undefined;
-    for (const run of [...this.#inFlight]) this.#finish(run, { kind: 'cancelled' });
+    for (const run of [...this.#inFlight]) run.cancel();
     for (const entry of this.#platforms.values()) {
       entry.unsubscribe();
       entry.breaker.shutdown();
@@ -479,8 +424,8 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
    */
   liveness(): ProbeResult {
     if (this.#stopped) return { ok: false, reasons: ['stopping'] };
-    const overdueMs = performance.now() - this.#wakeDuePerf;
-    if (this.#running && overdueMs > this.#stallMs) {
+    const overdueMs = this.#dispatcher.overdueMs();
+    if (this.#dispatcher.running && overdueMs > this.#stallMs) {
       return { ok: false, reasons: [`scheduler stalled: a scheduling pass is ${Math.round(overdueMs)} ms overdue (bound ${this.#stallMs} ms)`] };
     }
     return { ok: true, reasons: [] };
@@ -493,7 +438,7 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
    */
   readiness(): ProbeResult {
     if (this.#stopped) return { ok: false, reasons: ['stopping'] };
-    if (!this.#running) return { ok: false, reasons: ['not started'] };
+    if (!this.#dispatcher.running) return { ok: false, reasons: ['not started'] };
     const reasons: string[] = [];
     for (const entry of this.#platforms.values()) {
       if (!entry.critical || !entry.scheduled) continue;
@@ -534,8 +479,8 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
       status,
       reasons,
       degraded: this.#degraded ? { ...this.#degraded } : null,
-      running: this.#running,
-      skippedChecks: this.#skipped,
+      running: this.#dispatcher.running,
+      skippedChecks: this.#dispatcher.skipped,
       abandonedChecks: this.#abandoned,
       platforms,
       ...(withHistory ? { transitions: this.#transitions.toArray() } : {}),
@@ -548,10 +493,10 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
    * HALF_OPEN, its next slot). Never in the past. Not running: the breaker's own time.
    */
   #nextTrialAt(platform: string, allowedAt: number | undefined): number | undefined {
-    if (allowedAt === undefined || !this.#running) return allowedAt;
+    if (allowedAt === undefined || !this.#dispatcher.running) return allowedAt;
     const wallNow = Date.now();
     const perfNow = performance.now();
-    const slot = this.#schedule.slotAtOrAfter(platform, perfNow + Math.max(0, allowedAt - wallNow));
+    const slot = this.#dispatcher.slotAtOrAfter(platform, perfNow + Math.max(0, allowedAt - wallNow));
     return slot === undefined ? allowedAt : Math.round(wallNow + Math.max(0, slot - perfNow));
   }
 
@@ -577,7 +522,6 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
       breaker,
       unsubscribe: NOOP,
       inFlight: undefined,
-      queued: false,
       last: undefined,
       lastError: undefined,
       history: new RingBuffer(this.#historySize),
@@ -593,115 +537,49 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
     return entry;
   }
 
-  /** Starts one check; everything after the start happens in {@link #finish}. */
-  #start(entry: Platform, check: HealthCheck, resolve: (result: HealthCheckResult) => void, parent: Context, scheduled: boolean): void {
-    const startedAt = Date.now();
-    const startedPerf = performance.now();
-    const span = this.#tracer.startSpan(
-      'health_check',
-      { kind: SpanKind.INTERNAL, attributes: { 'health_check.platform': entry.name, 'health_check.timeout_ms': entry.timeoutMs } },
-      parent,
-    );
-    const run: Run = {
-      platform: entry,
-      span,
-      ctx: trace.setSpan(parent, span),
-      controller: undefined,
-      permit: undefined,
-      timer: undefined,
-      startedAt,
-      startedPerf,
-      deadline: startedPerf + entry.timeoutMs,
-      done: false,
-      scheduled,
-      resolve,
+  /** Starts one check; its run calls back through {@link #createRunHost}. */
+  #run(entry: Platform, check: HealthCheck, resolve: (result: HealthCheckResult) => void, parent: Context, scheduled: boolean): void {
+    new CheckRun(this.#runHost, entry, check, resolve, parent, scheduled);
+  }
+
+  /** The monitor's side of every check: in-flight bookkeeping, metrics, the platform's last result, events. */
+  #createRunHost(): RunHost<Platform, HealthCheckResult> {
+    return {
+      tracer: this.#tracer,
+      started: (run) => {
+        if (run.scheduled) run.target.inFlight = run;
+        this.#inFlight.add(run);
+      },
+      finished: (run) => {
+        if (run.target.inFlight === run) run.target.inFlight = undefined;
+        this.#inFlight.delete(run);
+        if (this.#inFlight.size === 0) this.#drained?.();
+        return this.#stopped;
+      },
+      cancelled: (run) => run.resolve(cancelledResult(run.target.name, run.startedAt, run.target.breaker.getState().state)),
+      recorded: (run, { status, health, errorType, message }, seconds) => {
+        const { name, breaker } = run.target;
+        this.#metrics.recordHealthCheck(name, status, status === 'rejected' ? undefined : seconds);
+        return {
+          platform: name,
+          status,
+          durationSeconds: seconds,
+          startedAt: run.startedAt,
+          breakerState: breaker.getState().state,
+          ...(health ? { health } : {}),
+          ...(errorType ? { errorType } : {}),
+          ...(message ? { error: message } : {}),
+        };
+      },
+      ended: (run, result) => this.#publish(run.target, result, run.resolve),
+      abandoned: (delta) => (this.#abandoned += delta),
+      processOutOf: (run, failure) => this.#processOutOf(run.target.name, failure),
+      listenerThrew: (run, error) => this.#listenerThrew(run.target.name, error),
     };
-    // One context switch per check: the breaker's verdict, the check itself and
-    // (through the promise callbacks and timer created inside) the recording of
-    // its outcome all see the span, so rejections and transitions become its events.
-    context.with(run.ctx, this.#begin, this, run, check);
   }
 
-  /** Runs inside the check's span: asks the breaker, calls the check, and finishes at once when it can. */
-  #begin(run: Run, check: HealthCheck): void {
-    const entry = run.platform;
-    run.permit = entry.breaker.tryAcquire();
-    if (run.permit === undefined) {
-      this.#finish(run, REJECTED);
-      return;
-    }
-    const controller = new AbortController();
-    run.controller = controller;
-    if (run.scheduled) entry.inFlight = run;
-    this.#inFlight.add(run);
-    let outcome: Outcome | undefined;
-    try {
-      const value = check(checkSignal(controller, (error) => this.#listenerThrew(entry.name, error)));
-      if (isThenable(value)) {
-        // A thenable's own then() may throw: that is the check failing, not the monitor.
-        value.then(
-          (v) => (run.done ? this.#settledLate(run) : this.#finish(run, captureValue(v))),
-          (error: unknown) => (run.done ? this.#settledLate(run) : this.#finish(run, { kind: 'threw', failure: captureFailure(error) })),
-        );
-      } else {
-        outcome = captureValue(value);
-      }
-    } catch (error) {
-      outcome = { kind: 'threw', failure: captureFailure(error) };
-    }
-    // Outside the try: the monitor's own errors must surface, not pass for the check's.
-    if (outcome !== undefined) this.#finish(run, outcome);
-    else if (!run.done) run.timer = setTimeout(() => this.#expire(run), entry.timeoutMs);
-  }
-
-  #expire(run: Run): void {
-    if (run.done) return;
-    const timeout = () => new HealthCheckTimeoutError(run.platform.name, run.platform.timeoutMs);
-    // The check gets its own instance: what it does to its signal's reason cannot reach the result.
-    if (run.controller) abortCheck(run.controller, timeout());
-    this.#abandoned += 1;
-    // The scheduler may expire a run from outside its span: record inside it all the same.
-    context.with(run.ctx, () => this.#finish(run, { kind: 'timeout', error: timeout() }));
-  }
-
-  /** A timed-out check's promise settled after all: it is no longer abandoned. */
-  #settledLate(run: Run): void {
-    if (run.timer === undefined) return;
-    run.timer = undefined;
-    this.#abandoned -= 1;
-  }
-
-  /** Records the outcome once: breaker, metrics, span, report and events. `undefined` means rejected. */
-  #finish(run: Run, outcome: Outcome): void {
-    if (run.done) return;
-    run.done = true;
-    const { platform: entry, span } = run;
-    if (run.timer !== undefined && outcome?.kind !== 'timeout') {
-      clearTimeout(run.timer);
-      run.timer = undefined;
-    }
-    if (entry.inFlight === run) entry.inFlight = undefined;
-    this.#inFlight.delete(run);
-    if (this.#inFlight.size === 0) this.#drained?.();
-
-    // Once stopping, outcomes are the stop's doing (an aborted signal), not the platform's.
-    if (outcome?.kind === 'cancelled' || this.#stopped) {
-      // No verdict: a trial this check held goes to the next caller.
-      run.permit?.release();
-      span.setAttribute('health_check.status', 'cancelled');
-      span.end();
-      run.resolve(cancelledResult(entry.name, run.startedAt, entry.breaker.getState().state));
-      return;
-    }
-    const seconds = outcome.kind === 'rejected' ? 0 : outcome.kind === 'timeout' ? entry.timeoutMs / 1000 : (performance.now() - run.startedPerf) / 1000;
-    const result = this.#record(entry, run.permit, outcome, seconds, run.startedAt);
-    span.setAttributes({ 'health_check.status': result.status, 'circuit_breaker.state': result.breakerState });
-    if (result.health) span.setAttribute('plugin.health.status', result.health);
-    if (result.status === 'failure' || result.status === 'timeout') {
-      span.setStatus({ code: SpanStatusCode.ERROR, message: result.error });
-      span.recordException(outcome.kind === 'threw' ? outcome.failure.exception : { name: result.errorType ?? 'failure', message: result.error ?? '' });
-    }
-    span.end();
+  /** A finished check's result: the platform's last result and history, the log, the event, the waiting caller, and the next queued check. */
+  #publish(entry: Platform, result: HealthCheckResult, resolve: (result: HealthCheckResult) => void): void {
     entry.last = result;
     entry.history.push(Object.freeze({ at: result.startedAt, status: result.status, durationSeconds: result.durationSeconds }));
     if (result.error !== undefined) entry.lastError = result.error;
@@ -711,146 +589,8 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
       this.#logger.debug({ platform: printable(entry.name), status: result.status, seconds: result.durationSeconds, error: result.error }, 'health check');
     }
     this.#emitSafely('check', result);
-    run.resolve(result);
-    this.#pump();
-  }
-
-  /** Feeds the outcome to the check's permit and the metrics, and builds the result. */
-  #record(entry: Platform, permit: BreakerPermit | undefined, outcome: Exclude<Outcome, { kind: 'cancelled' }>, seconds: number, startedAt: number): HealthCheckResult {
-    const { status, health, errorType, message, verdict, cause } = classifyOutcome(outcome);
-    if (verdict === 'success') permit?.success();
-    else if (verdict === 'failure') permit?.failure(cause);
-    else if (verdict === 'release') permit?.release();
-    if (outcome.kind === 'threw' && outcome.failure.processResource !== undefined) this.#processOutOf(entry.name, outcome.failure);
-    this.#metrics.recordHealthCheck(entry.name, status, status === 'rejected' ? undefined : seconds);
-    return {
-      platform: entry.name,
-      status,
-      durationSeconds: seconds,
-      startedAt,
-      breakerState: entry.breaker.getState().state,
-      ...(health ? { health } : {}),
-      ...(errorType ? { errorType } : {}),
-      ...(message ? { error: message } : {}),
-    };
-  }
-
-  #queueReplan(): void {
-    // (only while running: start() plans everything anyway)
-    if (!this.#running || this.#replanQueued) return;
-    this.#replanQueued = true;
-    // Registering many platforms in one go plans once, not once per platform.
-    queueMicrotask(() => {
-      this.#replanQueued = false;
-      if (!this.#running) return;
-      this.#replan();
-    });
-  }
-
-  /** Re-plans the slots; slots already due are queued first, so a re-plan never drops one. */
-  #replan(): void {
-    const now = performance.now();
-    this.#queueDue(now);
-    this.#schedule.plan(now);
-    this.#pump();
-    this.#arm();
-  }
-
-  /** Points the one scheduling timer at the earliest due slot. */
-  #arm(): void {
-    clearTimeout(this.#timer);
-    this.#timer = undefined;
-    this.#wakeDuePerf = Infinity;
-    const next = this.#schedule.nextDueAt();
-    if (!this.#running || next === undefined) return;
-    // Slots denser than one per 2 ms (10,000 platforms at 5 s): wake half as often again.
-    // Never so wide that batching alone would make a check miss its slot (maxLatenessMs).
-    const gap = Math.min(this.#schedule.size * 2 > this.#intervalMs ? 2 * MIN_WAKE_GAP_MS : MIN_WAKE_GAP_MS, this.#maxLatenessMs / 2);
-    const at = Math.max(next, this.#lastWake + gap);
-    this.#armedFor = at;
-    // Longer delays overflow setTimeout into 1 ms; a tick before the slot just re-arms.
-    const delay = Math.min(MAX_TIMER_MS, Math.max(0, at - performance.now()));
-    this.#wakeDuePerf = performance.now() + delay;
-    this.#timer = setTimeout(() => this.#tick(), delay);
-  }
-
-  #tick(): void {
-    this.#timer = undefined;
-    if (!this.#running) return;
-    const now = performance.now();
-    if (now < this.#armedFor) {
-      // Timers may fire a fraction of a millisecond early by performance.now(): wait for the planned moment.
-      this.#timer = setTimeout(() => this.#tick(), this.#armedFor - now);
-      return;
-    }
-    this.#lastWake = this.#armedFor;
-    this.#queueDue(now);
-    this.#pump();
-    this.#arm();
-  }
-
-  /** Queues every slot due at `now`; a platform still busy with its previous check skips the slot. */
-  #queueDue(now: number): void {
-    for (const { key, slotAt, skippedSlots } of this.#schedule.takeDue(now)) {
-      const entry = this.#platforms.get(key);
-      if (!entry?.check) continue;
-      if (skippedSlots > 0) this.#skip(entry, 'missed', skippedSlots, now - slotAt);
-      // A check whose deadline has come is over: settle it before its timer
-      // fires, so the next one starts on time instead of being skipped.
-      if (entry.inFlight && entry.inFlight.deadline <= now) this.#expire(entry.inFlight);
-      if (entry.inFlight || entry.queued) {
-        this.#skip(entry, 'busy', 1, now - slotAt);
-        continue;
-      }
-      entry.queued = true;
-      this.#queue.push({ platform: entry, slotAt });
-    }
-  }
-
-  /** Starts queued checks while the concurrency cap allows; late ones are skipped. */
-  #pump(): void {
-    // Not re-entered: a check that finishes synchronously calls back into
-    // #finish → #pump; the loop below carries on instead of recursing once
-    // per queued check (thousands deep when a large batch is due at once).
-    if (!this.#running || this.#pumping) return;
-    this.#pumping = true;
-    try {
-      const cap = this.#degraded ? Math.max(1, Math.floor(this.#maxConcurrent * this.#degradedConcurrencyFactor)) : this.#maxConcurrent;
-      while (this.#queueHead < this.#queue.length && this.#inFlight.size < cap) {
-        const { platform: entry, slotAt } = this.#queue[this.#queueHead]!;
-        this.#queueHead += 1;
-        entry.queued = false;
-        if (!entry.check || this.#platforms.get(entry.name) !== entry) continue;
-        const lateness = performance.now() - slotAt;
-        if (lateness > this.#maxLatenessMs) {
-          this.#skip(entry, 'missed', 1, lateness);
-          continue;
-        }
-        this.#start(entry, entry.check, NOOP, ROOT_CONTEXT, true);
-      }
-    } finally {
-      this.#pumping = false;
-    }
-    if (this.#queueHead === this.#queue.length) {
-      this.#queue = [];
-      this.#queueHead = 0;
-    }
-    this.#flushSkipLog();
-  }
-
-  #skip(entry: Platform, reason: 'missed' | 'busy', count: number, latenessMs: number): void {
-    this.#skipped += count;
-    this.#metrics.recordSkippedCheck(entry.name, reason, count);
-    this.#skipLog[reason] += count;
-    this.#skipLog.maxLatenessMs = Math.max(this.#skipLog.maxLatenessMs, Math.round(latenessMs));
-  }
-
-  /** One warning per scheduling pass, not one per platform: a stall can skip thousands. */
-  #flushSkipLog(): void {
-    const log = this.#skipLog;
-    if (log.missed === 0 && log.busy === 0) return;
-    this.#logger.warn({ ...log }, 'health checks skipped: missed slots are not made up, to avoid a burst');
-    this.#skipLog = { missed: 0, busy: 0, maxLatenessMs: 0 };
+    resolve(result);
+    this.#dispatcher.pump();
   }
 
   #onResourceChange(change: DegradedChange): void {
@@ -864,8 +604,7 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
     if (change.degraded) span.addEvent('health_monitor.degraded', attributes);
     else span.addEvent('health_monitor.recovered', Object.fromEntries(Object.entries(change.readings).map(([k, v]) => [`health_monitor.reading.${k}`, v])));
     span.end();
-    this.#schedule.setFactor(change.degraded ? this.#degradedIntervalFactor : 1);
-    if (this.#running) this.#replan();
+    this.#dispatcher.setDegraded(change.degraded);
     this.#emitSafely('degraded', change);
   }
 
@@ -896,29 +635,6 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
     } catch (error) {
       this.#logger.error({ event, error: shortMessage(error) }, 'a health monitor listener threw');
     }
-  }
-}
-
-function isThenable(value: unknown): value is PromiseLike<unknown> {
-  return typeof (value as { then?: unknown } | null)?.then === 'function';
-}
-
-/**
- * A check's return value, read once: a PluginHealth is copied to a plain
- * object (its getters may throw, or answer differently, on a later read);
- * reading it throwing is the check failing.
- */
-function captureValue(value: unknown): Outcome {
-  try {
-    if (typeof value === 'object' && value !== null) {
-      const copy = { status: (value as PluginHealth).status, message: (value as PluginHealth).message };
-      if (isPluginHealth(copy)) return { kind: 'value', value: typeof copy.message === 'string' ? copy : { status: copy.status } };
-    }
-    // #record describes any other value; a revoked Proxy throws there, so find out here.
-    describeValue(value);
-    return { kind: 'value', value };
-  } catch (error) {
-    return { kind: 'threw', failure: captureFailure(error) };
   }
 }
 
