@@ -8,6 +8,7 @@ import * as z from 'zod';
 import { MAX_PLATFORM_NAME_LENGTH } from './config.ts';
 import { BREAKER_SETTINGS, MONITOR_OPTIONS, PLATFORM_OPTIONS } from './options.ts';
 import { RECOVER_BELOW, RESOURCE_OPTIONS } from './resource-options.ts';
+import { TELEMETRY_OPTIONS } from './telemetry-options.ts';
 import { given, number, options, text } from './option-schema.ts';
 
 /** Bounds of what a config file may ask for. */
@@ -15,7 +16,7 @@ export const CONFIG_FILE_DEFAULTS = Object.freeze({
   /** Largest config file read: ~25,000 targets of ~150 bytes; a larger file is refused unread. */
   maxBytes: 4 * 1024 * 1024,
   /** `telemetry.maxPlatforms` when the file does not set it: what the metric limits are sized for. */
-  maxPlatforms: 10_000,
+  maxPlatforms: TELEMETRY_OPTIONS.shape.maxPlatforms.def.defaultValue,
 });
 
 const NAME = text()
@@ -90,12 +91,9 @@ const RESOURCES = options({
 export const DEFAULT_THRESHOLD = RESOURCE_OPTIONS.parse({}).threshold;
 
 const TELEMETRY = options({
-  serviceName: text().optional(),
-  prometheusHost: text().optional(),
-  prometheusPort: number({ min: 0, max: 65_535, integer: true }).optional(),
-  successSpanRatio: number({ min: 0, max: 1 }).optional(),
-  /** Sizes the metrics; more targets than this are refused. */
-  maxPlatforms: number({ min: 1, integer: true }).default(CONFIG_FILE_DEFAULTS.maxPlatforms),
+  ...given(TELEMETRY_OPTIONS.pick({ serviceName: true, prometheusHost: true, prometheusPort: true, successSpanRatio: true })).shape,
+  // With its default: the number of targets is checked against it.
+  ...TELEMETRY_OPTIONS.pick({ maxPlatforms: true }).shape,
 });
 
 /** What `conductor-health run --config FILE` reads. */

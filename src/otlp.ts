@@ -10,7 +10,7 @@ import { maskSecrets } from './text.ts';
 
 /** The OTLP transports of the specification (`OTEL_EXPORTER_OTLP_PROTOCOL`). */
 export type OtlpProtocol = 'http/protobuf' | 'http/json' | 'grpc';
-export const OTLP_PROTOCOLS: readonly OtlpProtocol[] = ['http/protobuf', 'http/json', 'grpc'];
+export const OTLP_PROTOCOLS = ['http/protobuf', 'http/json', 'grpc'] as const satisfies readonly OtlpProtocol[];
 
 /** Where and how spans leave the process, resolved from options and `OTEL_EXPORTER_OTLP_*`. */
 export interface OtlpTraceSettings {

@@ -8,14 +8,16 @@ import { HostMetricsInstrumentation } from '@opentelemetry/instrumentation-host-
 import { detectResources, envDetector, resourceFromAttributes, type Resource } from '@opentelemetry/resources';
 import { AggregationType, MeterProvider, type ViewOptions } from '@opentelemetry/sdk-metrics';
 import { BatchSpanProcessor, TracerProvider, type SpanProcessor } from '@opentelemetry/sdk-trace';
-import { DEFAULT_MAX_ERROR_TYPES, MAX_TIMER_MS, checkKnownKeys, checkMethods, envNumber, checkNumber, checkOptionsObject, checkString, describeValue } from './config.ts';
+import { checkString, describeValue, envNumber } from './config.ts';
+import { fieldMeta, inner, parseOptions } from './option-schema.ts';
+import { TELEMETRY_OPTIONS } from './telemetry-options.ts';
 import { ExpositionSerializer } from './exposition.ts';
 import { EXPOSITION_CONTENT_TYPE, scrapeSource } from './scrape.ts';
-import { HTTP_SERVER_BOUND_KEYS, HTTP_SERVER_DEFAULTS, closeServer, listenBounded, type HttpServerBounds } from './http-server.ts';
+import { closeServer, listenBounded, type HttpServerBounds } from './http-server.ts';
 import type { RequestHandler } from './health-endpoint.ts';
-import { createLibraryLogger, type Logger } from './logger.ts';
+import { createLibraryLogger } from './logger.ts';
 import { DURATION_BUCKETS_SECONDS, METRIC_NAMES, SIZED_MAX_ERROR_TYPES, seriesPerPlatform } from './metrics.ts';
-import { OTLP_PROTOCOLS, createTraceExporter, otlpTraceSettings, type OtlpProtocol } from './otlp.ts';
+import { createTraceExporter, otlpTraceSettings } from './otlp.ts';
 import { watchOverflow } from './overflow.ts';
 import { SuccessSpanFilter, ratioFromEnv, samplerFromEnv } from './sampling.ts';
 import { PACKAGE_VERSION } from './version.ts';
@@ -28,58 +30,8 @@ export interface MetricsRegistry {
   metrics(): Promise<string>;
 }
 
-/** Options of {@link startTelemetry}. Every one is optional. */
-export interface TelemetryOptions {
-  /** `service.name`; default `OTEL_SERVICE_NAME`, else `conductor-health`. */
-  serviceName?: string;
-  /** `service.version`; default this package's version. */
-  serviceVersion?: string;
-  /** Address of `/metrics`; default `OTEL_EXPORTER_PROMETHEUS_HOST`, else `127.0.0.1`. */
-  prometheusHost?: string;
-  /** Port of `/metrics` (0 picks a free one); default `OTEL_EXPORTER_PROMETHEUS_PORT`, else 9464. */
-  prometheusPort?: number;
-  /** Serve `/metrics` over HTTP (default true); false when the app mounts {@link getMetricsRegistry} itself. */
-  startServer?: boolean;
-  /** OTLP base URL (`/v1/traces` is appended over HTTP); default the `OTEL_EXPORTER_OTLP_*` variables; none means no span export. */
-  otlpEndpoint?: string;
-  /** OTLP transport; default `OTEL_EXPORTER_OTLP_TRACES_PROTOCOL` / `OTEL_EXPORTER_OTLP_PROTOCOL`, else `http/protobuf`. */
-  otlpProtocol?: OtlpProtocol;
-  /**
-   * Share (0 to 1) of successful checks whose span is exported; failed, timed-out and rejected
-   * checks and breaker transitions always are. Default `CONDUCTOR_HEALTH_SUCCESS_SPAN_RATIO`, else 1.
-   */
-  successSpanRatio?: number;
-  /** Platforms to size the metric cardinality limits for (default 10,000); a full turnover of them between two scrapes never overflows. */
-  maxPlatforms?: number;
-  /** Distinct `error_type` values per platform the limits are sized for, and the instruments' default (default 10). */
-  maxErrorTypes?: number;
-  /** Where a metric overflow or an unreachable collector is reported; default warnings as JSON lines on stderr. */
-  logger?: Logger;
-  /** Largest number of spans waiting for export; past it new spans are dropped (default 2,048). */
-  maxQueueSize?: number;
-  /** Upper bound of `shutdown()`, including the last span export (default 5,000 ms). */
-  shutdownTimeoutMs?: number;
-  /** Host metrics groups to collect; default CPU, memory and process (network spawns a shell per scrape). */
-  hostMetrics?: false | HostMetricGroup[];
-  /** Connections the HTTP server serves at once; more are closed as they arrive (default 32). */
-  maxConnections?: number;
-  /** Time a connection has to send its request; an idle new connection is dropped then (default 5,000 ms). */
-  headersTimeoutMs?: number;
-  /** Time an idle keep-alive connection is kept (default 5,000 ms). */
-  keepAliveTimeoutMs?: number;
-  /** Time an ended response has to reach the client before its socket is destroyed (default 10,000 ms). */
-  writeTimeoutMs?: number;
-}
-
-/** The groups `@opentelemetry/instrumentation-host-metrics` knows. */
-export type HostMetricGroup = 'system.cpu' | 'system.memory' | 'system.network' | 'process.cpu' | 'process.memory';
-const HOST_METRIC_GROUPS: readonly HostMetricGroup[] = ['system.cpu', 'system.memory', 'system.network', 'process.cpu', 'process.memory'];
-const DEFAULT_HOST_METRIC_GROUPS: HostMetricGroup[] = ['system.cpu', 'system.memory', 'process.cpu', 'process.memory'];
-
-const OPTION_KEYS = [
-  'serviceName', 'serviceVersion', 'prometheusHost', 'prometheusPort', 'startServer', 'otlpEndpoint', 'otlpProtocol',
-  'successSpanRatio', 'maxPlatforms', 'maxErrorTypes', 'maxQueueSize', 'shutdownTimeoutMs', 'hostMetrics', 'logger', ...HTTP_SERVER_BOUND_KEYS,
-];
+import type { TelemetryOptions } from './telemetry-options.ts';
+export type { HostMetricGroup, TelemetryOptions } from './telemetry-options.ts';
 
 /** What {@link startTelemetry} returns. */
 export interface Telemetry {
@@ -252,75 +204,29 @@ export async function startTelemetry(options?: TelemetryOptions): Promise<Teleme
 }
 
 function resolveOptions(options: TelemetryOptions | undefined) {
-  const opts = checkOptionsObject('telemetry', options);
-  checkKnownKeys('telemetry', opts, OPTION_KEYS);
+  const opts = parseOptions(TELEMETRY_OPTIONS, 'telemetry', options);
   const env = process.env;
-  const PORT = { min: 0, max: 65535, integer: true };
   // Code wins over the environment, which wins over the default (README: one rule for every setting).
-  const envPort = opts.prometheusPort === undefined ? envNumber('OTEL_EXPORTER_PROMETHEUS_PORT', PORT) : undefined;
+  const envPort = opts.prometheusPort === undefined ? envNumber('OTEL_EXPORTER_PROMETHEUS_PORT', fieldMeta.get(inner(TELEMETRY_OPTIONS.shape.prometheusPort))?.range) : undefined;
   const portFrom: PortSource = opts.prometheusPort !== undefined ? 'option' : envPort !== undefined ? 'env' : 'default';
-  const prometheusPort = portFrom === 'option' ? checkNumber('prometheusPort', opts.prometheusPort, PORT) : (envPort ?? 9464);
-  const hostMetrics = opts.hostMetrics === undefined ? DEFAULT_HOST_METRIC_GROUPS : opts.hostMetrics;
-  if (hostMetrics !== false && (!Array.isArray(hostMetrics) || hostMetrics.some((g) => !HOST_METRIC_GROUPS.includes(g)))) {
-    throw new TypeError(
-      `conductor-health: option "hostMetrics" must be false or a list of ${HOST_METRIC_GROUPS.join(', ')}, got ${describeValue(hostMetrics)}`,
-    );
-  }
-  if (opts.startServer !== undefined && typeof opts.startServer !== 'boolean') {
-    throw new TypeError(`conductor-health: option "startServer" must be a boolean, got ${describeValue(opts.startServer)}`);
-  }
   // The OTLP and sampler settings are read (and refused) here, before anything starts.
   // The exporter retries until its own deadline with timers that hold the
   // process open, so its deadline must sit inside our shutdown bound.
   const sdkDisabled = isSdkDisabled(env);
-  // setTimeout turns longer delays into 1 ms: the bound would end shutdown at once.
-  const shutdownTimeoutMs = checkNumber('shutdownTimeoutMs', opts.shutdownTimeoutMs ?? 5_000, { min: 1, max: MAX_TIMER_MS });
-  const otlpEndpoint = opts.otlpEndpoint === undefined ? undefined : checkString('otlpEndpoint', opts.otlpEndpoint);
-  const otlpProtocol = opts.otlpProtocol === undefined ? undefined : checkProtocol(opts.otlpProtocol);
-  const otlp = sdkDisabled ? undefined : otlpTraceSettings({ endpoint: otlpEndpoint, protocol: otlpProtocol }, exportTimeout(shutdownTimeoutMs));
+  const otlp = sdkDisabled ? undefined : otlpTraceSettings({ endpoint: opts.otlpEndpoint, protocol: opts.otlpProtocol }, exportTimeout(opts.shutdownTimeoutMs));
   return {
+    ...opts,
     otlp,
     sampler: samplerFromEnv(env),
-    serviceName: opts.serviceName === undefined ? undefined : checkString('serviceName', opts.serviceName),
-    serviceVersion: opts.serviceVersion === undefined ? undefined : checkString('serviceVersion', opts.serviceVersion),
     prometheusHost: checkString('prometheusHost', opts.prometheusHost ?? (env.OTEL_EXPORTER_PROMETHEUS_HOST || '127.0.0.1')),
-    prometheusPort,
+    prometheusPort: opts.prometheusPort ?? envPort ?? 9464,
     portFrom,
-    startServer: opts.startServer !== false,
-    successSpanRatio:
-      opts.successSpanRatio === undefined
-        ? (ratioFromEnv('CONDUCTOR_HEALTH_SUCCESS_SPAN_RATIO') ?? 1)
-        : checkNumber('successSpanRatio', opts.successSpanRatio, { min: 0, max: 1 }),
+    successSpanRatio: opts.successSpanRatio ?? ratioFromEnv('CONDUCTOR_HEALTH_SUCCESS_SPAN_RATIO') ?? 1,
     sdkDisabled,
-    maxPlatforms: checkNumber('maxPlatforms', opts.maxPlatforms ?? 10_000, { min: 1, integer: true }),
-    maxErrorTypes: checkNumber('maxErrorTypes', opts.maxErrorTypes ?? DEFAULT_MAX_ERROR_TYPES, { min: 0, integer: true }),
-    logger: logger(opts.logger),
-    maxQueueSize: checkNumber('maxQueueSize', opts.maxQueueSize ?? 2_048, { min: 1, integer: true }),
-    shutdownTimeoutMs,
-    hostMetrics: hostMetrics === false ? [] : hostMetrics,
-    http: httpBounds(opts),
+    logger: opts.logger ?? createLibraryLogger(),
+    hostMetrics: opts.hostMetrics === false ? [] : opts.hostMetrics,
+    http: { maxConnections: opts.maxConnections, headersTimeoutMs: opts.headersTimeoutMs, keepAliveTimeoutMs: opts.keepAliveTimeoutMs, writeTimeoutMs: opts.writeTimeoutMs },
   };
-}
-
-function logger(value: unknown): Logger {
-  checkMethods('logger', value, ['debug', 'info', 'warn', 'error']);
-  return (value as Logger | undefined) ?? createLibraryLogger();
-}
-
-function httpBounds(opts: Record<string, unknown>): HttpServerBounds {
-  const bound = (key: keyof HttpServerBounds, min: number) =>
-    checkNumber(key, opts[key] ?? HTTP_SERVER_DEFAULTS[key], { min, max: MAX_TIMER_MS, integer: true });
-  return {
-    maxConnections: bound('maxConnections', 1),
-    headersTimeoutMs: bound('headersTimeoutMs', 1),
-    keepAliveTimeoutMs: bound('keepAliveTimeoutMs', 1),
-    writeTimeoutMs: bound('writeTimeoutMs', 1),
-  };
-}
-
-function checkProtocol(value: unknown): OtlpProtocol {
-  if ((OTLP_PROTOCOLS as readonly unknown[]).includes(value)) return value as OtlpProtocol;
-  throw new RangeError(`conductor-health: option "otlpProtocol" must be one of ${OTLP_PROTOCOLS.join(', ')}, got ${describeValue(value)}`);
 }
 
 /** `OTEL_SDK_DISABLED=true` (any case) asks for a no-op SDK, as the specification defines. */
