@@ -481,22 +481,7 @@ export class ExpositionSerializer {
       if (entry === undefined || entry.attributes !== attributes) {
         entry = entries.get(attributes) as HistogramEntry | undefined;
         if (entry === undefined) {
-          const labels = renderLabels(attributes);
-          entry = {
-            attributes,
-            gen: 0,
-            labels,
-            countPrefix: linePrefix(`${name}_count`, labels),
-            sumPrefix: linePrefix(`${name}_sum`, labels),
-            bucketPrefixes: bucketPrefixes(name, labels, boundaries, counts.length),
-            boundaries: copyOf(boundaries),
-            countsLength: counts.length,
-            memo: false,
-            lines: '',
-            lastCount: undefined,
-            lastSum: undefined,
-            lastCounts: [],
-          };
+          entry = newHistogramEntry(attributes, name, boundaries, counts.length, copyOf);
           entries.set(attributes, entry);
         }
         positional[i] = entry;
@@ -511,40 +496,68 @@ export class ExpositionSerializer {
         entry.countsLength = counts.length;
         entry.memo = false;
       }
-      const count = histogram.count;
-      const sum = histogram.sum;
-      // `===` is exact for rendering: equal numbers print the same (0 and -0
-      // both print "0"), and NaN, never equal, is simply re-rendered.
-      if (entry.memo && count === entry.lastCount && sum === entry.lastSum && sameNumbers(counts, entry.lastCounts)) {
-        out += entry.lines;
-        continue;
-      }
-      // Stock skips count and sum when `== null` (sum is undefined for
-      // histograms of instruments that allow negative values).
-      let lines = '';
-      if (count != null) lines += entry.countPrefix + valueString(count);
-      if (sum != null) lines += entry.sumPrefix + valueString(sum);
-      const prefixes = entry.bucketPrefixes;
-      let cumulative = 0;
-      for (let b = 0; b < prefixes.length; b++) {
-        cumulative += counts[b]!;
-        lines += prefixes[b]! + valueString(cumulative);
-      }
-      entry.memo = true;
-      entry.lines = lines;
-      entry.lastCount = count;
-      entry.lastSum = sum;
-      const lastCounts = entry.lastCounts;
-      if (lastCounts.length === counts.length) {
-        for (let b = 0; b < counts.length; b++) lastCounts[b] = counts[b]!;
-      } else {
-        entry.lastCounts = counts.slice();
-      }
-      out += lines;
+      out += histogramLines(entry, histogram);
     }
     positional.length = n;
     return out;
   }
+}
+
+/** The cache entry of one histogram series, its line prefixes rendered once. */
+function newHistogramEntry(
+  attributes: Attributes,
+  name: string,
+  boundaries: readonly number[],
+  countsLength: number,
+  copyOf: (boundaries: readonly number[]) => readonly number[],
+): HistogramEntry {
+  const labels = renderLabels(attributes);
+  return {
+    attributes,
+    gen: 0,
+    labels,
+    countPrefix: linePrefix(`${name}_count`, labels),
+    sumPrefix: linePrefix(`${name}_sum`, labels),
+    bucketPrefixes: bucketPrefixes(name, labels, boundaries, countsLength),
+    boundaries: copyOf(boundaries),
+    countsLength,
+    memo: false,
+    lines: '',
+    lastCount: undefined,
+    lastSum: undefined,
+    lastCounts: [],
+  };
+}
+
+/** One histogram series' lines: the last rendering when nothing changed, else rendered and remembered. */
+function histogramLines(entry: HistogramEntry, histogram: Histogram): string {
+  const { count, sum } = histogram;
+  const counts = histogram.buckets.counts;
+  // `===` is exact for rendering: equal numbers print the same (0 and -0
+  // both print "0"), and NaN, never equal, is simply re-rendered.
+  if (entry.memo && count === entry.lastCount && sum === entry.lastSum && sameNumbers(counts, entry.lastCounts)) return entry.lines;
+  // Stock skips count and sum when `== null` (sum is undefined for
+  // histograms of instruments that allow negative values).
+  let lines = '';
+  if (count != null) lines += entry.countPrefix + valueString(count);
+  if (sum != null) lines += entry.sumPrefix + valueString(sum);
+  const prefixes = entry.bucketPrefixes;
+  let cumulative = 0;
+  for (let b = 0; b < prefixes.length; b++) {
+    cumulative += counts[b]!;
+    lines += prefixes[b]! + valueString(cumulative);
+  }
+  entry.memo = true;
+  entry.lines = lines;
+  entry.lastCount = count;
+  entry.lastSum = sum;
+  const lastCounts = entry.lastCounts;
+  if (lastCounts.length === counts.length) {
+    for (let b = 0; b < counts.length; b++) lastCounts[b] = counts[b]!;
+  } else {
+    entry.lastCounts = counts.slice();
+  }
+  return lines;
 }
 
 function newFamilyCache(family: Family): FamilyCache {

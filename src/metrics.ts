@@ -135,30 +135,38 @@ export function initMetrics(options?: MetricsOptions): HealthMetrics {
   return created;
 }
 
+/** The instruments of {@link METRIC_NAMES}, with their descriptions. */
+function createInstruments(meter: Meter) {
+  return {
+    healthCheckCounter: meter.createCounter(METRIC_NAMES.healthCheck, {
+      description: 'Health checks run, by platform and outcome (success, failure, timeout, rejected by an open breaker).',
+    }),
+    responseTimeHistogram: meter.createHistogram(METRIC_NAMES.duration, {
+      description: 'Duration of health checks in seconds; a timed-out check observes the time until its timeout.',
+      unit: 's',
+      advice: { explicitBucketBoundaries: [...DURATION_BUCKETS_SECONDS] },
+    }),
+    circuitBreakerStateGauge: meter.createGauge(METRIC_NAMES.breakerState, {
+      description: 'Circuit breaker state per platform: 1 for the current state (closed, open, half_open), 0 for the others.',
+    }),
+    pluginFailureCounter: meter.createCounter(METRIC_NAMES.pluginFailure, {
+      description: 'Failed health checks and breaker calls, by platform and bounded error type.',
+    }),
+    systemResourcesGauge: meter.createGauge(METRIC_NAMES.systemResources, {
+      description: 'Host resource utilisation as a ratio 0..1 (memory, cpu, disk) that degraded mode decides on.',
+    }),
+    degradedGauge: meter.createGauge(METRIC_NAMES.degraded, {
+      description: '1 while the health monitor is in degraded mode because a host resource passed its threshold.',
+    }),
+    skippedCounter: meter.createCounter(METRIC_NAMES.skipped, {
+      description: 'Scheduled health checks that did not run: missed (the process stalled) or busy (the previous check was still running).',
+    }),
+  };
+}
+
 function createMetrics(meter: Meter, maxErrorTypes: number): HealthMetrics {
-  const healthCheckCounter = meter.createCounter(METRIC_NAMES.healthCheck, {
-    description: 'Health checks run, by platform and outcome (success, failure, timeout, rejected by an open breaker).',
-  });
-  const responseTimeHistogram = meter.createHistogram(METRIC_NAMES.duration, {
-    description: 'Duration of health checks in seconds; a timed-out check observes the time until its timeout.',
-    unit: 's',
-    advice: { explicitBucketBoundaries: [...DURATION_BUCKETS_SECONDS] },
-  });
-  const circuitBreakerStateGauge = meter.createGauge(METRIC_NAMES.breakerState, {
-    description: 'Circuit breaker state per platform: 1 for the current state (closed, open, half_open), 0 for the others.',
-  });
-  const pluginFailureCounter = meter.createCounter(METRIC_NAMES.pluginFailure, {
-    description: 'Failed health checks and breaker calls, by platform and bounded error type.',
-  });
-  const systemResourcesGauge = meter.createGauge(METRIC_NAMES.systemResources, {
-    description: 'Host resource utilisation as a ratio 0..1 (memory, cpu, disk) that degraded mode decides on.',
-  });
-  const degradedGauge = meter.createGauge(METRIC_NAMES.degraded, {
-    description: '1 while the health monitor is in degraded mode because a host resource passed its threshold.',
-  });
-  const skippedCounter = meter.createCounter(METRIC_NAMES.skipped, {
-    description: 'Scheduled health checks that did not run: missed (the process stalled) or busy (the previous check was still running).',
-  });
+  const instruments = createInstruments(meter);
+  const { healthCheckCounter, responseTimeHistogram, circuitBreakerStateGauge, pluginFailureCounter, systemResourcesGauge, degradedGauge, skippedCounter } = instruments;
 
   const errorTypes = new Map<string, Set<string>>();
   // The state each platform's gauge reads 1 in: a change rewrites two series and
@@ -170,13 +178,7 @@ function createMetrics(meter: Meter, maxErrorTypes: number): HealthMetrics {
   const durationAttrs = new Map<string, Attributes>();
 
   return {
-    healthCheckCounter,
-    responseTimeHistogram,
-    circuitBreakerStateGauge,
-    pluginFailureCounter,
-    systemResourcesGauge,
-    degradedGauge,
-    skippedCounter,
+    ...instruments,
 
     recordHealthCheck(platform, status, seconds) {
       const index = HEALTH_CHECK_STATUSES.indexOf(status);

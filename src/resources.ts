@@ -109,19 +109,30 @@ export async function readCgroup(root = '/'): Promise<CgroupReading> {
     return undefined;
   };
   const reading: CgroupReading = { version: undefined, memory: undefined, cpuQuotaCores: undefined, cpuUsageUs: undefined };
-  if (await exists(join(base, 'cgroup.controllers'))) {
-    reading.version = 2;
-    const mem = await dirFor('', '', 'memory.current');
-    if (mem) {
-      const [limit, usage, stat] = await Promise.all(['memory.max', 'memory.current', 'memory.stat'].map((f) => readText(join(mem, f))));
-      reading.memory = parseCgroupMemory({ limit: limit ?? 'max', usage: usage ?? '', stat });
-    }
-    const cpu = await dirFor('', '', 'cpu.max');
-    if (cpu) reading.cpuQuotaCores = parseCpuMax((await readText(join(cpu, 'cpu.max'))) ?? '');
-    const stat = await dirFor('', '', 'cpu.stat');
-    if (stat) reading.cpuUsageUs = toNumber(/^usage_usec (\d+)/m.exec((await readText(join(stat, 'cpu.stat'))) ?? '')?.[1]);
-    return reading;
+  if (await exists(join(base, 'cgroup.controllers'))) await readCgroupV2(dirFor, reading);
+  else await readCgroupV1(dirFor, reading);
+  return reading;
+}
+
+/** Finds the directory of a cgroup controller that holds `file`. */
+type CgroupDirFinder = (mount: string, controller: string, file: string) => Promise<string | undefined>;
+
+/** The unified hierarchy: memory.max/current/stat, cpu.max, cpu.stat. */
+async function readCgroupV2(dirFor: CgroupDirFinder, reading: CgroupReading): Promise<void> {
+  reading.version = 2;
+  const mem = await dirFor('', '', 'memory.current');
+  if (mem) {
+    const [limit, usage, stat] = await Promise.all(['memory.max', 'memory.current', 'memory.stat'].map((f) => readText(join(mem, f))));
+    reading.memory = parseCgroupMemory({ limit: limit ?? 'max', usage: usage ?? '', stat });
   }
+  const cpu = await dirFor('', '', 'cpu.max');
+  if (cpu) reading.cpuQuotaCores = parseCpuMax((await readText(join(cpu, 'cpu.max'))) ?? '');
+  const stat = await dirFor('', '', 'cpu.stat');
+  if (stat) reading.cpuUsageUs = toNumber(/^usage_usec (\d+)/m.exec((await readText(join(stat, 'cpu.stat'))) ?? '')?.[1]);
+}
+
+/** Controllers mounted apart (v1): memory, cpu (CFS quota) and cpuacct; the version stays unknown when none is found. */
+async function readCgroupV1(dirFor: CgroupDirFinder, reading: CgroupReading): Promise<void> {
   const mem = await dirFor('memory', 'memory', 'memory.usage_in_bytes');
   const cpu = await dirFor('cpu', 'cpu', 'cpu.cfs_quota_us');
   const acct = await dirFor('cpuacct', 'cpuacct', 'cpuacct.usage');
@@ -135,7 +146,6 @@ export async function readCgroup(root = '/'): Promise<CgroupReading> {
     const ns = toNumber(await readText(join(acct, 'cpuacct.usage')));
     reading.cpuUsageUs = ns === undefined ? undefined : ns / 1000;
   }
-  return reading;
 }
 
 interface CpuSnapshot { at: number; busy: number; total: number; cgroup: CgroupReading }

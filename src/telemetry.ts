@@ -84,19 +84,7 @@ export async function startTelemetry(options?: TelemetryOptions): Promise<Teleme
       'conductor-health: startTelemetry() was already called and its telemetry is running; call its shutdown() first, or reuse it (getMetricsRegistry() returns its registry)',
     );
   }
-  const { otlp, sampler } = opts;
-  // Later merges win: defaults, then the environment (OTEL_SERVICE_NAME,
-  // OTEL_RESOURCE_ATTRIBUTES), then what the code passed.
-  const resource = resourceFromAttributes({
-    'service.name': 'conductor-health',
-    'service.version': PACKAGE_VERSION,
-    'service.instance.id': randomUUID(),
-  })
-    .merge(detectResources({ detectors: [envDetector] }))
-    .merge(resourceFromAttributes({
-      ...(opts.serviceName === undefined ? {} : { 'service.name': opts.serviceName }),
-      ...(opts.serviceVersion === undefined ? {} : { 'service.version': opts.serviceVersion }),
-    }));
+  const resource = telemetryResource(opts.serviceName, opts.serviceVersion);
 
   // The exporter's own server cannot pick a free port or name the variable in its
   // error, so it only collects; the package serves `/metrics` itself.
@@ -135,17 +123,7 @@ export async function startTelemetry(options?: TelemetryOptions): Promise<Teleme
     metricsUrl = `http://${opts.prometheusHost.includes(':') ? `[${opts.prometheusHost}]` : opts.prometheusHost}:${port}/metrics`;
   }
 
-  const spanProcessors: SpanProcessor[] = [];
-  if (otlp) {
-    const batch = new BatchSpanProcessor({
-      exporter: await createTraceExporter(otlp, opts.logger),
-      maxQueueSize: opts.maxQueueSize,
-      maxExportBatchSize: Math.min(512, opts.maxQueueSize),
-      exportTimeoutMillis: exportTimeout(opts.shutdownTimeoutMs),
-    });
-    spanProcessors.push(opts.successSpanRatio < 1 ? new SuccessSpanFilter(batch, opts.successSpanRatio) : batch);
-  }
-  const tracerProvider = new TracerProvider({ resource, spanProcessors, ...(sampler ? { sampler } : {}) });
+  const tracerProvider = await createTracerProvider(resource, opts);
 
   const contextManager = new AsyncLocalStorageContextManager().enable();
   const globals: Record<string, readonly [registered: boolean, unregister: () => void]> = {
@@ -182,7 +160,7 @@ export async function startTelemetry(options?: TelemetryOptions): Promise<Teleme
     registry,
     metricsUrl,
     resource,
-    exportingSpans: otlp !== undefined,
+    exportingSpans: opts.otlp !== undefined,
     route(path, handler) {
       routes.set(path, handler);
     },
@@ -201,6 +179,36 @@ export async function startTelemetry(options?: TelemetryOptions): Promise<Teleme
       return stopping;
     },
   };
+}
+
+/** Defaults, then the environment (OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES), then what the code passed: later merges win. */
+function telemetryResource(serviceName: string | undefined, serviceVersion: string | undefined): Resource {
+  return resourceFromAttributes({
+    'service.name': 'conductor-health',
+    'service.version': PACKAGE_VERSION,
+    'service.instance.id': randomUUID(),
+  })
+    .merge(detectResources({ detectors: [envDetector] }))
+    .merge(resourceFromAttributes({
+      ...(serviceName === undefined ? {} : { 'service.name': serviceName }),
+      ...(serviceVersion === undefined ? {} : { 'service.version': serviceVersion }),
+    }));
+}
+
+/** The tracer provider: OTLP export in batches (successful checks' spans thinned by successSpanRatio), or none. */
+async function createTracerProvider(resource: Resource, opts: ReturnType<typeof resolveOptions>): Promise<TracerProvider> {
+  const { otlp, sampler } = opts;
+  const spanProcessors: SpanProcessor[] = [];
+  if (otlp) {
+    const batch = new BatchSpanProcessor({
+      exporter: await createTraceExporter(otlp, opts.logger),
+      maxQueueSize: opts.maxQueueSize,
+      maxExportBatchSize: Math.min(512, opts.maxQueueSize),
+      exportTimeoutMillis: exportTimeout(opts.shutdownTimeoutMs),
+    });
+    spanProcessors.push(opts.successSpanRatio < 1 ? new SuccessSpanFilter(batch, opts.successSpanRatio) : batch);
+  }
+  return new TracerProvider({ resource, spanProcessors, ...(sampler ? { sampler } : {}) });
 }
 
 function resolveOptions(options: TelemetryOptions | undefined) {
