@@ -5,6 +5,11 @@
  * quoting the value. Each field says once what it expects; that sentence is
  * the error message, the range is the JSON Schema's, the environment
  * variable (if any) is read here.
+ *
+ * zod 4 rather than valibot: validation runs only at construction, so speed
+ * and tree-shaking matter little on a Node server, while `z.toJSONSchema`
+ * (built in, no second package) gives the config file's JSON Schema, and
+ * per-check `error` functions keep today's messages word for word.
  */
 import * as z from 'zod';
 import { checkOptionsObject, describeRange, describeValue, envNumber, type NumberRange } from './config.ts';
