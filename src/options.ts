@@ -1,5 +1,5 @@
 /**
- * Every option of the monitor, `register()` and the breaker, declared once:
+ * Every option of the monitor, `register()`, the breaker and the status page, declared once:
  * its range, default and environment variable. The TypeScript types, the
  * constructors' validation, the exported defaults, {@link ENV_OVERRIDES} and
  * the config file's shape (config-schema.ts) all come from here.
@@ -116,6 +116,19 @@ export const PLATFORM_OPTIONS = options({
 
 /** Per-platform overrides of `HealthMonitor.register()`. */
 export type PlatformOptions = z.input<typeof PLATFORM_OPTIONS>;
+
+/** Options of `statusPageHandler`; every one is optional. */
+export const STATUS_PAGE_OPTIONS = options({
+  /** Event streams open at once (default 100); one more is answered 503. */
+  maxStreams: number({ min: 1, integer: true }).default(100),
+  /** Unsent bytes a stream may hold before its client is dropped as not reading (default 1 MiB). */
+  maxBufferedBytes: number({ min: 1, integer: true }).default(1024 * 1024),
+  /** How often open pages get the changes since the last update (default 1,000 ms). */
+  updateIntervalMs: number({ min: 10, max: 60_000 }).default(1_000),
+});
+
+/** Options of `statusPageHandler`; every one is optional. */
+export type StatusPageOptions = z.input<typeof STATUS_PAGE_OPTIONS>;
 
 /** Circuit-breaker defaults: open after 3 consecutive failures, try again after 30 s, a trial settles within 30 s. */
 export const BREAKER_DEFAULTS = Object.freeze({

@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { BreakerStateChange } from './circuit-breaker.ts';
-import { checkKnownKeys, checkNumber, checkOptionsObject } from './config.ts';
+import { parseOptions } from './option-schema.ts';
+import { STATUS_PAGE_OPTIONS, type StatusPageOptions } from './options.ts';
 import { EventStreams, HEARTBEAT, encodeEvent } from './event-stream.ts';
 import { allowMethod, type RequestHandler } from './health-endpoint.ts';
 import type { CheckSample, HealthCheckResult, HealthMonitor } from './health.ts';
@@ -18,15 +19,7 @@ import {
   type RowChange,
 } from './status-view.ts';
 
-/** Options of {@link statusPageHandler}; every one is optional. */
-export interface StatusPageOptions {
-  /** Event streams open at once (default 100); one more is answered 503. */
-  maxStreams?: number;
-  /** Unsent bytes a stream may hold before its client is dropped as not reading (default 1 MiB). */
-  maxBufferedBytes?: number;
-  /** How often open pages get the changes since the last update (default 1,000 ms). */
-  updateIntervalMs?: number;
-}
+export type { StatusPageOptions } from './options.ts';
 
 /** The status page's handler, with what the server around it needs to know. */
 export interface StatusPageHandler extends RequestHandler {
@@ -40,7 +33,6 @@ export interface StatusPageHandler extends RequestHandler {
   close(): void;
 }
 
-const OPTION_KEYS = ['maxStreams', 'maxBufferedBytes', 'updateIntervalMs'];
 const HEARTBEAT_MS = 10_000;
 /** How long a page's EventSource waits before reconnecting. */
 const RETRY = Buffer.from('retry: 2000\n');
@@ -68,11 +60,7 @@ const ASSETS: Record<string, string> = {
  * `events` below that path. Read-only: GET and HEAD only.
  */
 export function statusPageHandler(monitor: HealthMonitor, options?: StatusPageOptions): StatusPageHandler {
-  const opts = checkOptionsObject('status page', options);
-  checkKnownKeys('status page', opts, OPTION_KEYS);
-  const maxStreams = checkNumber('maxStreams', opts.maxStreams ?? 100, { min: 1, integer: true });
-  const maxBufferedBytes = checkNumber('maxBufferedBytes', opts.maxBufferedBytes ?? 1024 * 1024, { min: 1, integer: true });
-  const updateIntervalMs = checkNumber('updateIntervalMs', opts.updateIntervalMs ?? 1_000, { min: 10, max: 60_000 });
+  const { maxStreams, maxBufferedBytes, updateIntervalMs } = parseOptions(STATUS_PAGE_OPTIONS, 'status page', options);
   const feed = new StatusFeed(monitor, updateIntervalMs);
   const streams = new EventStreams({ maxStreams, maxBufferedBytes }, (open) => feed.follow(open > 0 ? streams : undefined));
 
