@@ -12,8 +12,14 @@ import { Schedule } from './schedule.ts';
 /** Why a slot was skipped: it came too late to start (`missed`), or the previous check still ran (`busy`). */
 export type SkipReason = 'missed' | 'busy';
 
+/** A platform as the dispatcher sees it. */
+export interface Dispatchable {
+  /** Kept by the dispatcher: the platform waits in its queue (a flag on the item, not a set: this runs once per check). */
+  queued: boolean;
+}
+
 /** What the dispatcher needs of the platforms it schedules. */
-export interface DispatchHost<T> {
+export interface DispatchHost<T extends Dispatchable> {
   /** The platform under a slot's key, if it still has a check to run. */
   lookup(key: string): T | undefined;
   /** Still the registered platform (not unregistered, or replaced, since it was queued)? */
@@ -48,7 +54,7 @@ export interface DispatcherOptions {
 const MIN_WAKE_GAP_MS = 10;
 
 /** Starts due checks on their slots, at most the concurrency cap at once; a slot that cannot start in time is skipped, never made up. */
-export class Dispatcher<T> {
+export class Dispatcher<T extends Dispatchable> {
   readonly #schedule: Schedule;
   readonly #options: DispatcherOptions;
   readonly #host: DispatchHost<T>;
@@ -56,8 +62,6 @@ export class Dispatcher<T> {
   /** Due checks waiting for the concurrency cap; `#queueHead` avoids O(n) shifts. */
   #queue: Array<{ item: T; slotAt: number }> = [];
   #queueHead = 0;
-  /** Items waiting in the queue: a platform is queued at most once. */
-  readonly #queued = new Set<T>();
   #timer: NodeJS.Timeout | undefined;
   /** When the current timer was planned to fire, and when the last one was: the gap is between plans, so timer lateness does not pile up. */
   #armedFor = -Infinity;
@@ -131,9 +135,9 @@ export class Dispatcher<T> {
     this.#wakeDuePerf = Infinity;
     clearTimeout(this.#timer);
     this.#timer = undefined;
+    for (let i = this.#queueHead; i < this.#queue.length; i++) this.#queue[i]!.item.queued = false;
     this.#queue = [];
     this.#queueHead = 0;
-    this.#queued.clear();
   }
 
   /** Re-plans in a microtask (only while running: start() plans everything anyway). */
@@ -160,7 +164,7 @@ export class Dispatcher<T> {
       while (this.#queueHead < this.#queue.length && this.#host.inFlight() < cap) {
         const { item, slotAt } = this.#queue[this.#queueHead]!;
         this.#queueHead += 1;
-        this.#queued.delete(item);
+        item.queued = false;
         if (!this.#host.isCurrent(item)) continue;
         const lateness = performance.now() - slotAt;
         if (lateness > maxLatenessMs) {
@@ -229,11 +233,11 @@ export class Dispatcher<T> {
       if (skippedSlots > 0) this.#skip(item, 'missed', skippedSlots, now - slotAt);
       // isBusy() settles a check whose deadline has come before its timer
       // fires, so the next one starts on time instead of being skipped.
-      if (this.#queued.has(item) || this.#host.isBusy(item, now)) {
+      if (item.queued || this.#host.isBusy(item, now)) {
         this.#skip(item, 'busy', 1, now - slotAt);
         continue;
       }
-      this.#queued.add(item);
+      item.queued = true;
       this.#queue.push({ item, slotAt });
     }
   }

@@ -126,6 +126,8 @@ interface Platform {
   unsubscribe: () => void;
   /** The scheduled check running now; ad hoc checkPlatformHealth() runs are not tracked here. */
   inFlight: Run | undefined;
+  /** Waiting in the dispatcher's queue for the concurrency cap (the dispatcher keeps it). */
+  queued: boolean;
   last: HealthCheckResult | undefined;
   lastError: string | undefined;
   history: RingBuffer<CheckSample>;
@@ -522,6 +524,7 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
       breaker,
       unsubscribe: NOOP,
       inFlight: undefined,
+      queued: false,
       last: undefined,
       lastError: undefined,
       history: new RingBuffer(this.#historySize),

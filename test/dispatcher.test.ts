@@ -7,6 +7,7 @@ import { useFakeClock, useRealClock } from './helpers/clock.ts';
 interface Item {
   name: string;
   running: boolean;
+  queued: boolean;
 }
 
 /** A dispatcher over plain items: it needs no monitor, breaker or OpenTelemetry. */
@@ -32,7 +33,7 @@ function setup(options: Partial<DispatcherOptions> = {}) {
     silentLogger,
   );
   const add = (name: string) => {
-    items.set(name, { name, running: false });
+    items.set(name, { name, running: false, queued: false });
     dispatcher.add(name, 1_000);
   };
   const finish = (name: string) => {
