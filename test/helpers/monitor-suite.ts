@@ -17,21 +17,25 @@ export interface MonitorSuite {
  * The hooks a test file of monitors needs: in-memory telemetry, the fake
  * clock starting at `now` around each test, every monitor stopped after it
  * (on the fake clock), and a failure when anything reached the process — an
- * unhandled rejection or an uncaught exception.
+ * unhandled rejection, an uncaught exception or a process warning.
  */
 export function monitorSuite({ now = 0 }: { now?: number } = {}): MonitorSuite {
   let otel: TestOtel | undefined;
   let monitors: HealthMonitor[] = [];
   const escaped: unknown[] = [];
+  const warnings: string[] = [];
   const onEscape = (reason: unknown) => void escaped.push(reason);
+  const onWarning = (warning: Error) => void warnings.push(`${warning.name}: ${warning.message}`);
   before(async () => {
     otel = await setupOtel();
     process.on('unhandledRejection', onEscape);
     process.on('uncaughtException', onEscape);
+    process.on('warning', onWarning);
   });
   after(async () => {
     process.off('unhandledRejection', onEscape);
     process.off('uncaughtException', onEscape);
+    process.off('warning', onWarning);
     await otel?.shutdown();
   });
   beforeEach(() => useFakeClock(now));
@@ -43,6 +47,7 @@ export function monitorSuite({ now = 0 }: { now?: number } = {}): MonitorSuite {
     monitors = [];
     useRealClock();
     assert.deepEqual(escaped.splice(0), [], 'nothing reached the process');
+    assert.deepEqual(warnings.splice(0), [], 'no process warning');
   });
   return {
     get otel() {

@@ -1,43 +1,16 @@
 // Area 1: faulty checks. Every case runs on the fake clock: a "2 s stall" is the
 // clock jumping 2 s inside a check, exactly what a blocked event loop looks like
 // to the timers that come due after it.
-import { after, afterEach, before, beforeEach, describe, it, mock } from 'node:test';
+import { describe, it, mock } from 'node:test';
 import assert from 'node:assert/strict';
 import { HealthMonitor, type HealthCheck, type HealthCheckResult, type HealthMonitorOptions } from '../../src/health.ts';
-import { silentLogger } from '../../src/logger.ts';
-import { advance, settle, useFakeClock, useRealClock } from '../helpers/clock.ts';
+import { advance, settle } from '../helpers/clock.ts';
 import { find, type Exposition } from '../helpers/exposition.ts';
-import { setupOtel, type TestOtel } from '../helpers/otel.ts';
-import { heapAfterGc, prng, watchProcess, type ProcessWatch } from './fixtures/util.ts';
+import { monitorSuite } from '../helpers/monitor-suite.ts';
+import { heapAfterGc, prng } from './fixtures/util.ts';
 
-let otel: TestOtel;
-let watch: ProcessWatch;
-let monitors: HealthMonitor[] = [];
-
-before(async () => {
-  otel = await setupOtel();
-  watch = watchProcess();
-});
-after(async () => {
-  watch.stop();
-  await otel.shutdown();
-});
-beforeEach(() => useFakeClock());
-afterEach(async () => {
-  const stopping = Promise.all(monitors.map((m) => m.stop()));
-  await advance(10_000, 1_000);
-  await stopping;
-  monitors = [];
-  useRealClock();
-  assert.deepEqual(watch.unhandled, [], 'no unhandled rejection');
-  assert.deepEqual(watch.warnings, [], 'no process warning');
-});
-
-function monitor(options: HealthMonitorOptions = {}): HealthMonitor {
-  const m = new HealthMonitor({ resources: false, logger: silentLogger, tracer: otel.tracer, ...options });
-  monitors.push(m);
-  return m;
-}
+const suite = monitorSuite();
+const monitor = (options: HealthMonitorOptions = {}): HealthMonitor => suite.monitor(options);
 
 const value = (scrape: Exposition, name: string, labels: Record<string, string>): number =>
   find(scrape, name, labels).reduce((sum, s) => sum + Number(s.value), 0);
@@ -124,7 +97,7 @@ describe('faulty checks in the schedule', () => {
     // Ten platforms spread over 1 s: slots fall on multiples of 100 ms.
     await advance(SECONDS * 1_000, 100);
     const end = Date.now();
-    const scrape = await otel.scrape();
+    const scrape = await suite.otel.scrape();
     const report = m.report();
 
     assert.ok(stalls >= 5, `the loop stalled ${stalls} times`);
@@ -186,7 +159,7 @@ describe('faulty checks in the schedule', () => {
     }
     m.start();
     await advance(10_000, 100);
-    const scrape = await otel.scrape();
+    const scrape = await suite.otel.scrape();
     const skipped = [...starts.keys()].reduce((sum, platform) => sum + value(scrape, 'health_check_skipped_total', { platform }), 0);
     // The stall at 3.3 s ends at 5.3 s: the 3.4–4.9 s slots of the other nine and
     // 4.3 s of platform 3 fell inside it, plus slots due in the same pass that were late.
@@ -217,7 +190,7 @@ describe('one faulty check at a time', () => {
     await settle();
     assert.equal(m.report().abandonedChecks, 0, 'no longer abandoned once it settled');
     assert.deepEqual(seen.map((r) => r.status), ['timeout'], 'the late value is not a second result');
-    const scrape = await otel.scrape();
+    const scrape = await suite.otel.scrape();
     assert.equal(value(scrape, 'health_check_total', { platform: 'late-once', status: 'timeout' }), 1);
     assert.equal(value(scrape, 'health_check_total', { platform: 'late-once', status: 'success' }), 0);
   });
@@ -238,7 +211,7 @@ describe('one faulty check at a time', () => {
       assert.match(result.errorType ?? '', /^[A-Za-z0-9_]{1,40}$/, `${name}: error type ${result.errorType}`);
       assert.ok(result.error !== undefined && !/[\r\n]/.test(result.error) && result.error.length <= 200, `${name}: ${result.error}`);
     }
-    const scrape = await otel.scrape();
+    const scrape = await suite.otel.scrape();
     assert.equal(value(scrape, 'health_check_total', { platform: 'odd', status: 'failure' }), cases.length, 'exactly one count per check');
     assert.equal(value(scrape, 'plugin_failure_total', { platform: 'odd' }), cases.length);
   });
