@@ -1,4 +1,4 @@
-import { metrics, type Attributes, type Counter, type Gauge, type Histogram, type Meter } from '@opentelemetry/api';
+import { metrics, type Attributes, type Counter, type Gauge, type Histogram, type Meter, type ObservableCounter } from '@opentelemetry/api';
 import { checkNumber, checkOneOf, checkOptionsObject, checkKnownKeys, checkPlatformName, DEFAULT_MAX_ERROR_TYPES } from './config.ts';
 import { PACKAGE_NAME, PACKAGE_VERSION } from './version.ts';
 
@@ -47,8 +47,11 @@ export function seriesPerPlatform(maxErrorTypes: number = DEFAULT_MAX_ERROR_TYPE
 
 /** The instruments and the typed helpers that write to them. */
 export interface HealthMetrics {
-  /** `health_check_total{platform,status}`. Prefer {@link HealthMetrics.recordHealthCheck}. */
-  readonly healthCheckCounter: Counter;
+  /**
+   * `health_check_total{platform,status}`, observed at collection from counts
+   * that {@link HealthMetrics.recordHealthCheck} keeps (see there for why).
+   */
+  readonly healthCheckCounter: ObservableCounter;
   /** `health_check_duration_seconds{platform}`. Prefer {@link HealthMetrics.recordHealthCheck}. */
   readonly responseTimeHistogram: Histogram;
   /** `circuit_breaker_state{platform,state}`. Prefer {@link HealthMetrics.setBreakerState}. */
@@ -62,7 +65,12 @@ export interface HealthMetrics {
   /** `health_check_skipped_total{platform,reason}`: slots that were not run. */
   readonly skippedCounter: Counter;
 
-  /** Counts one check; `seconds` (omitted for `rejected`) goes to the duration histogram. */
+  /**
+   * Counts one check; `seconds` (omitted for `rejected`) goes to the duration
+   * histogram. The count is a plain increment, reported when the metrics are
+   * collected: a synchronous counter would hash its attributes on every check,
+   * which at thousands of checks a second costs more than the rest of the record.
+   */
   recordHealthCheck(platform: string, status: HealthCheckStatus, seconds?: number): void;
   /** Writes 1 to the platform's current state and 0 to the other two. */
   setBreakerState(platform: string, state: BreakerStateLabel): void;
@@ -138,7 +146,7 @@ export function initMetrics(options?: MetricsOptions): HealthMetrics {
 /** The instruments of {@link METRIC_NAMES}, with their descriptions. */
 function createInstruments(meter: Meter) {
   return {
-    healthCheckCounter: meter.createCounter(METRIC_NAMES.healthCheck, {
+    healthCheckCounter: meter.createObservableCounter(METRIC_NAMES.healthCheck, {
       description: 'Health checks run, by platform and outcome (success, failure, timeout, rejected by an open breaker).',
     }),
     responseTimeHistogram: meter.createHistogram(METRIC_NAMES.duration, {
@@ -173,9 +181,18 @@ function createMetrics(meter: Meter, maxErrorTypes: number): HealthMetrics {
   // forgetting rewrites one, so churn touches as few series as it can (the SDK's
   // cardinality limit counts the series written between two collections).
   const breakerStates = new Map<string, BreakerStateLabel>();
-  // Attribute objects are reused per (platform, value) so the hot path allocates nothing.
-  const checkAttrs = new Map<string, Attributes[]>();
-  const durationAttrs = new Map<string, Attributes>();
+  // Per platform: checks counted per status (in HEALTH_CHECK_STATUSES order),
+  // and attribute objects reused so the hot path allocates nothing.
+  const checks = new Map<string, PlatformChecks>();
+  // Counts of platforms that left, oldest first: one registered again counts
+  // on from them (a counter that went down would read as a reset). Their
+  // series need no observing: the SDK keeps a series at its last value.
+  const forgotten = new Map<string, number[]>();
+  healthCheckCounter.addCallback((result) => {
+    for (const entry of checks.values()) {
+      for (let i = 0; i < entry.counts.length; i += 1) if (entry.counts[i]! > 0) result.observe(entry.counts[i]!, entry.countAttrs[i]);
+    }
+  });
 
   return {
     ...instruments,
@@ -183,18 +200,19 @@ function createMetrics(meter: Meter, maxErrorTypes: number): HealthMetrics {
     recordHealthCheck(platform, status, seconds) {
       const index = HEALTH_CHECK_STATUSES.indexOf(status);
       if (index < 0) checkOneOf('status', status, HEALTH_CHECK_STATUSES);
-      let attrs = checkAttrs.get(platform);
-      if (attrs === undefined) {
+      let entry = checks.get(platform);
+      if (entry === undefined) {
         checkPlatformName(platform);
-        attrs = HEALTH_CHECK_STATUSES.map((s) => ({ platform, status: s }));
-        checkAttrs.set(platform, attrs);
-        durationAttrs.set(platform, { platform });
+        const counts = forgotten.get(platform) ?? HEALTH_CHECK_STATUSES.map(() => 0);
+        forgotten.delete(platform);
+        entry = { counts, countAttrs: HEALTH_CHECK_STATUSES.map((s) => ({ platform, status: s })), durationAttrs: { platform } };
+        checks.set(platform, entry);
       }
-      healthCheckCounter.add(1, attrs[index]);
       if (seconds !== undefined) {
         if (!(seconds >= 0) || seconds === Infinity) checkNumber('seconds', seconds, { min: 0 });
-        responseTimeHistogram.record(seconds, durationAttrs.get(platform));
+        responseTimeHistogram.record(seconds, entry.durationAttrs);
       }
+      entry.counts[index]! += 1;
     },
 
     setBreakerState(platform, state) {
@@ -245,10 +263,25 @@ function createMetrics(meter: Meter, maxErrorTypes: number): HealthMetrics {
       if (previous !== undefined) circuitBreakerStateGauge.record(0, { platform, state: previous });
       breakerStates.delete(platform);
       errorTypes.delete(platform);
-      checkAttrs.delete(platform);
-      durationAttrs.delete(platform);
+      const entry = checks.get(platform);
+      if (entry !== undefined) {
+        checks.delete(platform);
+        forgotten.set(platform, entry.counts);
+        // Bounded, so endless churn of new names holds no memory for ever; past the bound, a platform that comes back counts from 0.
+        if (forgotten.size > MAX_FORGOTTEN_PLATFORMS) forgotten.delete(forgotten.keys().next().value!);
+      }
     },
   };
+}
+
+/** Platforms that left whose check counts are kept, in case they come back. */
+const MAX_FORGOTTEN_PLATFORMS = 10_000;
+
+interface PlatformChecks {
+  /** Checks so far, per status. */
+  readonly counts: number[];
+  readonly countAttrs: readonly Attributes[];
+  readonly durationAttrs: Attributes;
 }
 
 /**

@@ -118,6 +118,31 @@ describe('label values and bounds', () => {
     }
   });
 
+  it('keeps a platform that left at its last count, and counts on from it when it comes back', async () => {
+    const telemetry = await startTelemetry({ startServer: false, hostMetrics: false });
+    try {
+      const m = initMetrics();
+      const count = async (platform: string) =>
+        find(parseExposition(await getMetricsRegistry().metrics()), 'health_check_total', { platform, status: 'success' })[0]?.value;
+      for (let i = 0; i < 3; i += 1) m.recordHealthCheck('returning', 'success', 0.01);
+      assert.equal(await count('returning'), '3');
+      m.forgetPlatform('returning');
+      assert.equal(await count('returning'), '3', 'the series stays at its last value');
+      m.recordHealthCheck('returning', 'success', 0.01);
+      assert.equal(await count('returning'), '4', 'not a counter reset');
+      // Past the bound on remembered platforms, the oldest is let go and counts from 0 again.
+      m.forgetPlatform('returning');
+      for (let i = 0; i < 10_000; i += 1) {
+        m.recordHealthCheck(`passing-${i}`, 'success', 0.01);
+        m.forgetPlatform(`passing-${i}`);
+      }
+      m.recordHealthCheck('returning', 'success', 0.01);
+      assert.equal(await count('returning'), '1');
+    } finally {
+      await telemetry.shutdown();
+    }
+  });
+
   it('sanitises error types and caps them per platform, then counts the rest as other', async () => {
     const telemetry = await startTelemetry({ startServer: false, hostMetrics: false });
     try {
