@@ -10,6 +10,8 @@ import type { BreakerPermit, BreakerState, PlatformCircuitBreaker } from './circ
 import { captureFailure, type CheckFailure } from './check-failure.ts';
 import { abortCheck, checkSignal } from './check-signal.ts';
 import { describeValue } from './config.ts';
+import { DeferredSpan, outsideShare } from './deferred-span.ts';
+import type { RandomIds } from './random-ids.ts';
 import { classifyOutcome, type Classification, type Outcome as ClassifiedOutcome } from './outcome.ts';
 import { isPluginHealth, type PluginHealth } from './plugins.ts';
 
@@ -42,6 +44,10 @@ export interface RunTarget {
 /** What the monitor does around a run (`R` is its result); every call comes at most once per run, in this order. */
 export interface RunHost<T extends RunTarget, R extends { readonly breakerState: BreakerState }> {
   readonly tracer: Tracer;
+  /** Share of successful root checks whose span is built (see `DeferredSpan`); 1 builds every one. */
+  readonly successSpanRatio: number;
+  /** Where a stand-in's ids (and with them the share decision) come from when the ratio is below 1. */
+  readonly ids: RandomIds;
   /** The breaker let the check run; it is in flight until {@link finished}. */
   started(run: CheckRun<T, R>): void;
   /** The run is over (no longer in flight); true when the monitor is stopping, so the outcome is not the platform's. */
@@ -92,11 +98,14 @@ export class CheckRun<T extends RunTarget, R extends { readonly breakerState: Br
     this.resolve = resolve;
     this.scheduled = scheduled;
     this.deadline = this.startedPerf + target.timeoutMs;
-    this.#span = host.tracer.startSpan(
-      'health_check',
-      { kind: SpanKind.INTERNAL, attributes: { 'health_check.platform': target.name, 'health_check.timeout_ms': target.timeoutMs } },
-      parent,
-    );
+    const attributes = { 'health_check.platform': target.name };
+    // Below ratio 1, a root check outside the share gets a stand-in that only
+    // becomes a span if the check is not a plain success; a check inside a
+    // caller's trace always belongs to that trace.
+    const ids = host.successSpanRatio < 1 && trace.getSpan(parent) === undefined ? outsideShare(host.ids, host.successSpanRatio) : undefined;
+    this.#span = ids
+      ? new DeferredSpan(host.tracer, 'health_check', SpanKind.INTERNAL, attributes, parent, ids)
+      : host.tracer.startSpan('health_check', { kind: SpanKind.INTERNAL, attributes }, parent);
     this.#ctx = trace.setSpan(parent, this.#span);
     // One context switch per check: the breaker's verdict, the check itself and
     // (through the promise callbacks and timer created inside) the recording of
@@ -197,6 +206,9 @@ export class CheckRun<T extends RunTarget, R extends { readonly breakerState: Br
     const { status, health, errorType, message } = classified;
     span.setAttributes({ 'health_check.status': status, 'circuit_breaker.state': result.breakerState });
     if (health) span.setAttribute('plugin.health.status', health);
+    // The bound goes on the span it explains: every attribute costs on every
+    // exported span, and the timeout is the platform's setting, not the check's.
+    if (status === 'timeout') span.setAttribute('health_check.timeout_ms', this.target.timeoutMs);
     if (status === 'failure' || status === 'timeout') {
       span.setStatus({ code: SpanStatusCode.ERROR, message });
       span.recordException(outcome.kind === 'threw' ? outcome.failure.exception : { name: errorType ?? 'failure', message: message ?? '' });

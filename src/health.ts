@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import { context, ROOT_CONTEXT, trace, type Context, type Meter, type Tracer } from '@opentelemetry/api';
 import { PlatformCircuitBreaker, type BreakerState, type BreakerStateChange } from './circuit-breaker.ts';
 import { CheckRun, HealthCheckTimeoutError, type RunHost } from './check-run.ts';
+import { notedSuccessSpanRatio } from './deferred-span.ts';
 import { Dispatcher } from './dispatcher.ts';
 import { MAX_TIMER_MS, checkFunction, checkPlatformName, describeValue } from './config.ts';
 import { MONITOR_OPTIONS, PLATFORM_OPTIONS, type BreakerSettings, type HealthMonitorOptions, type PlatformOptions } from './options.ts';
@@ -15,6 +16,7 @@ import { overallStatus, type OverallStatus } from './status-rule.ts';
 import { shortMessage, type CheckFailure } from './check-failure.ts';
 import { LogLimiter } from './log-limiter.ts';
 import { printable } from './text.ts';
+import { RandomIds } from './random-ids.ts';
 import { PACKAGE_NAME, PACKAGE_VERSION } from './version.ts';
 
 /**
@@ -152,6 +154,8 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
   readonly #inFlight = new Set<Run>();
   readonly #metrics: HealthMetrics;
   readonly #tracer: Tracer;
+  /** The `successSpanRatio` option; undefined follows the global tracer provider's (see `notedSuccessSpanRatio`). */
+  readonly #successSpanRatio: number | undefined;
   readonly #logger: Logger;
   readonly #resources: ResourceMonitor | undefined;
   /** The monitor made #resources itself, so stop() stops it; one passed in is the caller's (and may be shared). */
@@ -197,6 +201,8 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
     this.#meter = opts.meter;
     this.#metrics = initMetrics({ meter: this.#meter });
     this.#tracer = opts.tracer ?? trace.getTracer(PACKAGE_NAME, PACKAGE_VERSION);
+    // A monitor on the global tracer follows what startTelemetry() was told; one given its own tracer keeps every span unless told.
+    this.#successSpanRatio = opts.successSpanRatio ?? (opts.tracer === undefined ? undefined : 1);
     this.#logger = opts.logger ?? createLibraryLogger();
     this.#ownsResources = opts.resources === undefined;
     this.#resources =
@@ -547,8 +553,14 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
 
   /** The monitor's side of every check: in-flight bookkeeping, metrics, the platform's last result, events. */
   #createRunHost(): RunHost<Platform, HealthCheckResult> {
+    const monitor = this;
     return {
       tracer: this.#tracer,
+      // Read per check: startTelemetry() may register its provider after the monitor exists.
+      get successSpanRatio() {
+        return monitor.#successSpanRatio ?? notedSuccessSpanRatio() ?? 1;
+      },
+      ids: new RandomIds(),
       started: (run) => {
         if (run.scheduled) run.target.inFlight = run;
         this.#inFlight.add(run);

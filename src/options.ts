@@ -96,6 +96,12 @@ export const MONITOR_OPTIONS = options({
   degradedConcurrencyFactor: number({ min: 0, max: 1 }).default(0.5),
   /** The resource monitor deciding degraded mode; default one reading this host; false for none. */
   resources: RESOURCES_OPTION.optional(),
+  /**
+   * Share (0 to 1) of successful checks that get a span; every other check
+   * always gets one (see `DeferredSpan`). Default: the `successSpanRatio`
+   * startTelemetry() was given when the monitor uses the global tracer, else 1.
+   */
+  successSpanRatio: number({ min: 0, max: 1 }).optional(),
   meter: METER.optional(),
   tracer: TRACER.optional(),
   logger: LOGGER.optional(),

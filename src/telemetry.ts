@@ -19,7 +19,9 @@ import { createLibraryLogger } from './logger.ts';
 import { DURATION_BUCKETS_SECONDS, METRIC_NAMES, SIZED_MAX_ERROR_TYPES, seriesPerPlatform } from './metrics.ts';
 import { createTraceExporter, otlpTraceSettings } from './otlp.ts';
 import { watchOverflow } from './overflow.ts';
-import { SuccessSpanFilter, ratioFromEnv, samplerFromEnv } from './sampling.ts';
+import { SUCCESS_SPAN_RATIO } from './deferred-span.ts';
+import { RandomIds } from './random-ids.ts';
+import { ratioFromEnv, samplerFromEnv } from './sampling.ts';
 import { PACKAGE_VERSION } from './version.ts';
 
 /** What `/metrics` serves: the Prometheus exposition text of the whole meter provider. */
@@ -195,7 +197,7 @@ function telemetryResource(serviceName: string | undefined, serviceVersion: stri
     }));
 }
 
-/** The tracer provider: OTLP export in batches (successful checks' spans thinned by successSpanRatio), or none. */
+/** The tracer provider: OTLP export in batches, or none; it carries successSpanRatio for the monitors. */
 async function createTracerProvider(resource: Resource, opts: ReturnType<typeof resolveOptions>): Promise<TracerProvider> {
   const { otlp, sampler } = opts;
   const spanProcessors: SpanProcessor[] = [];
@@ -206,9 +208,12 @@ async function createTracerProvider(resource: Resource, opts: ReturnType<typeof 
       maxExportBatchSize: Math.min(512, opts.maxQueueSize),
       exportTimeoutMillis: exportTimeout(opts.shutdownTimeoutMs),
     });
-    spanProcessors.push(opts.successSpanRatio < 1 ? new SuccessSpanFilter(batch, opts.successSpanRatio) : batch);
+    spanProcessors.push(batch);
   }
-  return new TracerProvider({ resource, spanProcessors, ...(sampler ? { sampler } : {}) });
+  const provider: TracerProvider & { [SUCCESS_SPAN_RATIO]?: number } = new TracerProvider({ resource, spanProcessors, idGenerator: new RandomIds(), ...(sampler ? { sampler } : {}) });
+  // The monitor applies the ratio when a check starts, so an unexported success never becomes a span.
+  provider[SUCCESS_SPAN_RATIO] = opts.successSpanRatio;
+  return provider;
 }
 
 function resolveOptions(options: TelemetryOptions | undefined) {
