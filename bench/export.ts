@@ -10,7 +10,8 @@
 // OpenTelemetry globals. The variants of a round run at the same time, on the
 // same Collector: CPU time is counted per process, and whatever else this shared
 // machine is doing then weighs on all of them alike. Figures are the median of
-// the rounds.
+// the rounds; what telemetry adds is the median of each round's difference
+// (variant − no telemetry, paired in the round), which drift moves less.
 import { spawn } from 'node:child_process';
 import { gzipSync } from 'node:zlib';
 import { fileURLToPath } from 'node:url';
@@ -29,6 +30,7 @@ const PLATFORMS = 2_000;
 const INTERVAL_MS = 1_000;
 const GOAL_FULL_US = 20;
 const GOAL_SHARE_US = 12;
+const ROUNDS = 5;
 
 interface Variant {
   name: string;
@@ -123,7 +125,7 @@ export async function runExportBench({ quick = false }: { quick?: boolean } = {}
   const collector = await startCollector(jaeger.otlpGrpcEndpoint);
   const rounds: Record<string, LoopResult>[] = [];
   try {
-    for (let round = 0; round < (quick ? 1 : 3); round += 1) {
+    for (let round = 0; round < (quick ? 1 : ROUNDS); round += 1) {
       const names = Object.keys(VARIANTS);
       const done = await Promise.all(names.map((variant) => child(variant, collector.otlpHttpUrl, quick)));
       rounds.push(Object.fromEntries(names.map((name, i) => [name, done[i]!])));
@@ -133,15 +135,17 @@ export async function runExportBench({ quick = false }: { quick?: boolean } = {}
     await collector.stop();
     await jaeger.stop();
   }
+  const median = (xs: number[]): number => xs.sort((a, b) => a - b)[xs.length >> 1]!;
   const results: Record<string, LoopResult> = Object.fromEntries(
     Object.keys(VARIANTS).map((name) => {
       const sorted = rounds.map((r) => r[name]!).sort((a, b) => a.usPerCheck - b.usPerCheck);
       return [name, sorted[sorted.length >> 1]!];
     }),
   );
+  const addedUs = (variant: string): number => median(rounds.map((r) => r[variant]!.usPerCheck - r.none!.usPerCheck));
   const bytes = await bytesPerSpan();
   const none = results.none!.usPerCheck;
-  const row = (variant: string, goal?: number): BenchRow => {
+  const row = (variant: string): BenchRow => {
     const us = results[variant]!.usPerCheck;
     return {
       figure: `CPU per check, ${PLATFORMS.toLocaleString('en')} platforms @ 1 s, ${VARIANTS[variant]!.name} to the real Collector, skipped ${results[variant]!.skipped}`,
@@ -150,22 +154,29 @@ export async function runExportBench({ quick = false }: { quick?: boolean } = {}
       peerName: 'same loop, no telemetry',
       ratio: sig(us / none),
       unit: 'µs',
-      ...(goal === undefined ? {} : { goal: `≤ ${goal} µs`, met: us <= goal }),
     };
   };
-  /** What telemetry adds to the loop: the variant's CPU per check minus the no-telemetry loop's. */
-  const added = (variant: string): BenchRow => ({
-    figure: '  of which telemetry (span, metrics, export), over the same loop without it',
-    ours: sig(results[variant]!.usPerCheck - none),
-    peer: null,
-    ratio: null,
-    unit: 'µs',
-  });
+  /**
+   * What telemetry adds to the loop, the figure the goals are about: the
+   * variant's CPU per check minus the no-telemetry loop's, paired per round.
+   */
+  const added = (variant: string, goal: number): BenchRow => {
+    const us = addedUs(variant);
+    return {
+      figure: '  ↳ added by telemetry (span, metrics, export) over the same loop without it',
+      ours: sig(us),
+      peer: null,
+      ratio: null,
+      unit: 'µs',
+      goal: `≤ ${goal} µs`,
+      met: us <= goal,
+    };
+  };
   return [
-    row('protobuf', GOAL_FULL_US),
-    added('protobuf'),
-    row('share', GOAL_SHARE_US),
-    added('share'),
+    row('protobuf'),
+    added('protobuf', GOAL_FULL_US),
+    row('share'),
+    added('share', GOAL_SHARE_US),
     row('json'),
     { figure: 'bytes per exported span, OTLP protobuf vs JSON (batch of 512 check spans)', ours: bytes.protobuf, peer: bytes.json, peerName: 'JSON', ratio: sig(bytes.protobuf / bytes.json), unit: 'B' },
     { figure: '  the same, gzip', ours: bytes.protobufGzip, peer: bytes.jsonGzip, peerName: 'JSON, gzip', ratio: sig(bytes.protobufGzip / bytes.jsonGzip), unit: 'B' },
