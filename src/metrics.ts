@@ -1,4 +1,4 @@
-import { metrics, type Attributes, type Counter, type Gauge, type Histogram, type Meter, type ObservableCounter } from '@opentelemetry/api';
+import { metrics, type Attributes, type Counter, type Gauge, type Histogram, type Meter } from '@opentelemetry/api';
 import { checkNumber, checkOneOf, checkOptionsObject, checkKnownKeys, checkPlatformName, DEFAULT_MAX_ERROR_TYPES } from './config.ts';
 import { PACKAGE_NAME, PACKAGE_VERSION } from './version.ts';
 
@@ -47,11 +47,8 @@ export function seriesPerPlatform(maxErrorTypes: number = DEFAULT_MAX_ERROR_TYPE
 
 /** The instruments and the typed helpers that write to them. */
 export interface HealthMetrics {
-  /**
-   * `health_check_total{platform,status}`, observed at collection from counts
-   * that {@link HealthMetrics.recordHealthCheck} keeps (see there for why).
-   */
-  readonly healthCheckCounter: ObservableCounter;
+  /** `health_check_total{platform,status}`. Prefer {@link HealthMetrics.recordHealthCheck}. */
+  readonly healthCheckCounter: Counter;
   /** `health_check_duration_seconds{platform}`. Prefer {@link HealthMetrics.recordHealthCheck}. */
   readonly responseTimeHistogram: Histogram;
   /** `circuit_breaker_state{platform,state}`. Prefer {@link HealthMetrics.setBreakerState}. */
@@ -67,9 +64,11 @@ export interface HealthMetrics {
 
   /**
    * Counts one check; `seconds` (omitted for `rejected`) goes to the duration
-   * histogram. The count is a plain increment, reported when the metrics are
-   * collected: a synchronous counter would hash its attributes on every check,
-   * which at thousands of checks a second costs more than the rest of the record.
+   * histogram. Both are held per platform and handed to the instruments when
+   * the metrics are collected (or once 10,000 values wait): an instrument
+   * record hashes its attributes every time, which at thousands of checks a
+   * second, each on cold caches, cost more than the rest of the check's
+   * telemetry; handed over together they run warm, and counts add up first.
    */
   recordHealthCheck(platform: string, status: HealthCheckStatus, seconds?: number): void;
   /** Writes 1 to the platform's current state and 0 to the other two. */
@@ -146,7 +145,7 @@ export function initMetrics(options?: MetricsOptions): HealthMetrics {
 /** The instruments of {@link METRIC_NAMES}, with their descriptions. */
 function createInstruments(meter: Meter) {
   return {
-    healthCheckCounter: meter.createObservableCounter(METRIC_NAMES.healthCheck, {
+    healthCheckCounter: meter.createCounter(METRIC_NAMES.healthCheck, {
       description: 'Health checks run, by platform and outcome (success, failure, timeout, rejected by an open breaker).',
     }),
     responseTimeHistogram: meter.createHistogram(METRIC_NAMES.duration, {
@@ -181,18 +180,32 @@ function createMetrics(meter: Meter, maxErrorTypes: number): HealthMetrics {
   // forgetting rewrites one, so churn touches as few series as it can (the SDK's
   // cardinality limit counts the series written between two collections).
   const breakerStates = new Map<string, BreakerStateLabel>();
-  // Per platform: checks counted per status (in HEALTH_CHECK_STATUSES order),
-  // and attribute objects reused so the hot path allocates nothing.
+  // Per platform: the attribute objects, reused so the hot path allocates
+  // nothing, and what waits for the next collection.
   const checks = new Map<string, PlatformChecks>();
-  // Counts of platforms that left, oldest first: one registered again counts
-  // on from them (a counter that went down would read as a reset). Their
-  // series need no observing: the SDK keeps a series at its last value.
-  const forgotten = new Map<string, number[]>();
-  healthCheckCounter.addCallback((result) => {
-    for (const entry of checks.values()) {
-      for (let i = 0; i < entry.counts.length; i += 1) if (entry.counts[i]! > 0) result.observe(entry.counts[i]!, entry.countAttrs[i]);
+  // Platforms with something waiting, each once.
+  const waiting: PlatformChecks[] = [];
+  let waitingValues = 0;
+  /** Hands every waiting count and duration to the instruments. */
+  const flush = (): void => {
+    for (const entry of waiting) {
+      for (let i = 0; i < entry.counts.length; i += 1) {
+        if (entry.counts[i]! > 0) healthCheckCounter.add(entry.counts[i]!, entry.countAttrs[i]);
+        entry.counts[i] = 0;
+      }
+      for (const seconds of entry.seconds) responseTimeHistogram.record(seconds, entry.durationAttrs);
+      entry.seconds.length = 0;
+      entry.waiting = false;
     }
-  });
+    waiting.length = 0;
+    waitingValues = 0;
+  };
+  // The SDK runs observable callbacks before it collects the synchronous
+  // instruments, so a collection sees every check up to its start. This gauge
+  // is never observed, so it has no series of its own.
+  meter
+    .createObservableGauge(COLLECTION_HOOK, { description: 'Never reported: its callback hands the checks waiting since the last collection to health_check_total and health_check_duration_seconds.' })
+    .addCallback(flush);
 
   return {
     ...instruments,
@@ -200,19 +213,21 @@ function createMetrics(meter: Meter, maxErrorTypes: number): HealthMetrics {
     recordHealthCheck(platform, status, seconds) {
       const index = HEALTH_CHECK_STATUSES.indexOf(status);
       if (index < 0) checkOneOf('status', status, HEALTH_CHECK_STATUSES);
+      if (seconds !== undefined && (!(seconds >= 0) || seconds === Infinity)) checkNumber('seconds', seconds, { min: 0 });
       let entry = checks.get(platform);
       if (entry === undefined) {
         checkPlatformName(platform);
-        const counts = forgotten.get(platform) ?? HEALTH_CHECK_STATUSES.map(() => 0);
-        forgotten.delete(platform);
-        entry = { counts, countAttrs: HEALTH_CHECK_STATUSES.map((s) => ({ platform, status: s })), durationAttrs: { platform } };
+        entry = { countAttrs: HEALTH_CHECK_STATUSES.map((s) => ({ platform, status: s })), durationAttrs: { platform }, counts: HEALTH_CHECK_STATUSES.map(() => 0), seconds: [], waiting: false };
         checks.set(platform, entry);
       }
-      if (seconds !== undefined) {
-        if (!(seconds >= 0) || seconds === Infinity) checkNumber('seconds', seconds, { min: 0 });
-        responseTimeHistogram.record(seconds, entry.durationAttrs);
-      }
       entry.counts[index]! += 1;
+      if (seconds !== undefined) entry.seconds.push(seconds);
+      if (!entry.waiting) {
+        entry.waiting = true;
+        waiting.push(entry);
+      }
+      // Bounded: with no collection (no SDK, or nobody scraping) values do not pile up.
+      if ((waitingValues += 1) >= MAX_WAITING_VALUES) flush();
     },
 
     setBreakerState(platform, state) {
@@ -263,25 +278,27 @@ function createMetrics(meter: Meter, maxErrorTypes: number): HealthMetrics {
       if (previous !== undefined) circuitBreakerStateGauge.record(0, { platform, state: previous });
       breakerStates.delete(platform);
       errorTypes.delete(platform);
-      const entry = checks.get(platform);
-      if (entry !== undefined) {
-        checks.delete(platform);
-        forgotten.set(platform, entry.counts);
-        // Bounded, so endless churn of new names holds no memory for ever; past the bound, a platform that comes back counts from 0.
-        if (forgotten.size > MAX_FORGOTTEN_PLATFORMS) forgotten.delete(forgotten.keys().next().value!);
-      }
+      // What it still has waiting is counted first.
+      if (checks.get(platform)?.waiting) flush();
+      checks.delete(platform);
     },
   };
 }
 
-/** Platforms that left whose check counts are kept, in case they come back. */
-const MAX_FORGOTTEN_PLATFORMS = 10_000;
+/** Name of the never-reported gauge whose callback runs at each collection. */
+const COLLECTION_HOOK = 'health_check_collection_hook';
+/** Counts and durations held at most between two collections. */
+const MAX_WAITING_VALUES = 10_000;
 
 interface PlatformChecks {
-  /** Checks so far, per status. */
-  readonly counts: number[];
   readonly countAttrs: readonly Attributes[];
   readonly durationAttrs: Attributes;
+  /** Checks per status (HEALTH_CHECK_STATUSES order) not yet added to the counter. */
+  readonly counts: number[];
+  /** Durations not yet recorded. */
+  readonly seconds: number[];
+  /** In the waiting list. */
+  waiting: boolean;
 }
 
 /**

@@ -1,6 +1,6 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { metrics } from '@opentelemetry/api';
+import { metrics, type Meter } from '@opentelemetry/api';
 import {
   BREAKER_STATE_LABELS,
   DURATION_BUCKETS_SECONDS,
@@ -118,29 +118,35 @@ describe('label values and bounds', () => {
     }
   });
 
-  it('keeps a platform that left at its last count, and counts on from it when it comes back', async () => {
+  it('counts a check at the next collection, keeps a platform that left at its last count, and counts on when it comes back', async () => {
     const telemetry = await startTelemetry({ startServer: false, hostMetrics: false });
     try {
       const m = initMetrics();
-      const count = async (platform: string) =>
-        find(parseExposition(await getMetricsRegistry().metrics()), 'health_check_total', { platform, status: 'success' })[0]?.value;
+      const scrape = async () => parseExposition(await getMetricsRegistry().metrics());
+      const count = async (platform: string) => find(await scrape(), 'health_check_total', { platform, status: 'success' })[0]?.value;
       for (let i = 0; i < 3; i += 1) m.recordHealthCheck('returning', 'success', 0.01);
       assert.equal(await count('returning'), '3');
+      m.recordHealthCheck('returning', 'success', 0.2);
       m.forgetPlatform('returning');
-      assert.equal(await count('returning'), '3', 'the series stays at its last value');
+      assert.equal(await count('returning'), '4', 'what waited is counted when the platform leaves');
+      assert.equal(find(await scrape(), 'health_check_duration_seconds_count', { platform: 'returning' })[0]?.value, '4');
       m.recordHealthCheck('returning', 'success', 0.01);
-      assert.equal(await count('returning'), '4', 'not a counter reset');
-      // Past the bound on remembered platforms, the oldest is let go and counts from 0 again.
-      m.forgetPlatform('returning');
-      for (let i = 0; i < 10_000; i += 1) {
-        m.recordHealthCheck(`passing-${i}`, 'success', 0.01);
-        m.forgetPlatform(`passing-${i}`);
-      }
-      m.recordHealthCheck('returning', 'success', 0.01);
-      assert.equal(await count('returning'), '1');
+      assert.equal(await count('returning'), '5', 'not a counter reset');
     } finally {
       await telemetry.shutdown();
     }
+  });
+
+  it('holds at most 10,000 checks between collections, handing them over when full (nobody may ever collect)', () => {
+    let added = 0;
+    let recorded = 0;
+    const instrument = { add: (n: number) => void (added += n), record: () => void (recorded += 1), addCallback: () => {} };
+    const meter = { createCounter: () => instrument, createHistogram: () => instrument, createGauge: () => instrument, createObservableGauge: () => instrument };
+    const m = initMetrics({ meter: meter as unknown as Meter });
+    for (let i = 0; i < 9_999; i += 1) m.recordHealthCheck(`held-${i % 10}`, 'success', 0.01);
+    assert.deepEqual([added, recorded], [0, 0], 'waiting for a collection');
+    m.recordHealthCheck('held-0', 'success', 0.01);
+    assert.deepEqual([added, recorded], [10_000, 10_000], 'handed over at the bound');
   });
 
   it('sanitises error types and caps them per platform, then counts the rest as other', async () => {
