@@ -13,6 +13,7 @@
  * own (the SDK picks its ids).
  */
 import {
+  SpanStatusCode,
   trace,
   TraceFlags,
   type Attributes,
@@ -48,13 +49,42 @@ type Recorded = { event: string; attributes: Attributes | undefined; time: TimeI
 const MAX_EVENTS = 128;
 const MAX_ATTRIBUTES = 128;
 
-/** Now as milliseconds since the epoch, from the monotonic clock (as the SDK times its spans). */
-const epochMs = (): number => performance.timeOrigin + performance.now();
+/**
+ * A value as a span attribute may hold (a string, number or boolean, or an
+ * array of them, copied), read now; undefined for anything else, which the
+ * SDK would drop too. Reading happens in the caller's stack, as it would on
+ * an SDK span: a getter that throws is the caller's error, never the monitor's.
+ */
+function attributeValue(value: unknown): AttributeValue | undefined {
+  const type = typeof value;
+  if (type === 'string' || type === 'number' || type === 'boolean') return value as AttributeValue;
+  if (!Array.isArray(value)) return undefined;
+  const copy = Array.from(value as unknown[]);
+  return copy.every((v) => v === null || v === undefined || ['string', 'number', 'boolean'].includes(typeof v)) ? (copy as AttributeValue) : undefined;
+}
+
+/** Attributes read now into a plain object of valid values (see {@link attributeValue}). */
+function copyAttributes(attributes: Attributes): Attributes {
+  const copy: Attributes = {};
+  for (const key of Object.keys(attributes)) {
+    const value = attributeValue(attributes[key]);
+    if (key !== '' && value !== undefined) copy[key] = value;
+  }
+  return copy;
+}
+
+/** A time given to the span, read now: a Date's time, an [s, ns] pair copied, a number as is. */
+function copyTime(time: TimeInput): TimeInput {
+  if (time instanceof Date) return time.getTime();
+  return Array.isArray(time) ? [Number(time[0]), Number(time[1])] : Number(time);
+}
+
+const text = (value: unknown): string | undefined => (typeof value === 'string' ? value : typeof value === 'number' ? String(value) : undefined);
 
 /**
  * Whether a root check is in the exported share: `ratio` of them are,
- * decided on the last 32 bits of the trace id as the specification's ratio
- * sampler does. Undefined when it is; else the stand-in's trace and span ids.
+ * decided on the last 32 bits of a fresh random trace id. Undefined when it
+ * is; else the stand-in's trace and span ids.
  */
 export function outsideShare(ids: RandomIds, ratio: number): { traceId: string; spanId: string } | undefined {
   const traceId = ids.generateTraceId();
@@ -69,7 +99,10 @@ export class DeferredSpan implements Span {
   readonly #kind: SpanKind;
   readonly #parent: Context;
   readonly #context: SpanContext;
-  readonly #startTime = epochMs();
+  // performance.now() numbers: the SDK reads a number no later than now as
+  // one, and anchors it to the wall clock when the real span is built, as it
+  // does its own spans' times.
+  readonly #startTime = performance.now();
   readonly #attributes: Attributes;
   #attributeCount: number;
   #recorded: Recorded[] | undefined;
@@ -84,7 +117,7 @@ export class DeferredSpan implements Span {
     this.#tracer = tracer;
     this.#name = name;
     this.#kind = kind;
-    this.#attributes = { ...attributes };
+    this.#attributes = copyAttributes(attributes);
     this.#attributeCount = Object.keys(this.#attributes).length;
     this.#parent = parent;
     this.#context = { traceId: ids.traceId, spanId: ids.spanId, traceFlags: TraceFlags.NONE };
@@ -95,46 +128,44 @@ export class DeferredSpan implements Span {
   }
 
   setAttribute(key: string, value: AttributeValue): this {
-    if (!this.#ended && (this.#attributeCount < MAX_ATTRIBUTES || Object.hasOwn(this.#attributes, key))) {
-      if (!Object.hasOwn(this.#attributes, key)) this.#attributeCount += 1;
-      // Copied now, as the SDK would: whatever the caller does to it later cannot reach the span.
-      this.#attributes[key] = Array.isArray(value) ? [...value] : value;
-    }
+    const valid = attributeValue(value);
+    if (this.#ended || valid === undefined || typeof key !== 'string' || key === '') return this;
+    const known = Object.hasOwn(this.#attributes, key);
+    if (!known && this.#attributeCount >= MAX_ATTRIBUTES) return this;
+    if (!known) this.#attributeCount += 1;
+    this.#attributes[key] = valid;
     return this;
   }
 
   setAttributes(attributes: Attributes): this {
-    for (const key of Object.keys(attributes)) {
-      const value = attributes[key];
-      if (value !== undefined) this.setAttribute(key, value);
-    }
+    for (const [key, value] of Object.entries(copyAttributes(attributes))) this.setAttribute(key, value!);
     return this;
   }
 
   addEvent(name: string, attributesOrTime?: Attributes | TimeInput, time?: TimeInput): this {
     if (this.#ended) return this;
-    this.#record();
     const timeGiven = typeof attributesOrTime === 'number' || attributesOrTime instanceof Date || Array.isArray(attributesOrTime);
-    this.#recorded!.push({
-      event: name,
-      attributes: timeGiven || attributesOrTime === undefined ? undefined : { ...(attributesOrTime as Attributes) },
-      time: time ?? (timeGiven ? (attributesOrTime as TimeInput) : epochMs()),
-    });
+    const attributes = timeGiven || attributesOrTime == null ? undefined : copyAttributes(attributesOrTime as Attributes);
+    const at = time ?? (timeGiven ? (attributesOrTime as TimeInput) : undefined);
+    this.#record({ event: String(name), attributes, time: at === undefined ? performance.now() : copyTime(at) });
     return this;
   }
 
   recordException(exception: Exception, time?: TimeInput): void {
-    if (this.#ended) return;
-    this.#record();
-    // Read now, in the caller's stack, as the SDK would: a getter that throws is the caller's error, not the monitor's.
-    const copy = typeof exception === 'string' ? exception : ({ code: exception.code, name: exception.name, message: exception.message, stack: exception.stack } as Exception);
-    this.#recorded!.push({ exception: copy, time: time ?? epochMs() });
+    // An SDK span ignores what carries no type or message; so does this one, null included.
+    if (this.#ended || exception == null) return;
+    const copy: Exception =
+      typeof exception === 'string'
+        ? exception
+        : ({ code: text(exception.code), name: text(exception.name), message: text(exception.message), stack: text(exception.stack) } as Exception);
+    this.#record({ exception: copy, time: time === undefined ? performance.now() : copyTime(time) });
   }
 
-  /** Makes room for one more event, dropping the oldest past the bound (as the SDK does). */
-  #record(): void {
+  /** Keeps one more event, dropping the oldest past the bound (as the SDK does). */
+  #record(item: Recorded): void {
     this.#recorded ??= [];
     if (this.#recorded.length >= MAX_EVENTS) this.#recorded.shift();
+    this.#recorded.push(item);
   }
 
   // A check span has no links of its own; kept for the interface.
@@ -147,7 +178,11 @@ export class DeferredSpan implements Span {
   }
 
   setStatus(status: SpanStatus): this {
-    if (!this.#ended) this.#status = status;
+    // As the SDK: UNSET changes nothing, and OK is final.
+    const code = status?.code;
+    if (this.#ended || code === undefined || code === SpanStatusCode.UNSET || this.#status?.code === SpanStatusCode.OK) return this;
+    const message = status.message;
+    this.#status = code === SpanStatusCode.ERROR && typeof message === 'string' ? { code, message } : { code };
     return this;
   }
 
@@ -164,12 +199,17 @@ export class DeferredSpan implements Span {
     if (this.#ended) return;
     this.#ended = true;
     if (this.#attributes['health_check.status'] === 'success' && this.#recorded === undefined) return;
+    const end = endTime === undefined ? performance.now() : copyTime(endTime);
     const span = this.#tracer.startSpan(this.#name, { kind: this.#kind, attributes: this.#attributes, startTime: this.#startTime }, this.#parent);
-    for (const item of this.#recorded ?? []) {
-      if ('event' in item) span.addEvent(item.event, item.attributes, item.time);
-      else span.recordException(item.exception, item.time);
+    try {
+      for (const item of this.#recorded ?? []) {
+        if ('event' in item) span.addEvent(item.event, item.attributes, item.time);
+        else span.recordException(item.exception, item.time);
+      }
+      if (this.#status) span.setStatus(this.#status);
+    } finally {
+      // Every value was checked when it was recorded; whatever happens, the span ends.
+      span.end(end);
     }
-    if (this.#status) span.setStatus(this.#status);
-    span.end(endTime ?? epochMs());
   }
 }

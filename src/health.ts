@@ -154,7 +154,7 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
   readonly #inFlight = new Set<Run>();
   readonly #metrics: HealthMetrics;
   readonly #tracer: Tracer;
-  /** The `successSpanRatio` option; undefined follows the global tracer provider's (see `notedSuccessSpanRatio`). */
+  /** The `successSpanRatio` option; undefined follows what startTelemetry() noted (see `notedSuccessSpanRatio`). */
   readonly #successSpanRatio: number | undefined;
   readonly #logger: Logger;
   readonly #resources: ResourceMonitor | undefined;
@@ -201,8 +201,7 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
     this.#meter = opts.meter;
     this.#metrics = initMetrics({ meter: this.#meter });
     this.#tracer = opts.tracer ?? trace.getTracer(PACKAGE_NAME, PACKAGE_VERSION);
-    // A monitor on the global tracer follows what startTelemetry() was told; one given its own tracer keeps every span unless told.
-    this.#successSpanRatio = opts.successSpanRatio ?? (opts.tracer === undefined ? undefined : 1);
+    this.#successSpanRatio = opts.successSpanRatio;
     this.#logger = opts.logger ?? createLibraryLogger();
     this.#ownsResources = opts.resources === undefined;
     this.#resources =

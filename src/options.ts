@@ -99,7 +99,7 @@ export const MONITOR_OPTIONS = options({
   /**
    * Share (0 to 1) of successful checks that get a span; every other check
    * always gets one (see `DeferredSpan`). Default: the `successSpanRatio`
-   * startTelemetry() was given when the monitor uses the global tracer, else 1.
+   * startTelemetry() was given, else 1.
    */
   successSpanRatio: number({ min: 0, max: 1 }).optional(),
   meter: METER.optional(),

@@ -46,8 +46,8 @@ export const TELEMETRY_OPTIONS = options({
   otlpProtocol: oneOf(OTLP_PROTOCOLS).optional(),
   /**
    * Share (0 to 1) of successful checks whose span is exported; failed, timed-out and rejected
-   * checks and breaker transitions always are. Noted on the tracer provider for the monitors on
-   * the global tracer, which decide when a check starts. Default `CONDUCTOR_HEALTH_SUCCESS_SPAN_RATIO`, else 1.
+   * checks and breaker transitions always are. Noted on the tracer provider for every monitor,
+   * which decides when a check starts. Default `CONDUCTOR_HEALTH_SUCCESS_SPAN_RATIO`, else 1.
    */
   successSpanRatio: number({ min: 0, max: 1 }).optional(),
   /** Platforms to size the metric cardinality limits for (default 10,000); a full turnover of them between two scrapes never overflows. */

@@ -45,7 +45,7 @@ describe('a check outside the exported share of successes', () => {
 
   it('becomes a span when it fails, with its real start and end, ERROR status and the exception', async () => {
     const m = suite.monitor({ successSpanRatio: 0 });
-    const startedAt = performance.timeOrigin + performance.now();
+    const startedAt = Date.now();
     const pending = m.checkPlatformHealth('failing', () => new Promise((_, reject) => setTimeout(() => reject(new RangeError('refused')), 1_500)));
     await advance(1_500);
     assert.equal((await pending).status, 'failure');
@@ -104,6 +104,26 @@ describe('a check outside the exported share of successes', () => {
     assert.equal(span.events.at(-1)?.name, 'exception');
     assert.equal(span.events.at(-2)?.name, 'event-999', 'the newest events are kept');
     assert.equal((await m.checkPlatformHealth('flooding', () => true)).status, 'success');
+  });
+
+  it('takes what an SDK span would refuse without it ever reaching the monitor’s own code', async () => {
+    const m = suite.monitor({ successSpanRatio: 0 });
+    const result = await m.checkPlatformHealth('odd', () => {
+      const span = trace.getActiveSpan()!;
+      span.setAttribute('odd.object', { get y(): string { throw new Error('getter'); } } as unknown as string);
+      span.recordException({ code: Object.create(null) as string, name: 'Odd' });
+      span.recordException(null as unknown as string);
+      span.setStatus({ code: SpanStatusCode.UNSET });
+      span.addEvent('odd.time', new Date(0));
+      return false;
+    });
+    assert.equal(result.status, 'failure');
+    assert.equal(result.errorType, 'check_failed', 'the odd values did not make the check throw');
+    const [span] = checkSpans('odd');
+    assert.equal(span?.attributes['odd.object'], undefined, 'dropped, as the SDK drops an invalid value');
+    assert.equal(span?.status.code, SpanStatusCode.ERROR);
+    assert.deepEqual(span?.events.map((e) => e.name), ['exception', 'odd.time', 'exception']);
+    assert.equal(span?.events[0]!.attributes?.['exception.type'], 'Odd');
   });
 
   it('always gets a real span inside a caller’s trace', async () => {
