@@ -86,6 +86,7 @@ export class CheckRun<T extends RunTarget, R extends { readonly breakerState: Br
   readonly #host: RunHost<T, R>;
   readonly #span: Span;
   readonly #ctx: Context;
+  readonly #parent: Context;
   /** Undefined for a check the breaker rejected: it never ran. */
   #controller: AbortController | undefined;
   /** The breaker's permit for this check; undefined when it was rejected. */
@@ -98,6 +99,10 @@ export class CheckRun<T extends RunTarget, R extends { readonly breakerState: Br
     this.resolve = resolve;
     this.scheduled = scheduled;
     this.deadline = this.startedPerf + target.timeoutMs;
+    // A check started from inside a stand-in's context (a listener of another
+    // check) is a root of its own: under the stand-in's unsampled context its span would be dropped.
+    if (trace.getSpan(parent) instanceof DeferredSpan) parent = trace.deleteSpan(parent);
+    this.#parent = parent;
     const attributes = { 'health_check.platform': target.name };
     // Below ratio 1, a root check outside the share gets a stand-in that only
     // becomes a span if the check is not a plain success; a check inside a
@@ -214,7 +219,9 @@ export class CheckRun<T extends RunTarget, R extends { readonly breakerState: Br
       span.recordException(outcome.kind === 'threw' ? outcome.failure.exception : { name: errorType ?? 'failure', message: message ?? '' });
     }
     span.end();
-    this.#host.ended(this, result);
+    // Listeners of a stand-in's check run outside its unsampled context, so what they trace is kept.
+    if (span instanceof DeferredSpan) context.with(this.#parent, () => this.#host.ended(this, result));
+    else this.#host.ended(this, result);
   }
 }
 

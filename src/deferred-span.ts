@@ -73,10 +73,22 @@ function copyAttributes(attributes: Attributes): Attributes {
   return copy;
 }
 
-/** A time given to the span, read now: a Date's time, an [s, ns] pair copied, a number as is. */
+/**
+ * A time given to the span, read now: a Date copied, a finite number as is,
+ * an [s, ns] pair of finite numbers copied; anything else is now (as an SDK
+ * span takes it), never a NaN that would break the export of a whole batch.
+ */
 function copyTime(time: TimeInput): TimeInput {
-  if (time instanceof Date) return time.getTime();
-  return Array.isArray(time) ? [Number(time[0]), Number(time[1])] : Number(time);
+  if (time instanceof Date) {
+    const ms = time.getTime();
+    if (Number.isFinite(ms)) return new Date(ms);
+  } else if (typeof time === 'number') {
+    if (Number.isFinite(time)) return time;
+  } else if (Array.isArray(time) && time.length === 2) {
+    const [s, ns] = [time[0], time[1]];
+    if (Number.isFinite(s) && Number.isFinite(ns)) return [s, ns];
+  }
+  return performance.now();
 }
 
 const text = (value: unknown): string | undefined => (typeof value === 'string' ? value : typeof value === 'number' ? String(value) : undefined);

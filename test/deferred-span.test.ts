@@ -3,9 +3,11 @@ import assert from 'node:assert/strict';
 import { context, isSpanContextValid, propagation, ROOT_CONTEXT, SpanStatusCode, trace, TraceFlags, type SpanContext } from '@opentelemetry/api';
 import { hrTimeToMilliseconds } from '@opentelemetry/core';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace';
+import { JsonTraceSerializer } from '@opentelemetry/otlp-transformer';
+import type { HealthCheckResult } from '../src/health.ts';
 import { outsideShare } from '../src/deferred-span.ts';
 import { RandomIds } from '../src/random-ids.ts';
-import { advance } from './helpers/clock.ts';
+import { advance, settle } from './helpers/clock.ts';
 import { find } from './helpers/exposition.ts';
 import { monitorSuite } from './helpers/monitor-suite.ts';
 import { prng } from './helpers/random.ts';
@@ -124,6 +126,39 @@ describe('a check outside the exported share of successes', () => {
     assert.equal(span?.status.code, SpanStatusCode.ERROR);
     assert.deepEqual(span?.events.map((e) => e.name), ['exception', 'odd.time', 'exception']);
     assert.equal(span?.events[0]!.attributes?.['exception.type'], 'Odd');
+  });
+
+  it('lets the listeners of its check trace, and a check they start decide for itself', async () => {
+    const m = suite.monitor({ successSpanRatio: 0 });
+    m.on('check', (result: HealthCheckResult) => {
+      if (result.platform !== 'first') return;
+      suite.otel.tracer.startSpan('listener.work').end();
+      void m.checkPlatformHealth('dependent', () => false);
+    });
+    await m.checkPlatformHealth('first', () => true);
+    await settle();
+    assert.deepEqual(checkSpans('first'), []);
+    assert.equal(suite.otel.spans().filter((s) => s.name === 'listener.work').length, 1, 'outside the stand-in’s unsampled context');
+    const [dependent] = checkSpans('dependent');
+    assert.equal(dependent?.attributes['health_check.status'], 'failure', 'its failure is kept');
+    assert.equal(dependent?.parentSpanContext, undefined, 'a root of its own');
+  });
+
+  it('takes any time a check gives an event, never one that would break the export', async () => {
+    const m = suite.monitor({ successSpanRatio: 0 });
+    await m.checkPlatformHealth('timed', () => {
+      const span = trace.getActiveSpan()!;
+      span.addEvent('epoch', new Date(0));
+      span.addEvent('words', {}, 'soon' as unknown as number);
+      span.addEvent('nan', Number.NaN);
+      span.addEvent('short pair', [1] as unknown as [number, number]);
+      return false;
+    });
+    const [span] = checkSpans('timed');
+    const times = Object.fromEntries(span!.events.map((e) => [e.name, hrTimeToMilliseconds(e.time)]));
+    assert.equal(times.epoch, 0, 'a Date is its own time');
+    for (const name of ['words', 'nan', 'short pair']) assert.equal(times[name], Date.now(), `${name}: now, as an SDK span takes it`);
+    assert.ok(JsonTraceSerializer.serializeRequest([span!]), 'the span serializes');
   });
 
   it('always gets a real span inside a caller’s trace', async () => {
