@@ -65,7 +65,7 @@ export interface HealthMetrics {
   /**
    * Counts one check; `seconds` (omitted for `rejected`) goes to the duration
    * histogram. Both are held per platform and handed to the instruments when
-   * the metrics are collected (or once 10,000 values wait): an instrument
+   * the metrics are collected (or once 10,000 checks wait): an instrument
    * record hashes its attributes every time, which at thousands of checks a
    * second, each on cold caches, cost more than the rest of the check's
    * telemetry; handed over together they run warm, and counts add up first.
@@ -185,7 +185,7 @@ function createMetrics(meter: Meter, maxErrorTypes: number): HealthMetrics {
   const checks = new Map<string, PlatformChecks>();
   // Platforms with something waiting, each once.
   const waiting: PlatformChecks[] = [];
-  let waitingValues = 0;
+  let waitingChecks = 0;
   /** Hands every waiting count and duration to the instruments. */
   const flush = (): void => {
     for (const entry of waiting) {
@@ -198,7 +198,7 @@ function createMetrics(meter: Meter, maxErrorTypes: number): HealthMetrics {
       entry.waiting = false;
     }
     waiting.length = 0;
-    waitingValues = 0;
+    waitingChecks = 0;
   };
   // The SDK runs observable callbacks before it collects the synchronous
   // instruments, so a collection sees every check up to its start. This gauge
@@ -213,7 +213,7 @@ function createMetrics(meter: Meter, maxErrorTypes: number): HealthMetrics {
     recordHealthCheck(platform, status, seconds) {
       const index = HEALTH_CHECK_STATUSES.indexOf(status);
       if (index < 0) checkOneOf('status', status, HEALTH_CHECK_STATUSES);
-      if (seconds !== undefined && (!(seconds >= 0) || seconds === Infinity)) checkNumber('seconds', seconds, { min: 0 });
+      if (seconds !== undefined && (typeof seconds !== 'number' || !(seconds >= 0) || seconds === Infinity)) checkNumber('seconds', seconds, { min: 0 });
       let entry = checks.get(platform);
       if (entry === undefined) {
         checkPlatformName(platform);
@@ -227,7 +227,7 @@ function createMetrics(meter: Meter, maxErrorTypes: number): HealthMetrics {
         waiting.push(entry);
       }
       // Bounded: with no collection (no SDK, or nobody scraping) values do not pile up.
-      if ((waitingValues += 1) >= MAX_WAITING_VALUES) flush();
+      if ((waitingChecks += 1) >= MAX_WAITING_CHECKS) flush();
     },
 
     setBreakerState(platform, state) {
@@ -287,8 +287,8 @@ function createMetrics(meter: Meter, maxErrorTypes: number): HealthMetrics {
 
 /** Name of the never-reported gauge whose callback runs at each collection. */
 const COLLECTION_HOOK = 'health_check_collection_hook';
-/** Counts and durations held at most between two collections. */
-const MAX_WAITING_VALUES = 10_000;
+/** Checks whose count and duration are held at most between two collections. */
+const MAX_WAITING_CHECKS = 10_000;
 
 interface PlatformChecks {
   readonly countAttrs: readonly Attributes[];
