@@ -201,6 +201,7 @@ describe('helper input errors', () => {
       assert.throws(() => m.recordHealthCheck('', 'success', 1), { message: /"platform".*""/ });
       assert.throws(() => m.recordHealthCheck('p', 'success', -1), { name: 'RangeError', message: /"seconds".*-1/ });
       assert.throws(() => m.recordHealthCheck('p', 'success', Number.NaN), { message: /"seconds".*NaN/ });
+      for (const odd of ['5', null, true]) assert.throws(() => m.recordHealthCheck('p', 'success', odd as never), { message: /"seconds"/ }, String(odd));
       assert.throws(() => m.setBreakerState('p', 'HALF_OPEN' as never), { message: /"state".*"HALF_OPEN"/ });
       assert.throws(() => m.setSystemResource('gpu' as never, 0.1), { message: /"resource".*"gpu"/ });
       assert.throws(() => m.setSystemResource('cpu', 1.5), { name: 'RangeError', message: /"ratio".*1\.5/ });
