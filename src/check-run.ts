@@ -10,6 +10,7 @@ import type { BreakerPermit, BreakerState, PlatformCircuitBreaker } from './circ
 import { captureFailure, type CheckFailure } from './check-failure.ts';
 import { abortCheck, checkSignal } from './check-signal.ts';
 import { describeValue } from './config.ts';
+import { isThenable } from './guarded-call.ts';
 import { DeferredSpan, outsideShare } from './deferred-span.ts';
 import type { RandomIds } from './random-ids.ts';
 import { classifyOutcome, type Classification, type Outcome as ClassifiedOutcome } from './outcome.ts';
@@ -225,10 +226,6 @@ export class CheckRun<T extends RunTarget, R extends { readonly breakerState: Br
   }
 }
 
-function isThenable(value: unknown): value is PromiseLike<unknown> {
-  return typeof (value as { then?: unknown } | null)?.then === 'function';
-}
-
 /**
  * A check's return value, read once: a PluginHealth is copied to a plain
  * object (its getters may throw, or answer differently, on a later read);
@@ -239,9 +236,10 @@ function captureValue(value: unknown): Outcome {
     if (typeof value === 'object' && value !== null) {
       const copy = { status: (value as PluginHealth).status, message: (value as PluginHealth).message };
       if (isPluginHealth(copy)) return { kind: 'value', value: typeof copy.message === 'string' ? copy : { status: copy.status } };
+      // Any other object is only described ("an object", "an array"): a plain
+      // stand-in of the same kind, so no later read of the check's own object can throw.
+      return { kind: 'value', value: Array.isArray(value) ? [] : copy };
     }
-    // classifyOutcome() describes any other value; a revoked Proxy throws there, so find out here.
-    describeValue(value);
     return { kind: 'value', value };
   } catch (error) {
     return { kind: 'threw', failure: captureFailure(error) };

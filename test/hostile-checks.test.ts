@@ -100,6 +100,22 @@ describe('a check that hands back something hostile', () => {
     assert.equal(result.errorType, 'unhealthy');
   });
 
+  it('records an invalid result when a check returns an object whose status is no health status and throws on a later read', async () => {
+    const m = monitor();
+    let reads = 0;
+    const odd = {
+      get status() {
+        reads += 1;
+        if (reads > 1) throw new Error('status read twice');
+        return 'weird';
+      },
+    };
+    const result = await m.checkPlatformHealth('p', (() => odd) as unknown as HealthCheck);
+    assert.equal(result.status, 'failure');
+    assert.equal(result.errorType, 'invalid_result');
+    assert.equal(reads, 1, 'read once');
+  });
+
   it('records a failure when a check returns a revoked Proxy', async () => {
     const m = monitor();
     const { proxy, revoke } = Proxy.revocable({}, {});
