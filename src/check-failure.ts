@@ -27,7 +27,7 @@ export interface CheckFailure extends Failure {
  * system's file table, memory). A check failing with one of them says
  * nothing about the platform, so it is not counted against its breaker.
  */
-export const PROCESS_RESOURCE_CODES = ['EMFILE', 'ENFILE', 'ENOMEM'] as const;
+const PROCESS_RESOURCE_CODES = ['EMFILE', 'ENFILE', 'ENOMEM'] as const;
 export type ProcessResourceCode = (typeof PROCESS_RESOURCE_CODES)[number];
 
 /** The process-resource code of an error or of its causes (fetch wraps socket errors in `cause`), if any. */

@@ -119,11 +119,6 @@ export class CheckRun<T extends RunTarget, R extends { readonly breakerState: Br
     context.with(this.#ctx, this.#begin, this, check);
   }
 
-  /** The outcome is in. */
-  get done(): boolean {
-    return this.#done;
-  }
-
   /** Ends the check as timed out (its deadline passed), aborting its signal. */
   expire(): void {
     if (this.#done) return;

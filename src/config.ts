@@ -59,14 +59,6 @@ export function checkString(name: string, value: unknown): string {
   return value;
 }
 
-/** Accepts undefined, or an object with the named methods (a meter, tracer, logger, metrics). */
-export function checkMethods(name: string, value: unknown, methods: readonly string[]): void {
-  if (value === undefined) return;
-  if (typeof value !== 'object' || value === null || methods.some((m) => typeof (value as Record<string, unknown>)[m] !== 'function')) {
-    throw new TypeError(`conductor-health: option "${name}" must be an object with ${methods.join(', ')} methods, got ${describeValue(value)}`);
-  }
-}
-
 /** Longest platform name: it becomes a label value on every series of the platform. */
 export const MAX_PLATFORM_NAME_LENGTH = 256;
 

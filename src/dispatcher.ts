@@ -100,13 +100,13 @@ export class Dispatcher<T extends Dispatchable> {
   /** Gives `key` slots every `intervalMs` (re-planned soon, once for a burst of calls). */
   add(key: string, intervalMs: number): void {
     this.#schedule.add(key, intervalMs);
-    this.replanSoon();
+    this.#replanSoon();
   }
 
   /** Drops `key`'s slots. */
   remove(key: string): void {
     this.#schedule.remove(key);
-    this.replanSoon();
+    this.#replanSoon();
   }
 
   /** `performance.now()` time of `key`'s first slot at or after `at`. */
@@ -141,7 +141,7 @@ export class Dispatcher<T extends Dispatchable> {
   }
 
   /** Re-plans in a microtask (only while running: start() plans everything anyway). */
-  replanSoon(): void {
+  #replanSoon(): void {
     if (!this.#running || this.#replanQueued) return;
     this.#replanQueued = true;
     // Registering many platforms in one go plans once, not once per platform.

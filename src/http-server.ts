@@ -30,9 +30,6 @@ export const HTTP_SERVER_DEFAULTS: Readonly<HttpServerBounds> = Object.freeze({
   writeTimeoutMs: 10_000,
 });
 
-/** The option names of {@link HttpServerBounds}, for validation and the options table. */
-export const HTTP_SERVER_BOUND_KEYS = Object.keys(HTTP_SERVER_DEFAULTS) as ReadonlyArray<keyof HttpServerBounds>;
-
 /**
  * Creates an HTTP server with `bounds` applied and listens on host:port.
  * Rejects with the listen error (EADDRINUSE, EACCES…) untouched; the caller

@@ -60,9 +60,6 @@ export const BREAKER_SETTINGS = given(BREAKER_OPTIONS.pick({ failMax: true, rese
 /** The tunable breaker settings, as the monitor and a config file pass them on. */
 export type BreakerSettings = z.input<typeof BREAKER_SETTINGS>;
 
-/** The names of {@link BREAKER_SETTINGS}. */
-export const BREAKER_SETTING_KEYS = Object.freeze(Object.keys(BREAKER_SETTINGS.shape) as (keyof BreakerSettings)[]);
-
 const RESOURCES_OPTION = z
   .custom<ResourceMonitor | false>((value) => value === false || value instanceof ResourceMonitor, { error: () => 'a ResourceMonitor or false' })
   .register(fieldMeta, { expected: 'a ResourceMonitor or false' });
@@ -153,8 +150,3 @@ export const MONITOR_DEFAULTS = Object.freeze(monitorDefaults);
  * conductor passes explicitly). Each maps to the option of the same meaning.
  */
 export const ENV_OVERRIDES = Object.freeze(envVariablesOf(BREAKER_OPTIONS, MONITOR_OPTIONS));
-
-/** The environment variable that overrides `option`, if any. */
-export function envVariableOf(option: string): string | undefined {
-  return Object.entries(ENV_OVERRIDES).find(([, o]) => o === option)?.[0];
-}

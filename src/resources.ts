@@ -3,7 +3,8 @@ import os from 'node:os';
 import { join } from 'node:path';
 import { checkFunction, describeValue } from './config.ts';
 import { parseOptions } from './option-schema.ts';
-import { RESOURCE_OPTIONS } from './resource-options.ts';
+import { isThenable } from './guarded-call.ts';
+import { RESOURCE_OPTIONS, type ResourceMonitorOptions } from './resource-options.ts';
 import { createLibraryLogger, silentLogger, type Logger } from './logger.ts';
 import { initMetrics, RESOURCES, type HealthMetrics, type ResourceName } from './metrics.ts';
 
@@ -222,7 +223,6 @@ export function createSystemSampler(options: { path?: string; cgroupRoot?: strin
   };
 }
 
-import type { ResourceMonitorOptions } from './resource-options.ts';
 export type { ResourceMonitorOptions };
 
 /**
@@ -348,7 +348,7 @@ export class ResourceMonitor {
 
   /** The sampler's answer, or a rejection once it takes longer than sampleTimeoutMs (the call is then remembered as hung). */
   #bounded(answer: ResourceReadings | Promise<ResourceReadings>): Promise<ResourceReadings> {
-    if (typeof (answer as { then?: unknown } | null)?.then !== 'function') return Promise.resolve(answer);
+    if (!isThenable(answer)) return Promise.resolve(answer);
     const call = Promise.resolve(answer);
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {

@@ -95,7 +95,7 @@ export interface TransitionView {
 }
 
 /** A check's result as one letter, to keep the event stream small. */
-export const STATUS_LETTERS: Readonly<Record<HealthCheckStatus, string>> = Object.freeze({ success: 's', failure: 'f', timeout: 't', rejected: 'r' });
+const STATUS_LETTERS: Readonly<Record<HealthCheckStatus, string>> = Object.freeze({ success: 's', failure: 'f', timeout: 't', rejected: 'r' });
 
 /** The page's view of a report taken with `{ history: true }`. */
 export function snapshotOf(report: HealthReport, now: number, historySize: number): StatusSnapshot {
