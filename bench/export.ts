@@ -23,7 +23,7 @@ import { silentLogger } from '../src/logger.ts';
 import type { OtlpProtocol } from '../src/otlp.ts';
 import { startTelemetry } from '../src/telemetry.ts';
 import { startCollector, startJaeger } from '../test/helpers/peers.ts';
-import type { BenchRow } from './monitor.ts';
+import { median, sig, type BenchRow } from './monitor.ts';
 
 const SELF = fileURLToPath(import.meta.url);
 const PLATFORMS = 2_000;
@@ -132,8 +132,6 @@ async function bytesPerSpan(): Promise<Record<'protobuf' | 'json' | 'protobufGzi
   return { protobuf: per(protobuf), json: per(json), protobufGzip: per(gzipSync(protobuf)), jsonGzip: per(gzipSync(json)) };
 }
 
-const sig = (x: number): number => Number(x.toPrecision(3));
-
 /** Runs every variant against a real Collector and Jaeger, then measures span sizes. */
 export async function runExportBench({ quick = false }: { quick?: boolean } = {}): Promise<BenchRow[]> {
   const jaeger = await startJaeger();
@@ -150,7 +148,6 @@ export async function runExportBench({ quick = false }: { quick?: boolean } = {}
     await collector.stop();
     await jaeger.stop();
   }
-  const median = (xs: number[]): number => xs.sort((a, b) => a - b)[xs.length >> 1]!;
   const results: Record<string, LoopResult> = Object.fromEntries(
     Object.keys(VARIANTS).map((name) => {
       const sorted = rounds.map((r) => r[name]!).sort((a, b) => a.usPerCheck - b.usPerCheck);

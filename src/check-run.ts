@@ -102,15 +102,19 @@ export class CheckRun<T extends RunTarget, R extends { readonly breakerState: Br
     this.deadline = this.startedPerf + target.timeoutMs;
     // A check started from inside a stand-in's context (a listener of another
     // check) is a root of its own: under the stand-in's unsampled context its span would be dropped.
-    if (trace.getSpan(parent) instanceof DeferredSpan) parent = trace.deleteSpan(parent);
+    let parentSpan = trace.getSpan(parent);
+    if (parentSpan instanceof DeferredSpan) {
+      parent = trace.deleteSpan(parent);
+      parentSpan = undefined;
+    }
     this.#parent = parent;
     const attributes = { 'health_check.platform': target.name };
     // Below ratio 1, a root check outside the share gets a stand-in that only
     // becomes a span if the check is not a plain success; a check inside a
     // caller's trace always belongs to that trace.
-    const ids = host.successSpanRatio < 1 && trace.getSpan(parent) === undefined ? outsideShare(host.ids, host.successSpanRatio) : undefined;
+    const ids = host.successSpanRatio < 1 && parentSpan === undefined ? outsideShare(host.ids, host.successSpanRatio) : undefined;
     this.#span = ids
-      ? new DeferredSpan(host.tracer, 'health_check', SpanKind.INTERNAL, attributes, parent, ids)
+      ? new DeferredSpan(host.tracer, attributes, parent, ids)
       : host.tracer.startSpan('health_check', { kind: SpanKind.INTERNAL, attributes }, parent);
     this.#ctx = trace.setSpan(parent, this.#span);
     // One context switch per check: the breaker's verdict, the check itself and

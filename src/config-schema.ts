@@ -5,7 +5,7 @@
  * (`npm run schema`) for editors; a test keeps the two in step.
  */
 import * as z from 'zod';
-import { MAX_PLATFORM_NAME_LENGTH } from './config.ts';
+import { isHttpUrl, MAX_PLATFORM_NAME_LENGTH } from './config.ts';
 import { BREAKER_SETTINGS, MONITOR_OPTIONS, PLATFORM_OPTIONS } from './options.ts';
 import { RECOVER_BELOW, RESOURCE_OPTIONS } from './resource-options.ts';
 import { TELEMETRY_OPTIONS } from './telemetry-options.ts';
@@ -29,15 +29,6 @@ const HTTP_URL = z
   .string({ error: () => HTTP_URL_EXPECTED })
   .regex(/^https?:\/\//i, { error: () => HTTP_URL_EXPECTED })
   .refine(isHttpUrl, { error: () => HTTP_URL_EXPECTED });
-
-function isHttpUrl(value: string): boolean {
-  try {
-    const { protocol } = new URL(value);
-    return protocol === 'http:' || protocol === 'https:';
-  } catch {
-    return false;
-  }
-}
 
 const STATUS_EXPECTED = 'a status code or a range like "200-399"';
 const STATUS_RANGE = /^\s*(\d{3})\s*(?:-\s*(\d{3})\s*)?$/;

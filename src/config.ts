@@ -59,6 +59,16 @@ export function checkString(name: string, value: unknown): string {
   return value;
 }
 
+/** True for a URL with the http: or https: scheme. */
+export function isHttpUrl(value: string): boolean {
+  try {
+    const { protocol } = new URL(value);
+    return protocol === 'http:' || protocol === 'https:';
+  } catch {
+    return false;
+  }
+}
+
 /** Longest platform name: it becomes a label value on every series of the platform. */
 export const MAX_PLATFORM_NAME_LENGTH = 256;
 

@@ -13,6 +13,7 @@
  * own (the SDK picks its ids).
  */
 import {
+  SpanKind,
   SpanStatusCode,
   trace,
   TraceFlags,
@@ -23,7 +24,6 @@ import {
   type Link,
   type Span,
   type SpanContext,
-  type SpanKind,
   type SpanStatus,
   type TimeInput,
   type Tracer,
@@ -93,6 +93,11 @@ function copyTime(time: TimeInput): TimeInput {
 
 const text = (value: unknown): string | undefined => (typeof value === 'string' ? value : typeof value === 'number' ? String(value) : undefined);
 
+/** Whether a trace id falls in a share `ratio` (0 to 1) of all: its last 32 bits below `ratio` × 2^32. */
+export function inShare(traceId: string, ratio: number): boolean {
+  return Number.parseInt(traceId.slice(-8), 16) < ratio * 2 ** 32;
+}
+
 /**
  * Whether a root check is in the exported share: `ratio` of them are,
  * decided on the last 32 bits of a fresh random trace id. Undefined when it
@@ -100,15 +105,13 @@ const text = (value: unknown): string | undefined => (typeof value === 'string' 
  */
 export function outsideShare(ids: RandomIds, ratio: number): { traceId: string; spanId: string } | undefined {
   const traceId = ids.generateTraceId();
-  if (Number.parseInt(traceId.slice(24), 16) < ratio * 2 ** 32) return undefined;
+  if (inShare(traceId, ratio)) return undefined;
   return { traceId, spanId: ids.generateSpanId() };
 }
 
 /** The stand-in span; see the module comment. */
 export class DeferredSpan implements Span {
   readonly #tracer: Tracer;
-  readonly #name: string;
-  readonly #kind: SpanKind;
   readonly #parent: Context;
   readonly #context: SpanContext;
   // performance.now() numbers: the SDK reads a number no later than now as
@@ -125,10 +128,8 @@ export class DeferredSpan implements Span {
    * @param tracer what builds the real span, if the check must be kept
    * @param ids the ids {@link outsideShare} gave, which the check propagates
    */
-  constructor(tracer: Tracer, name: string, kind: SpanKind, attributes: Attributes, parent: Context, ids: { traceId: string; spanId: string }) {
+  constructor(tracer: Tracer, attributes: Attributes, parent: Context, ids: { traceId: string; spanId: string }) {
     this.#tracer = tracer;
-    this.#name = name;
-    this.#kind = kind;
     this.#attributes = copyAttributes(attributes);
     this.#attributeCount = Object.keys(this.#attributes).length;
     this.#parent = parent;
@@ -150,7 +151,8 @@ export class DeferredSpan implements Span {
   }
 
   setAttributes(attributes: Attributes): this {
-    for (const [key, value] of Object.entries(copyAttributes(attributes))) this.setAttribute(key, value!);
+    // Each value read once, here; setAttribute drops what is not valid.
+    for (const key of Object.keys(attributes)) this.setAttribute(key, attributes[key]!);
     return this;
   }
 
@@ -212,7 +214,7 @@ export class DeferredSpan implements Span {
     this.#ended = true;
     if (this.#attributes['health_check.status'] === 'success' && this.#recorded === undefined) return;
     const end = endTime === undefined ? performance.now() : copyTime(endTime);
-    const span = this.#tracer.startSpan(this.#name, { kind: this.#kind, attributes: this.#attributes, startTime: this.#startTime }, this.#parent);
+    const span = this.#tracer.startSpan('health_check', { kind: SpanKind.INTERNAL, attributes: this.#attributes, startTime: this.#startTime }, this.#parent);
     try {
       for (const item of this.#recorded ?? []) {
         if ('event' in item) span.addEvent(item.event, item.attributes, item.time);

@@ -3,7 +3,7 @@ import { OTLPTraceExporter as JsonTraceExporter } from '@opentelemetry/exporter-
 import { OTLPTraceExporter as ProtobufTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace';
 import { shortMessage } from './check-failure.ts';
-import { describeValue } from './config.ts';
+import { describeValue, isHttpUrl } from './config.ts';
 import { LogLimiter } from './log-limiter.ts';
 import type { Logger } from './logger.ts';
 import { maskSecrets } from './text.ts';
@@ -180,13 +180,7 @@ function milliseconds({ name, value }: { name: string; value: string }): number 
 
 /** An http: or https: URL; the exporter would otherwise fail later and deep inside. */
 function checkEndpoint(what: string, value: string): string {
-  let url: URL | undefined;
-  try {
-    url = new URL(value);
-  } catch {
-    url = undefined;
-  }
-  if (url === undefined || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
+  if (!isHttpUrl(value)) {
     throw new RangeError(`conductor-health: ${what} must be an http: or https: URL, got ${describeValue(maskSecrets(value))}`);
   }
   return value;

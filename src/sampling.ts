@@ -10,6 +10,7 @@ import {
   type SpanProcessor,
 } from '@opentelemetry/sdk-trace';
 import { describeValue } from './config.ts';
+import { inShare } from './deferred-span.ts';
 
 /**
  * Which spans leave the process: the specification's `OTEL_TRACES_SAMPLER`,
@@ -70,13 +71,12 @@ export function mustExport(span: ReadableSpan): boolean {
  */
 export class SuccessSpanFilter implements SpanProcessor {
   readonly #next: SpanProcessor;
-  /** `ratio` scaled to the 32-bit range the trace id's last 8 hex digits cover. */
-  readonly #bound: number;
+  readonly #ratio: number;
 
   /** @param ratio share of successful checks exported, 0 to 1 */
   constructor(next: SpanProcessor, ratio: number) {
     this.#next = next;
-    this.#bound = ratio * 2 ** 32;
+    this.#ratio = ratio;
   }
 
   onStart(span: Span, parentContext: Context): void {
@@ -84,7 +84,7 @@ export class SuccessSpanFilter implements SpanProcessor {
   }
 
   onEnd(span: ReadableSpan): void {
-    if (mustExport(span) || Number.parseInt(span.spanContext().traceId.slice(-8), 16) < this.#bound) this.#next.onEnd(span);
+    if (mustExport(span) || inShare(span.spanContext().traceId, this.#ratio)) this.#next.onEnd(span);
   }
 
   forceFlush(): Promise<void> {
