@@ -216,7 +216,10 @@ describe('conductor-health run, stopping on signals', () => {
     await writeFile(file, 'monitor: { intervalMs: 100 }\nresources: false\ntargets:\n  - { name: a, type: tcp, host: 127.0.0.1, port: 1 }\n');
     const cli = spawnCli(['run', '--config', file, '--json-logs'], { OTEL_EXPORTER_PROMETHEUS_PORT: String(port), OTEL_EXPORTER_OTLP_ENDPOINT: collector.url });
     await waitFor('/readyz', async () => ((await fetch(`http://127.0.0.1:${port}/readyz`)).status === 200 ? true : undefined));
-    await waitFor('a check span', async () => ((await fetch(`http://127.0.0.1:${port}/metrics`)).ok && /health_check_total\{platform="a"/.test(await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()) ? true : undefined));
+    await waitFor('a counted check', async () => {
+      const response = await fetch(`http://127.0.0.1:${port}/metrics`);
+      return response.ok && /health_check_total\{platform="a"/.test(await response.text()) ? true : undefined;
+    });
     return { cli, collector };
   }
 

@@ -205,7 +205,6 @@ describe('a scrape in the middle of stop()', () => {
 
       let stopped = false;
       const stopping = monitor.stop().then(() => (stopped = true));
-      assert.equal(stopped, false, 'stop() is waiting for the stuck checks');
       const [metrics, health, ready] = await Promise.all([fetch(`${base}/metrics`), fetch(`${base}/healthz`), fetch(`${base}/readyz`)]);
       assert.equal(metrics.status, 200);
       const text = await metrics.text();
