@@ -19,7 +19,7 @@ export interface HttpCheckOptions {
 }
 
 /** Defaults of {@link httpCheck}. */
-export const HTTP_CHECK_DEFAULTS = Object.freeze({
+const HTTP_CHECK_DEFAULTS = Object.freeze({
   /** A health body worth matching is small; this bounds the memory of 1,000 concurrent checks to 64 MiB. */
   maxBodyBytes: 65_536,
 });
@@ -57,7 +57,7 @@ export class BodyMismatchError extends Error {
  * fetch refuses a URL with credentials, and a URL shown anywhere must not
  * carry a password.
  */
-export function splitCredentials(url: string): { url: string; authorization: string | undefined } {
+function splitCredentials(url: string): { url: string; authorization: string | undefined } {
   let parsed: URL;
   try {
     parsed = new URL(url);
@@ -118,9 +118,9 @@ export function httpCheck(options: HttpCheckOptions): HealthCheck {
       await response.body?.cancel();
       throw new UnexpectedStatusError(response.status, expect);
     }
-    if (bodyMatch === undefined || response.body === null) {
+    if (bodyMatch === undefined) {
       await response.body?.cancel();
-      if (bodyMatch === undefined) return true;
+      return true;
     }
     const { text, truncated } = response.body === null ? { text: '', truncated: false } : await readBounded(response.body, maxBodyBytes);
     const matches = typeof bodyMatch === 'string' ? text.includes(bodyMatch) : bodyMatch.test(text);

@@ -165,10 +165,11 @@ export class PlatformCircuitBreaker {
     // A lease or a reset time that has passed ends the period before this outcome is looked at.
     this.currentState();
     if (permit.generation !== this.generation || permit.trial !== this.trial) {
-      if (verdict !== 'release') this.addStaleEvent(permit, verdict);
+      if (verdict !== 'release') this.addStaleEvent(permit.state, verdict);
       return false;
     }
-    if (verdict === 'release') this.releaseTrial(permit.trial);
+    // The permit holds the current trial, so the breaker is HALF_OPEN and not shut down.
+    if (verdict === 'release') this.rearmHalfOpen();
     else this.settleTrial(permit.trial, verdict === 'success', error);
     return true;
   };
@@ -216,9 +217,9 @@ export class PlatformCircuitBreaker {
   tryAcquire(): BreakerPermit | undefined {
     if (this.shut) return undefined;
     const state = this.currentState();
-    if (state === 'CLOSED') return new Permit(this.settlePermit, 'CLOSED', this.generation, undefined);
+    if (state === 'CLOSED') return new Permit(this.settlePermit, this.generation, undefined);
     const trial = state === 'HALF_OPEN' ? this.claimTrial() : undefined;
-    if (trial !== undefined) return new Permit(this.settlePermit, 'HALF_OPEN', this.generation, trial);
+    if (trial !== undefined) return new Permit(this.settlePermit, this.generation, trial);
     this.addRejectedEvent();
     return undefined;
   }
@@ -503,6 +504,7 @@ export class PlatformCircuitBreaker {
 
   private settleTrial(trial: Trial, ok: boolean, error: unknown): void {
     this.dropTrial();
+    // opossum closes (or opens) inside these calls; the model test checks the state after every step.
     if (ok) {
       this.failureCount = 0;
       trial.succeed();
@@ -510,22 +512,13 @@ export class PlatformCircuitBreaker {
       this.failureCount++;
       trial.fail(error);
     }
-    // opossum closes or opens inside the call above; should a later version defer that, do it now so state never lags.
-    if (this.opossum.halfOpen && this.trial === undefined) {
-      if (ok) this.opossum.close();
-      else this.opossum.open();
-    }
-  }
-
-  private releaseTrial(trial: Trial): void {
-    if (this.trial === trial && this.state === 'HALF_OPEN' && !this.shut) this.rearmHalfOpen();
   }
 
   /** A classified result with no call identity (recordResult, recordPluginHealth): applies to the current period. */
   private recordClassified(outcome: Classification): void {
     if (outcome.verdict === 'success') this.recordSuccess();
     else if (outcome.verdict === 'failure') this.recordFailure(outcome.cause);
-    else if (this.currentState() === 'HALF_OPEN' && this.trial !== undefined) this.releaseTrial(this.trial);
+    else if (this.currentState() === 'HALF_OPEN' && this.trial !== undefined) this.rearmHalfOpen();
   }
 
   /** A result reported through record*(): applies to whatever call the breaker allowed last. */
@@ -551,7 +544,7 @@ export class PlatformCircuitBreaker {
     if (this.shut) return false;
     if (verdict === 'failure') this.metrics.recordPluginFailure(this.platform, errorTypeOf(error));
     if (generation !== this.generation) {
-      if (verdict !== 'release') this.addStaleEvent({ state: 'CLOSED', generation }, verdict);
+      if (verdict !== 'release') this.addStaleEvent('CLOSED', verdict);
       return false;
     }
     if (verdict !== 'release') this.count(verdict === 'success');
@@ -657,13 +650,13 @@ export class PlatformCircuitBreaker {
     span.end();
   }
 
-  private addStaleEvent(permit: Pick<BreakerPermit, 'state' | 'generation'>, verdict: Verdict): void {
+  private addStaleEvent(permitState: BreakerPermit['state'], verdict: Verdict): void {
     const active = trace.getActiveSpan();
     if (active?.isRecording()) {
       active.addEvent('circuit_breaker.stale_outcome', {
         'circuit_breaker.platform': this.platform,
         'circuit_breaker.outcome': verdict,
-        'circuit_breaker.permit_state': permit.state,
+        'circuit_breaker.permit_state': permitState,
         'circuit_breaker.state': this.state,
       });
     }

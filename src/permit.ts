@@ -85,9 +85,9 @@ export class Permit implements BreakerPermit {
   settled = false;
   private readonly settle: (permit: Permit, verdict: Verdict, error: unknown) => boolean;
 
-  constructor(settle: (permit: Permit, verdict: Verdict, error: unknown) => boolean, state: 'CLOSED' | 'HALF_OPEN', generation: number, trial: Trial | undefined) {
+  constructor(settle: (permit: Permit, verdict: Verdict, error: unknown) => boolean, generation: number, trial: Trial | undefined) {
     this.settle = settle;
-    this.state = state;
+    this.state = trial === undefined ? 'CLOSED' : 'HALF_OPEN';
     this.generation = generation;
     this.trial = trial;
   }
