@@ -1,34 +1,28 @@
 import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { HealthMonitor } from '../src/health.ts';
-import type { Logger } from '../src/logger.ts';
 import { ResourceMonitor, type ResourceReadings } from '../src/resources.ts';
 import { advance, useFakeClock, useRealClock } from './helpers/clock.ts';
 import { find } from './helpers/exposition.ts';
 import { setupOtel, type TestOtel } from './helpers/otel.ts';
+import { recordingLogger } from './helpers/logger.ts';
 
 let otel: TestOtel;
 before(async () => (otel = await setupOtel()));
 after(() => otel.shutdown());
 
-/** A logger that keeps what it is told, to assert on warnings. */
-function capturingLogger(): Logger & { lines: Array<{ level: string; msg: string | undefined }> } {
-  const lines: Array<{ level: string; msg: string | undefined }> = [];
-  const at = (level: string) => (_: object, msg?: string) => void lines.push({ level, msg });
-  return { lines, debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
-}
 
 describe('degraded mode in the health monitor', () => {
   let readings: ResourceReadings;
   let monitor: HealthMonitor;
   let resources: ResourceMonitor;
-  let logger: ReturnType<typeof capturingLogger>;
+  let logger: ReturnType<typeof recordingLogger>;
   const starts = new Map<string, number[]>();
 
   beforeEach(() => {
     useFakeClock();
     readings = { memory: 0.5, cpu: 0.1, disk: 0.2 };
-    logger = capturingLogger();
+    logger = recordingLogger();
     starts.clear();
   });
   afterEach(async () => {
@@ -114,7 +108,7 @@ describe('degraded mode in the health monitor', () => {
     await advance(10_000, 500);
     assert.equal(await degradedGauge(), '0');
 
-    const entries = logger.lines.filter((l) => /degraded mode/.test(l.msg ?? ''));
+    const entries = logger.entries.filter((l) => /degraded mode/.test(l.msg ?? ''));
     assert.deepEqual(entries.map((l) => l.level), ['warn', 'info']);
     const events = otel.spans().slice(spansBefore).flatMap((s) => s.events);
     const entered = events.find((e) => e.name === 'health_monitor.degraded');

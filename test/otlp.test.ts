@@ -4,12 +4,12 @@ import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
 import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider, type ReadableSpan, type SpanExporter } from '@opentelemetry/sdk-trace';
 import { EXPORT_FAILURE_LOG_INTERVAL_MS, ReportingExporter, createTraceExporter, otlpTraceSettings } from '../src/otlp.ts';
 import { maskSecrets } from '../src/text.ts';
-import type { Logger } from '../src/logger.ts';
 import { trace } from '@opentelemetry/api';
 import { silentLogger } from '../src/logger.ts';
 import { startTelemetry } from '../src/telemetry.ts';
 import { startOtlpReceiver } from './helpers/otlp-receiver.ts';
 import { freePort } from './helpers/ports.ts';
+import { recordingLogger } from './helpers/logger.ts';
 
 const BOUND = 4_000;
 const settings = (env: NodeJS.ProcessEnv, options: Parameters<typeof otlpTraceSettings>[0] = {}) => otlpTraceSettings(options, BOUND, env);
@@ -86,12 +86,6 @@ describe('maskSecrets on a URL', () => {
   });
 });
 
-/** A logger that keeps what it is given. */
-function recordingLogger(): Logger & { lines: { level: string; obj: Record<string, unknown>; msg: string | undefined }[] } {
-  const lines: { level: string; obj: Record<string, unknown>; msg: string | undefined }[] = [];
-  const at = (level: string) => (obj: object, msg?: string) => void lines.push({ level, obj: obj as Record<string, unknown>, msg });
-  return { lines, debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
-}
 
 /** An exporter whose next result the test decides. */
 function scriptedExporter(): SpanExporter & { next: ExportResult } {
@@ -116,34 +110,34 @@ describe('ReportingExporter: a collector that cannot be reached is not silent', 
     const send = () => exporter.export(spans, (r) => results.push(r.code));
 
     send();
-    assert.equal(logger.lines.length, 1);
-    assert.equal(logger.lines[0]!.level, 'warn');
-    assert.equal(logger.lines[0]!.obj.endpoint, 'http/protobuf http://user:***@c:4318/v1/traces');
-    assert.equal(logger.lines[0]!.obj.error, 'connect ECONNREFUSED 127.0.0.1:4318');
-    assert.match(logger.lines[0]!.msg!, /cannot export spans to http\/protobuf http:\/\/user:\*\*\*@c:4318/);
+    assert.equal(logger.entries.length, 1);
+    assert.equal(logger.entries[0]!.level, 'warn');
+    assert.equal(logger.entries[0]!.obj.endpoint, 'http/protobuf http://user:***@c:4318/v1/traces');
+    assert.equal(logger.entries[0]!.obj.error, 'connect ECONNREFUSED 127.0.0.1:4318');
+    assert.match(logger.entries[0]!.msg!, /cannot export spans to http\/protobuf http:\/\/user:\*\*\*@c:4318/);
 
     for (let i = 0; i < 100; i += 1) {
       now += 100;
       send();
     }
-    assert.equal(logger.lines.length, 1, 'a hundred more failures within the interval add nothing');
+    assert.equal(logger.entries.length, 1, 'a hundred more failures within the interval add nothing');
 
     now = EXPORT_FAILURE_LOG_INTERVAL_MS + 1;
     send();
-    assert.equal(logger.lines.length, 2);
-    assert.deepEqual([logger.lines[1]!.obj.failedExports, logger.lines[1]!.obj.droppedSpans], [101, 202]);
+    assert.equal(logger.entries.length, 2);
+    assert.deepEqual([logger.entries[1]!.obj.failedExports, logger.entries[1]!.obj.droppedSpans], [101, 202]);
 
     inner.next = { code: ExportResultCode.SUCCESS };
     send();
     send();
-    assert.equal(logger.lines.length, 3, 'one line when it recovers, none for later successes');
-    assert.equal(logger.lines[2]!.level, 'info');
-    assert.match(logger.lines[2]!.msg!, /works again/);
+    assert.equal(logger.entries.length, 3, 'one line when it recovers, none for later successes');
+    assert.equal(logger.entries[2]!.level, 'info');
+    assert.match(logger.entries[2]!.msg!, /works again/);
     assert.equal(results.length, 104, 'every result reaches the caller');
 
     inner.next = { code: ExportResultCode.FAILED, error: new Error('503') };
     send();
-    assert.equal(logger.lines.length, 4, 'a new outage is reported at once');
+    assert.equal(logger.entries.length, 4, 'a new outage is reported at once');
   });
 
   it('names the real exporter’s endpoint with its password masked when the port is closed', async () => {
@@ -155,9 +149,9 @@ describe('ReportingExporter: a collector that cannot be reached is not silent', 
     const result = await new Promise<ExportResult>((resolve) => exporter.export(finished.getFinishedSpans(), resolve));
     await exporter.shutdown();
     assert.equal(result.code, ExportResultCode.FAILED);
-    assert.equal(logger.lines.length, 1, JSON.stringify(logger.lines));
-    assert.equal(logger.lines[0]!.obj.endpoint, `http/json http://user:***@127.0.0.1:${port}/v1/traces`);
-    assert.ok(!JSON.stringify(logger.lines).includes('hunter2'), 'the password is never printed');
+    assert.equal(logger.entries.length, 1, JSON.stringify(logger.entries));
+    assert.equal(logger.entries[0]!.obj.endpoint, `http/json http://user:***@127.0.0.1:${port}/v1/traces`);
+    assert.ok(!JSON.stringify(logger.entries).includes('hunter2'), 'the password is never printed');
   });
 });
 

@@ -3,8 +3,8 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics';
-import type { Logger } from '../src/logger.ts';
 import { countLiveTimers } from './helpers/clock.ts';
+import { recordingLogger } from './helpers/logger.ts';
 import {
   ResourceMonitor,
   createSystemSampler,
@@ -23,12 +23,6 @@ const FIXTURES = fileURLToPath(new URL('./fixtures/cgroup/', import.meta.url));
 const fixture = (path: string): string => readFileSync(FIXTURES + path, 'utf8');
 const MiB = 1024 * 1024;
 
-interface LogEntry { level: string; obj: object; msg: string | undefined }
-function capturingLogger(): Logger & { entries: LogEntry[] } {
-  const entries: LogEntry[] = [];
-  const at = (level: string) => (obj: object, msg?: string) => { entries.push({ level, obj, msg }); };
-  return { entries, debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
-}
 
 class TestReader extends MetricReader {
   protected override async onShutdown(): Promise<void> {}
@@ -39,7 +33,7 @@ class TestReader extends MetricReader {
 function scripted(options: ResourceMonitorOptions = {}) {
   const queue: unknown[] = [];
   const changes: DegradedChange[] = [];
-  const logger = capturingLogger();
+  const logger = recordingLogger();
   const sampler = mock.fn((): ResourceReadings => {
     const next = queue.shift();
     if (next instanceof Error) throw next;
@@ -170,7 +164,7 @@ describe('a sampler that fails or returns nonsense', () => {
   }
 
   it('does not reject out of sample() when the sampler rejects', async () => {
-    const logger = capturingLogger();
+    const logger = recordingLogger();
     const monitor = new ResourceMonitor({ sampler: () => Promise.reject(new Error('nope')), logger, meter: new MeterProvider().getMeter('t') });
     assert.deepEqual(await monitor.sample(), {});
     assert.equal(logger.entries[0]?.level, 'warn');
@@ -192,7 +186,7 @@ describe('metrics', () => {
     const reader = new TestReader();
     const meter = new MeterProvider({ readers: [reader] }).getMeter('test');
     const queue: ResourceReadings[] = [{ memory: 0.42, cpu: 0.9, disk: 0.1 }, { cpu: 0.1 }, { cpu: 0.2 }];
-    const monitor = new ResourceMonitor({ sampler: () => queue.shift() ?? {}, meter, logger: capturingLogger() });
+    const monitor = new ResourceMonitor({ sampler: () => queue.shift() ?? {}, meter, logger: recordingLogger() });
     const collect = async () => {
       const { resourceMetrics } = await reader.collect();
       const all = resourceMetrics.scopeMetrics.flatMap((s) => s.metrics);
@@ -215,7 +209,7 @@ describe('metrics', () => {
   it('writes 0 to health_monitor_degraded when started healthy', async () => {
     const reader = new TestReader();
     const meter = new MeterProvider({ readers: [reader] }).getMeter('test');
-    const monitor = new ResourceMonitor({ sampler: () => new Promise(() => {}), meter, logger: capturingLogger() });
+    const monitor = new ResourceMonitor({ sampler: () => new Promise(() => {}), meter, logger: recordingLogger() });
     monitor.start();
     monitor.stop();
     const { resourceMetrics } = await reader.collect();
@@ -244,12 +238,12 @@ describe('options', () => {
   ];
   for (const [options, message] of cases) {
     it(`rejects ${JSON.stringify(options, (_k, v: unknown) => (typeof v === 'function' ? 'a function' : v))} naming the option and the value`, () => {
-      assert.throws(() => new ResourceMonitor({ meter, logger: capturingLogger(), ...options } as ResourceMonitorOptions), message);
+      assert.throws(() => new ResourceMonitor({ meter, logger: recordingLogger(), ...options } as ResourceMonitorOptions), message);
     });
   }
 
   it('accepts a threshold of exactly 1 with a recovery level of 0', () => {
-    assert.doesNotThrow(() => new ResourceMonitor({ meter, logger: capturingLogger(), threshold: 1, recoverBelow: 0, sampler: () => ({}) }));
+    assert.doesNotThrow(() => new ResourceMonitor({ meter, logger: recordingLogger(), threshold: 1, recoverBelow: 0, sampler: () => ({}) }));
   });
 });
 
@@ -340,7 +334,7 @@ describe('the real sampler on this machine', () => {
   });
 
   it('leaves disk out and logs when the path cannot be read', async () => {
-    const logger = capturingLogger();
+    const logger = recordingLogger();
     const readings = await createSystemSampler({ path: FIXTURES + 'does-not-exist', logger })();
     assert.equal(readings.disk, undefined);
     assert.equal(typeof readings.memory, 'number');
@@ -348,7 +342,7 @@ describe('the real sampler on this machine', () => {
   });
 
   it('is what a monitor without a sampler uses', async () => {
-    const monitor = new ResourceMonitor({ meter: new MeterProvider().getMeter('t'), logger: capturingLogger() });
+    const monitor = new ResourceMonitor({ meter: new MeterProvider().getMeter('t'), logger: recordingLogger() });
     const readings = await monitor.sample();
     assert.ok(readings.memory !== undefined && readings.disk !== undefined);
   });

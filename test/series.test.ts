@@ -6,9 +6,9 @@ import { metrics } from '@opentelemetry/api';
 import { MeterProvider } from '@opentelemetry/sdk-metrics';
 import { getMetricsRegistry, startTelemetry, type Telemetry } from '../src/telemetry.ts';
 import { initMetrics } from '../src/metrics.ts';
-import type { Logger } from '../src/logger.ts';
 import { parseExposition } from './helpers/exposition.ts';
 import { promtoolCheckMetrics } from './helpers/promtool.ts';
+import { recordingLogger } from './helpers/logger.ts';
 
 let telemetry: Telemetry | undefined;
 afterEach(async () => {
@@ -18,12 +18,6 @@ afterEach(async () => {
 
 const scrape = async () => parseExposition(await getMetricsRegistry().metrics());
 
-/** A logger that keeps what it is given. */
-function recordingLogger(): Logger & { lines: Array<{ level: string; obj: object; msg?: string }> } {
-  const lines: Array<{ level: string; obj: object; msg?: string }> = [];
-  const at = (level: string) => (obj: object, msg?: string) => void lines.push({ level, obj, ...(msg === undefined ? {} : { msg }) });
-  return { lines, debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
-}
 
 describe('series under platform churn', () => {
   it('replacing 60 % of maxPlatforms platforms between two scrapes overflows nothing and keeps every new platform', async () => {
@@ -64,11 +58,11 @@ describe('overflow past maxPlatforms', () => {
     const m = initMetrics();
     for (let i = 0; i < 25; i += 1) m.setBreakerState(`p-${i}`, 'closed');
     await scrape();
-    const warnings = logger.lines.filter((l) => l.level === 'warn');
+    const warnings = logger.entries.filter((l) => l.level === 'warn');
     assert.equal(warnings.length, 1);
     assert.match(warnings[0]!.msg ?? '', /circuit_breaker_state.*otel_metric_overflow.*maxPlatforms \(10\)/);
     const second = await scrape();
-    assert.equal(logger.lines.filter((l) => l.level === 'warn').length, 1, 'logged once');
+    assert.equal(logger.entries.filter((l) => l.level === 'warn').length, 1, 'logged once');
     const flag = second.samples.filter((s) => s.name === 'health_metric_overflow');
     assert.equal(flag.find((s) => s.labels.metric === 'circuit_breaker_state')?.value, '1');
     assert.equal(flag.find((s) => s.labels.metric === 'health_check_total')?.value, '0');

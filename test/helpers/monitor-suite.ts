@@ -1,7 +1,7 @@
 import { after, afterEach, before, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { HealthMonitor, type HealthMonitorOptions } from '../../src/health.ts';
-import { silentLogger, type Logger } from '../../src/logger.ts';
+import { silentLogger } from '../../src/logger.ts';
 import { advance, useFakeClock, useRealClock } from './clock.ts';
 import { setupOtel, type TestOtel } from './otel.ts';
 
@@ -62,9 +62,4 @@ export function monitorSuite({ now = 0 }: { now?: number } = {}): MonitorSuite {
   };
 }
 
-/** A logger that keeps every entry with its level and message. */
-export function recordingLogger(): Logger & { entries: Array<{ level: string; obj: Record<string, unknown>; msg?: string }> } {
-  const entries: Array<{ level: string; obj: Record<string, unknown>; msg?: string }> = [];
-  const at = (level: string) => (obj: object, msg?: string) => void entries.push({ level, obj: obj as Record<string, unknown>, msg });
-  return { entries, debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
-}
+export { recordingLogger } from './logger.ts';
