@@ -25,7 +25,7 @@ import { HealthMonitor, type HealthCheck } from '../src/health.ts';
 import { silentLogger } from '../src/logger.ts';
 import { startTelemetry } from '../src/telemetry.ts';
 import { prng } from '../test/helpers/random.ts';
-import { useFakeClock, useRealClock } from '../test/helpers/clock.ts';
+import { advance as advanceClock, settle, useFakeClock, useRealClock } from '../test/helpers/clock.ts';
 
 /**
  * One reported figure. `ours`, `peer` and `ratio` as in bench/breaker.ts;
@@ -604,21 +604,7 @@ async function figureD(quick: boolean): Promise<BenchRow[]> {
 // e. Detection and recovery on a simulated clock
 
 const CLOCK_STEP_MS = 10;
-
-/** Lets pending promise callbacks run (setImmediate is not faked). */
-async function settle(): Promise<void> {
-  for (let i = 0; i < 3; i++) await immediate();
-}
-
-/** Advances the fake clock by `ms` in steps, settling promises after each step. */
-async function advance(ms: number): Promise<void> {
-  mock.timers.tick(0);
-  await settle();
-  for (let done = 0; done < ms; done += CLOCK_STEP_MS) {
-    mock.timers.tick(Math.min(CLOCK_STEP_MS, ms - done));
-    await settle();
-  }
-}
+const advance = (ms: number): Promise<void> => advanceClock(ms, CLOCK_STEP_MS);
 
 /** Advances until `done()` or `capMs`; false if the cap was reached. */
 async function advanceUntil(done: () => boolean, capMs: number): Promise<boolean> {

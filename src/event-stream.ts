@@ -43,12 +43,12 @@ export class EventStreams {
    * Starts a stream with `first` as its first bytes, or answers 503 when
    * `maxStreams` are open. `headers` are added to the event-stream ones.
    */
-  open(request: IncomingMessage, response: ServerResponse, headers: Record<string, string>, first: () => Buffer): boolean {
+  open(request: IncomingMessage, response: ServerResponse, headers: Record<string, string>, first: () => Buffer): void {
     if (this.#streams.size >= this.#limits.maxStreams) {
       response
         .writeHead(503, { ...headers, 'content-type': 'text/plain; charset=utf-8', 'retry-after': '10' })
         .end(`too many event streams open (at most ${this.#limits.maxStreams})\n`);
-      return false;
+      return;
     }
     response.writeHead(200, {
       ...headers,
@@ -59,7 +59,7 @@ export class EventStreams {
     // Before the stream joins: building the first bytes may broadcast what other streams still lack.
     response.write(first());
     // A client gone already would never send 'close' again and hold a place forever.
-    if (request.socket.destroyed || response.destroyed) return false;
+    if (request.socket.destroyed || response.destroyed) return;
     this.#streams.add(response);
     const close = () => {
       if (this.#streams.delete(response)) this.#onChange(this.#streams.size);
@@ -67,7 +67,6 @@ export class EventStreams {
     request.socket.once('close', close);
     response.once('close', close);
     this.#onChange(this.#streams.size);
-    return true;
   }
 
   /**

@@ -271,7 +271,7 @@ export class ResourceMonitor {
     if (opts.metrics !== undefined && opts.meter !== undefined) throw new TypeError('conductor-health: pass either "metrics" or "meter", not both');
     this.#metrics = opts.metrics ?? initMetrics({ meter: opts.meter });
     this.#logger = opts.logger ?? createLibraryLogger();
-    this.#sampler = opts.sampler ?? createSystemSampler({ path: opts.path ?? process.cwd(), cgroupRoot: opts.cgroupRoot, logger: this.#logger });
+    this.#sampler = opts.sampler ?? createSystemSampler({ path: opts.path, cgroupRoot: opts.cgroupRoot, logger: this.#logger });
   }
 
   /** Whether the monitor is in degraded mode. */

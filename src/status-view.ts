@@ -69,16 +69,17 @@ export function appendChecks(columns: CheckColumns, i: number, samples: readonly
 }
 
 /** Fields the pages derive from a row's newest check: an update never repeats them. */
-const FROM_CHECKS: ReadonlySet<string> = new Set(['checks', 'ms', 'last', 'lastAt', 'lastMs']);
+const FROM_CHECKS = ['checks', 'ms', 'last', 'lastAt', 'lastMs'] as const;
+const FROM_CHECKS_SET: ReadonlySet<string> = new Set(FROM_CHECKS);
 
 /** What changed in a row besides its checks: the changed fields, `null` for those that went away. */
-export type RowChange = { i: number } & { [K in Exclude<keyof PlatformView, 'checks' | 'ms' | 'last' | 'lastAt' | 'lastMs'>]?: PlatformView[K] | null };
+export type RowChange = { i: number } & { [K in Exclude<keyof PlatformView, (typeof FROM_CHECKS)[number]>]?: PlatformView[K] | null };
 
 /** The change from `sent` (the view the pages have) to `next` for row `i`, or undefined when only its checks changed. */
 export function rowChange(i: number, sent: PlatformView, next: PlatformView): RowChange | undefined {
   let change: Record<string, unknown> | undefined;
   for (const key of new Set([...Object.keys(sent), ...Object.keys(next)]) as Set<keyof PlatformView>) {
-    if (FROM_CHECKS.has(key) || sent[key] === next[key]) continue;
+    if (FROM_CHECKS_SET.has(key) || sent[key] === next[key]) continue;
     change ??= { i };
     change[key] = next[key] ?? null;
   }
