@@ -8,10 +8,19 @@ describe('EventStreams', () => {
   let streams: EventStreams;
   const opened: number[] = [];
   let port: number;
+  /** Socket writes the streams made. */
+  let writes = 0;
 
   before(async () => {
     streams = new EventStreams({ maxStreams: 50, maxBufferedBytes: 1024 * 1024 }, (open) => opened.push(open));
-    server = createServer((req, res) => streams.open(req, res, {}, () => encodeEvent('hello', '0')));
+    server = createServer((req, res) => {
+      const write = res.write.bind(res) as (chunk: Buffer) => boolean;
+      res.write = ((chunk: Buffer) => {
+        writes += 1;
+        return write(chunk);
+      }) as typeof res.write;
+      streams.open(req, res, {}, () => encodeEvent('hello', '0'));
+    });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     port = (server.address() as { port: number }).port;
   });
@@ -24,7 +33,12 @@ describe('EventStreams', () => {
   it('brings every broadcast to each of 25 streams in order, though it writes ten streams per turn', async () => {
     const bodies = await Promise.all(Array.from({ length: 25 }, () => fetch(`http://127.0.0.1:${port}/`)));
     assert.equal(streams.size, 25);
-    for (let n = 1; n <= 5; n += 1) streams.broadcast(encodeEvent('n', String(n)));
+    writes = 0;
+    streams.broadcast(encodeEvent('n', '1'));
+    assert.equal(writes, 0, 'nothing written in the caller’s turn');
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(writes, 10, 'ten streams in the first turn');
+    for (let n = 2; n <= 5; n += 1) streams.broadcast(encodeEvent('n', String(n)));
     const texts = await Promise.all(
       bodies.map(async (response) => {
         const reader = response.body!.getReader();
