@@ -1,11 +1,10 @@
-import { spawn } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve as resolvePath } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { freePort } from './ports.ts';
-import { exitWithin } from './server-process.ts';
+import { spawnServer } from './server-process.ts';
 
 /** Options for {@link startPrometheus}. */
 export interface StartPrometheusOptions {
@@ -75,7 +74,6 @@ export interface PrometheusHandle {
 }
 
 const BINARY = 'prometheus';
-const LOG_LIMIT = 256 * 1024;
 const POLL_MS = 200;
 
 function formatDuration(ms: number): string {
@@ -135,106 +133,46 @@ class PortInUseError extends Error {}
 async function launch(dir: string, configFile: string, targetCount: number): Promise<PrometheusHandle> {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
-  const child = spawn(
+  const server = await spawnServer(
+    'prometheus',
     BINARY,
-    [
-      `--config.file=${configFile}`,
-      `--storage.tsdb.path=${join(dir, 'data')}`,
-      `--web.listen-address=127.0.0.1:${port}`,
-      '--log.level=warn',
-    ],
-    { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] },
+    [`--config.file=${configFile}`, `--storage.tsdb.path=${join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`, '--log.level=warn'],
+    {},
+    { cwd: dir, notFound: 'prometheus binary not found: install the Debian package `prometheus`' },
   );
-
-  let log = '';
-  const append = (chunk: string): void => {
-    log += chunk;
-    if (log.length > LOG_LIMIT) log = log.slice(-LOG_LIMIT);
-  };
-  child.stdout?.setEncoding('utf8').on('data', append);
-  child.stderr?.setEncoding('utf8').on('data', append);
-
-  // Wait for 'spawn' or 'error' so a missing binary surfaces as a clear error.
-  await new Promise<void>((resolve, reject) => {
-    child.once('spawn', resolve);
-    child.once('error', (err: NodeJS.ErrnoException) =>
-      reject(
-        err.code === 'ENOENT' ? new Error('prometheus binary not found: install the Debian package `prometheus`') : err,
-      ),
-    );
-  });
-  // Later errors (e.g. a failed kill) must not become an unhandled 'error' event.
-  child.on('error', (err) => append(`\n[harness] child process error: ${err.message}\n`));
-  const pid = child.pid;
-  if (pid === undefined) throw new Error('prometheus: spawned without a pid');
-
-  // Last resort: a failing test that never calls stop() must not leak the server.
-  const killOnExit = (): void => {
-    try {
-      child.kill('SIGKILL');
-    } catch {
-      /* already gone */
-    }
+  const { pid } = server;
+  // Last resort: a failing test that never calls stop() must not leave its data behind.
+  const removeDir = (): void => {
     try {
       rmSync(dir, { recursive: true, force: true });
     } catch {
       /* best effort */
     }
   };
-  process.once('exit', killOnExit);
-  // Don't let the child (or its pipes) keep the event loop alive; the exit hook reaps it.
-  child.unref();
-  (child.stdout as unknown as { unref?: () => void } | null)?.unref?.();
-  (child.stderr as unknown as { unref?: () => void } | null)?.unref?.();
-
-  const exited = (): boolean => child.exitCode !== null || child.signalCode !== null;
-  const died = (what: string): Error =>
-    new Error(
-      `prometheus exited (code ${String(child.exitCode)}, signal ${String(child.signalCode)}) ${what}; log:\n${log}`,
-    );
-
-  // Ends the process but keeps the dir (startPrometheus may retry in it).
-  let terminating: Promise<void> | undefined;
-  const terminate = (): Promise<void> => {
-    terminating ??= (async () => {
-      if (!exited()) {
-        child.kill('SIGTERM');
-        if (!(await exitWithin(child, 10_000))) {
-          append(`\n[harness] prometheus ignored SIGTERM for 10 s; sending SIGKILL\n`);
-          child.kill('SIGKILL');
-          await exitWithin(child, 5_000);
-        }
-      }
-      process.removeListener('exit', killOnExit);
-    })();
-    return terminating;
-  };
+  process.once('exit', removeDir);
+  const exited = (): boolean => server.exited();
+  const died = (what: string): Error => new Error(`prometheus exited ${what}; log:\n${server.logs()}`);
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> => {
-    stopping ??= terminate().then(() => rm(dir, { recursive: true, force: true, maxRetries: 3 }));
+    stopping ??= server.stop().then(() => {
+      process.removeListener('exit', removeDir);
+      return rm(dir, { recursive: true, force: true, maxRetries: 3 });
+    });
     return stopping;
   };
 
-  // Wait for readiness (TSDB opened, web handler up); fail fast if the process dies.
-  const readyDeadline = Date.now() + 30_000;
-  for (;;) {
-    if (exited()) {
-      await terminate();
-      if (/address already in use/i.test(log)) throw new PortInUseError(`port ${port} in use`);
-      throw died('before becoming ready');
-    }
-    try {
+  // Ready once the TSDB is open and the web handler up; a port taken meanwhile is retried by the caller, in the same dir.
+  try {
+    await server.waitFor('ready', async () => {
       const res = await fetch(`${url}/-/ready`, { signal: AbortSignal.timeout(2_000) });
       await res.arrayBuffer();
-      if (res.ok) break;
-    } catch {
-      /* not listening yet */
-    }
-    if (Date.now() > readyDeadline) {
-      await terminate();
-      throw new Error(`prometheus not ready after 30 s at ${url}; log:\n${log}`);
-    }
-    await sleep(50);
+      return res.ok ? true : undefined;
+    });
+  } catch (error) {
+    await server.stop();
+    process.removeListener('exit', removeDir);
+    if (/address already in use/i.test(server.logs())) throw new PortInUseError(`port ${port} in use`);
+    throw error;
   }
 
   const api = async (path: string): Promise<unknown> => {
@@ -291,7 +229,7 @@ async function launch(dir: string, configFile: string, targetCount: number): Pro
           ? targets.map((t) => `  ${t.scrapeUrl}: ${t.health}${t.lastError ? ` (lastError: ${t.lastError})` : ''}`)
           : ['  (no active targets yet: service discovery has not synced)'];
         throw new Error(
-          `prometheus targets not all up after ${timeoutMs} ms:\n${detail.join('\n')}\nprometheus log:\n${log}`,
+          `prometheus targets not all up after ${timeoutMs} ms:\n${detail.join('\n')}\nprometheus log:\n${server.logs()}`,
         );
       }
       await sleep(POLL_MS);
@@ -317,5 +255,5 @@ async function launch(dir: string, configFile: string, targetCount: number): Pro
     }
   };
 
-  return { url, pid, dir, logs: () => log, query, waitForTargetsUp, waitForQuery, stop };
+  return { url, pid, dir, logs: () => server.logs(), query, waitForTargetsUp, waitForQuery, stop };
 }

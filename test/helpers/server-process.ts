@@ -25,11 +25,18 @@ export interface ServerProcess {
 
 /**
  * Spawns `binary args` with `env` added to the environment and output captured.
- * A missing binary is a clear error (tests fail, never skip); a process left
- * running by a failing test is killed when the test process exits.
+ * A missing binary is a clear error (tests fail, never skip; `notFound` says
+ * what to install); a process left running by a failing test is killed when
+ * the test process exits.
  */
-export async function spawnServer(name: string, binary: string, args: string[], env: Record<string, string> = {}): Promise<ServerProcess> {
-  const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+export async function spawnServer(
+  name: string,
+  binary: string,
+  args: string[],
+  env: Record<string, string> = {},
+  { cwd, notFound = `${name}: ${binary} not found (run .ci/peers.sh or .ci/run)` }: { cwd?: string; notFound?: string } = {},
+): Promise<ServerProcess> {
+  const child = spawn(binary, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   let log = '';
   const append = (chunk: string): void => {
     log += chunk;
@@ -40,7 +47,7 @@ export async function spawnServer(name: string, binary: string, args: string[], 
   await new Promise<void>((resolve, reject) => {
     child.once('spawn', resolve);
     child.once('error', (error: NodeJS.ErrnoException) =>
-      reject(error.code === 'ENOENT' ? new Error(`${name}: ${binary} not found (run .ci/peers.sh or .ci/run)`) : error),
+      reject(error.code === 'ENOENT' ? new Error(notFound) : error),
     );
   });
   child.on('error', (error) => append(`\n[test] ${name} process error: ${error.message}\n`));
