@@ -205,6 +205,12 @@ describe('the status page handler', () => {
     const { monitor, page, base } = await serve({ a: () => true }, { updateIntervalMs: 20 });
     monitor.start();
     assert.equal(monitor.listenerCount('check'), 0);
+    const gone = new AbortController();
+    await fetch(`${base}events`, { signal: gone.signal });
+    assert.equal(monitor.listenerCount('check'), 1);
+    gone.abort();
+    for (let i = 0; monitor.listenerCount('check') > 0 && i < 200; i += 1) await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(monitor.listenerCount('check'), 0, 'the last client went away');
     const response = await fetch(`${base}events`);
     assert.equal(monitor.listenerCount('check'), 1);
     page.close();
