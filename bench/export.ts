@@ -19,7 +19,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { JsonTraceSerializer, ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
 import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
 import { HealthMonitor, type HealthCheck } from '../src/health.ts';
-import { silentLogger } from '../src/logger.ts';
+import { silentLogger } from '../src/common/logger.ts';
 import type { OtlpProtocol } from '../src/otlp.ts';
 import { startTelemetry } from '../src/telemetry.ts';
 import { startCollector, startJaeger } from '../test/helpers/peers.ts';

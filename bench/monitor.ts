@@ -22,7 +22,7 @@ import { createNoopMeter, type Meter, type Tracer } from '@opentelemetry/api';
 import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
 import { BatchSpanProcessor, TracerProvider, type ReadableSpan, type SpanExporter } from '@opentelemetry/sdk-trace';
 import { HealthMonitor, type HealthCheck } from '../src/health.ts';
-import { silentLogger } from '../src/logger.ts';
+import { silentLogger } from '../src/common/logger.ts';
 import { startTelemetry } from '../src/telemetry.ts';
 import { prng } from '../test/helpers/random.ts';
 import { advance as advanceClock, settle, useFakeClock, useRealClock } from '../test/helpers/clock.ts';

@@ -3,7 +3,7 @@
 // checks the monitor had to skip. Standalone: node --expose-gc bench/slow-clients.ts [clients=200]
 import { connect, type Socket } from 'node:net';
 import { HealthMonitor } from '../src/health.ts';
-import { silentLogger } from '../src/logger.ts';
+import { silentLogger } from '../src/common/logger.ts';
 import { initMetrics } from '../src/metrics.ts';
 import { startTelemetry } from '../src/telemetry.ts';
 

@@ -17,7 +17,7 @@ import { connect } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { HealthMonitor } from '../src/health.ts';
-import { silentLogger } from '../src/logger.ts';
+import { silentLogger } from '../src/common/logger.ts';
 import { statusPageHandler } from '../src/status-page.ts';
 import { atMillisecondBoundary, median, percentile, setupOtel, sig, type BenchRow } from './monitor.ts';
 

@@ -7,8 +7,8 @@
  * only the plain copy travels on.
  */
 import { errorTypeOf, type Failure } from './outcome.ts';
-import { describeValue } from './config.ts';
-import { boundLine, boundStack } from './text.ts';
+import { describeValue } from './common/validate.ts';
+import { boundLine, boundStack } from './common/text.ts';
 
 /** A plain, bounded copy of a check's failure; the {@link Failure} that `classifyOutcome()` reads. */
 export interface CheckFailure extends Failure {

@@ -9,10 +9,10 @@ import { context, SpanKind, SpanStatusCode, trace, type Context, type Span, type
 import type { BreakerPermit, BreakerState, PlatformCircuitBreaker } from './circuit-breaker.ts';
 import { captureFailure, type CheckFailure } from './check-failure.ts';
 import { abortCheck, checkSignal } from './check-signal.ts';
-import { describeValue } from './config.ts';
-import { isThenable } from './guarded-call.ts';
+import { describeValue } from './common/validate.ts';
+import { isThenable } from './common/promise.ts';
 import { DeferredSpan, outsideShare } from './deferred-span.ts';
-import type { RandomIds } from './random-ids.ts';
+import type { RandomIds } from './common/random-ids.ts';
 import { classifyOutcome, type Classification, type Outcome as ClassifiedOutcome } from './outcome.ts';
 import { isPluginHealth, type PluginHealth } from './plugins.ts';
 

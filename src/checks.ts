@@ -1,8 +1,8 @@
 import { connect } from 'node:net';
 import { context, propagation } from '@opentelemetry/api';
-import { checkNumber, describeValue } from './config.ts';
+import { checkNumber, describeValue } from './common/validate.ts';
 import type { HealthCheck } from './health.ts';
-import { maskSecrets } from './text.ts';
+import { maskSecrets } from './common/text.ts';
 
 /** Settings of {@link httpCheck}. */
 export interface HttpCheckOptions {

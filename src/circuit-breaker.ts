@@ -20,19 +20,20 @@
 import type { EventEmitter } from 'node:events';
 import { createRequire } from 'node:module';
 import { trace, type Tracer } from '@opentelemetry/api';
-import { MAX_TIMER_MS, checkKnownKeys, checkNumber, checkOptionsObject, checkPlatformName, checkFunction, describeValue } from './config.ts';
-import { BREAKER_OPTIONS, type BreakerOptions } from './options.ts';
-import { parseOptions } from './option-schema.ts';
+import { checkPlatformName, checkFunction, describeValue } from './common/validate.ts';
+import { BREAKER_OPTIONS, EXECUTE_OPTIONS, type BreakerOptions, type ExecuteOptions } from './options.ts';
+import { parseOptions } from './common/option-schema.ts';
 import { BreakerShutdownError, CircuitOpenError } from './breaker-errors.ts';
-import { callAbortable, callWithPermit, isThenable, notAPromise } from './guarded-call.ts';
+import { isThenable } from './common/promise.ts';
+import { callAbortable, callWithPermit, notAPromise } from './guarded-call.ts';
 import { initMetrics, type BreakerStateLabel, type HealthMetrics } from './metrics.ts';
 import { classifyOutcome, errorTypeOf, failureOf, type Classification, type Verdict } from './outcome.ts';
 import { Permit, Trial, type BreakerPermit } from './permit.ts';
 import { isPluginHealth, type PluginHealth } from './plugins.ts';
 import { acquireTicker, releaseTicker, ROTATE_EVERY_MS, ticker } from './rotation.ts';
-import { silentLogger, type Logger } from './logger.ts';
-import { PACKAGE_NAME, PACKAGE_VERSION } from './version.ts';
-import { printable } from './text.ts';
+import { silentLogger, type Logger } from './common/logger.ts';
+import { PACKAGE_NAME, PACKAGE_VERSION } from './common/version.ts';
+import { printable } from './common/text.ts';
 
 export { BreakerShutdownError, BreakerTimeoutError, CircuitOpenError } from './breaker-errors.ts';
 export { errorTypeOf } from './outcome.ts';
@@ -75,13 +76,7 @@ export interface BreakerStateChange {
 
 export type { BreakerOptions } from './options.ts';
 
-/** Options of one {@link PlatformCircuitBreaker.execute} call. */
-export interface ExecuteOptions {
-  /** Timeout of this call in ms, replacing the breaker's `timeoutMs`; 0 means none. */
-  timeoutMs?: number;
-  /** Aborting this abandons the call: `execute()` rejects with the signal's reason and the call counts neither way. */
-  signal?: AbortSignal;
-}
+export type { ExecuteOptions } from './options.ts';
 
 /** The subset of opossum 10 used here (it ships no types; `@types/opossum` describes v8). */
 interface Opossum {
@@ -577,22 +572,14 @@ export class PlatformCircuitBreaker {
     };
   }
 
-  private parseExecuteOptions(options: ExecuteOptions): { timeoutMs: number; callerSignal: AbortSignal | undefined } {
-    const opts = checkOptionsObject('execute', options);
-    checkKnownKeys('execute', opts, ['timeoutMs', 'signal']);
-    const timeoutMs = opts.timeoutMs === undefined ? this.timeoutMs : checkNumber('timeoutMs', opts.timeoutMs, { min: 0, max: MAX_TIMER_MS });
-    if (opts.signal !== undefined && !(opts.signal instanceof AbortSignal)) {
-      throw new TypeError(`conductor-health: option "signal" must be an AbortSignal, got ${describeValue(opts.signal)}`);
-    }
-    return { timeoutMs, callerSignal: opts.signal as AbortSignal | undefined };
-  }
-
   private executeGuarded<T>(fn: (signal: AbortSignal) => PromiseLike<T>, options: ExecuteOptions | undefined): Promise<T> {
     let timeoutMs = this.timeoutMs;
     let callerSignal: AbortSignal | undefined;
     if (options !== undefined) {
       try {
-        ({ timeoutMs, callerSignal } = this.parseExecuteOptions(options));
+        const opts = parseOptions(EXECUTE_OPTIONS, 'execute', options);
+        timeoutMs = opts.timeoutMs ?? this.timeoutMs;
+        callerSignal = opts.signal;
       } catch (error) {
         return Promise.reject(error);
       }

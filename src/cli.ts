@@ -9,12 +9,12 @@ import { startDemoPlatforms } from './demo.ts';
 import { healthHandler, livenessHandler, readinessHandler } from './health-endpoint.ts';
 import { HealthMonitor, type HealthCheck } from './health.ts';
 import { HTTP_SERVER_DEFAULTS } from './http-server.ts';
-import { createLogger, type Logger } from './logger.ts';
+import { createLogger, type Logger } from './common/logger.ts';
 import { ResourceMonitor } from './resources.ts';
 import { statusPageHandler } from './status-page.ts';
 import { startLiveTable } from './status-table.ts';
 import { startTelemetry } from './telemetry.ts';
-import { PACKAGE_VERSION } from './version.ts';
+import { PACKAGE_VERSION } from './common/version.ts';
 
 const USAGE = `Usage:
   conductor-health run --config FILE [--json-logs]   monitor the targets a YAML or JSON file lists

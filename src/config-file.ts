@@ -1,11 +1,10 @@
 import { constants, type Stats } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { parseDocument } from 'yaml';
-import type * as z from 'zod';
-import { describeValue } from './config.ts';
+import { describeValue } from './common/validate.ts';
 import { CONFIG_FILE, CONFIG_FILE_DEFAULTS, DEFAULT_THRESHOLD, type CommandConfig } from './config-schema.ts';
-import { firstIssue, formatPath, schemaAt, valueAt } from './option-schema.ts';
-import { maskSecrets } from './text.ts';
+import { findProblem, formatPath } from './common/option-schema.ts';
+import { maskSecrets } from './common/text.ts';
 
 export { CONFIG_FILE_DEFAULTS, type CommandConfig, type TargetConfig } from './config-schema.ts';
 
@@ -86,18 +85,18 @@ export function parseConfig(text: string, file: string): CommandConfig {
 
 /** Checks the parsed file against the schema, then what spans several fields. */
 function readConfig(value: unknown, file: string): CommandConfig {
-  const result = CONFIG_FILE.safeParse(value);
-  if (!result.success) {
-    const issue = firstIssue(result.error);
-    if (issue.code === 'unrecognized_keys') {
-      const known = Object.keys((schemaAt(CONFIG_FILE, issue.path) as z.ZodObject | undefined)?.shape ?? {});
-      throw new ConfigFileError(file, formatPath([...issue.path, issue.keys[0]!]), `unknown key (expected one of ${known.join(', ')})`);
+  const found = findProblem(CONFIG_FILE, value);
+  if ('problem' in found) {
+    const { problem } = found;
+    if (problem.kind === 'unknown') {
+      const hint = problem.closest === undefined ? `expected one of ${problem.known.join(', ')}` : `did you mean "${problem.closest}"?`;
+      throw new ConfigFileError(file, formatPath([...problem.path, problem.key]), `unknown key; ${hint}`);
     }
-    const got = valueAt(value, issue.path);
-    const expected = issue.code === 'invalid_type' && issue.expected === 'object' ? 'a mapping' : issue.message;
-    throw new ConfigFileError(file, formatPath(issue.path), `must be ${expected}, got ${describeValue(got)}`);
+    // A file's objects are YAML mappings.
+    const expected = problem.expected === 'an object' ? 'a mapping' : problem.expected;
+    throw new ConfigFileError(file, formatPath(problem.path), `must be ${expected}, got ${describeValue(problem.value)}`);
   }
-  const config = result.data;
+  const config = found.data;
   const seen = new Set<string>();
   config.targets.forEach((t, i) => {
     if (seen.has(t.name)) throw new ConfigFileError(file, `targets[${i}].name`, `duplicate target name ${describeValue(t.name)}`);

@@ -5,11 +5,11 @@
  * (`npm run schema`) for editors; a test keeps the two in step.
  */
 import * as z from 'zod';
-import { isHttpUrl, MAX_PLATFORM_NAME_LENGTH } from './config.ts';
+import { isHttpUrl, MAX_PLATFORM_NAME_LENGTH } from './common/validate.ts';
 import { BREAKER_SETTINGS, MONITOR_OPTIONS, PLATFORM_OPTIONS } from './options.ts';
 import { RECOVER_BELOW, RESOURCE_OPTIONS } from './resource-options.ts';
 import { TELEMETRY_OPTIONS } from './telemetry-options.ts';
-import { given, number, options, text } from './option-schema.ts';
+import { given, number, options, text } from './common/option-schema.ts';
 
 /** Bounds of what a config file may ask for. */
 export const CONFIG_FILE_DEFAULTS = Object.freeze({

@@ -5,8 +5,8 @@
  * or results: it asks its host whether a platform is busy and tells it to
  * start a check.
  */
-import { MAX_TIMER_MS } from './config.ts';
-import type { Logger } from './logger.ts';
+import { MAX_TIMER_MS } from './common/validate.ts';
+import type { Logger } from './common/logger.ts';
 import { Schedule } from './schedule.ts';
 
 /** Why a slot was skipped: it came too late to start (`missed`), or the previous check still ran (`busy`). */

@@ -6,14 +6,11 @@
  */
 import type { BreakerPermit } from './permit.ts';
 import { BreakerTimeoutError } from './breaker-errors.ts';
-import { describeValue } from './config.ts';
+import { isThenable } from './common/promise.ts';
+import { describeValue } from './common/validate.ts';
 
 /** A function given to `execute()`. */
 type Call<T> = (signal: AbortSignal) => PromiseLike<T>;
-
-export function isThenable(value: unknown): value is PromiseLike<unknown> {
-  return (typeof value === 'object' || typeof value === 'function') && value !== null && typeof (value as { then?: unknown }).then === 'function';
-}
 
 /** The failure of a function given to `execute()` that returned something other than a promise. */
 export function notAPromise(platform: string, result: unknown): TypeError {

@@ -4,20 +4,20 @@ import { PlatformCircuitBreaker, type BreakerState, type BreakerStateChange } fr
 import { CheckRun, HealthCheckTimeoutError, type RunHost } from './check-run.ts';
 import { notedSuccessSpanRatio } from './deferred-span.ts';
 import { Dispatcher } from './dispatcher.ts';
-import { MAX_TIMER_MS, checkFunction, checkPlatformName, describeValue } from './config.ts';
+import { MAX_TIMER_MS, checkFunction, checkPlatformName, describeValue } from './common/validate.ts';
 import { MONITOR_OPTIONS, PLATFORM_OPTIONS, type BreakerSettings, type HealthMonitorOptions, type PlatformOptions } from './options.ts';
-import { parseOptions } from './option-schema.ts';
-import { RingBuffer } from './history.ts';
-import { createLibraryLogger, type Logger } from './logger.ts';
+import { parseOptions } from './common/option-schema.ts';
+import { RingBuffer } from './common/ring-buffer.ts';
+import { createLibraryLogger, type Logger } from './common/logger.ts';
 import { initMetrics, type HealthCheckStatus, type HealthMetrics } from './metrics.ts';
 import type { PluginHealth, PluginHealthStatus, PluginManager } from './plugins.ts';
 import { ResourceMonitor, type DegradedChange, type DegradedReason } from './resources.ts';
 import { overallStatus, type OverallStatus } from './status-rule.ts';
 import { shortMessage, type CheckFailure } from './check-failure.ts';
-import { LogLimiter } from './log-limiter.ts';
-import { printable } from './text.ts';
-import { RandomIds } from './random-ids.ts';
-import { PACKAGE_NAME, PACKAGE_VERSION } from './version.ts';
+import { LogLimiter } from './common/log-limiter.ts';
+import { printable } from './common/text.ts';
+import { RandomIds } from './common/random-ids.ts';
+import { PACKAGE_NAME, PACKAGE_VERSION } from './common/version.ts';
 
 /**
  * One health check: `true`, nothing, or a healthy/degraded {@link PluginHealth}

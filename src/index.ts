@@ -41,7 +41,7 @@ export { httpCheck, tcpCheck, UnexpectedStatusError, BodyMismatchError } from '.
 export type { HttpCheckOptions, TcpCheckOptions } from './checks.ts';
 export { isPluginHealth, PLUGIN_HEALTH_STATUSES } from './plugins.ts';
 export type { PluginHealth, PluginHealthStatus, PluginManager } from './plugins.ts';
-export { createLogger, silentLogger } from './logger.ts';
-export type { Logger } from './logger.ts';
+export { createLogger, silentLogger } from './common/logger.ts';
+export type { Logger } from './common/logger.ts';
 export { BREAKER_DEFAULTS, MONITOR_DEFAULTS, ENV_OVERRIDES } from './options.ts';
 export type { BreakerSettings } from './options.ts';

@@ -1,6 +1,9 @@
+import type * as z from 'zod';
 import { metrics, type Attributes, type Counter, type Gauge, type Histogram, type Meter } from '@opentelemetry/api';
-import { checkNumber, checkOneOf, checkOptionsObject, checkKnownKeys, checkPlatformName, DEFAULT_MAX_ERROR_TYPES } from './config.ts';
-import { PACKAGE_NAME, PACKAGE_VERSION } from './version.ts';
+import { OptionRangeError } from './common/errors.ts';
+import { meter as meterField, number, options, parseOptions } from './common/option-schema.ts';
+import { checkNumber, checkOneOf, checkPlatformName, DEFAULT_MAX_ERROR_TYPES } from './common/validate.ts';
+import { PACKAGE_NAME, PACKAGE_VERSION } from './common/version.ts';
 
 /** Outcomes of one health check, the `status` label of `health_check_total`. */
 export const HEALTH_CHECK_STATUSES = ['success', 'failure', 'timeout', 'rejected'] as const;
@@ -89,13 +92,16 @@ export interface HealthMetrics {
   forgetPlatform(platform: string): void;
 }
 
-/** Options of {@link initMetrics}. */
-export interface MetricsOptions {
+/** Options of {@link initMetrics}; every one is optional. */
+export const METRICS_OPTIONS = options({
   /** The Meter to create instruments on; default `metrics.getMeter('conductor-health', version)`. */
-  meter?: Meter;
-  /** Distinct `error_type` values kept per platform before `other` (default 10). */
-  maxErrorTypes?: number;
-}
+  meter: meterField().optional(),
+  /** Distinct `error_type` values kept per platform before `other` (default: what startTelemetry() sized the metrics for, else 10). */
+  maxErrorTypes: number({ min: 0, integer: true }).optional(),
+});
+
+/** Options of {@link initMetrics}. */
+export type MetricsOptions = z.input<typeof METRICS_OPTIONS>;
 
 const byMeter = new WeakMap<Meter, { metrics: HealthMetrics; maxErrorTypes: number }>();
 
@@ -115,22 +121,24 @@ export const SIZED_MAX_ERROR_TYPES = Symbol('conductor-health.maxErrorTypes');
  * on the same meter returns the same instruments.
  */
 export function initMetrics(options?: MetricsOptions): HealthMetrics {
-  const opts = checkOptionsObject('metrics', options);
-  checkKnownKeys('metrics', opts, ['meter', 'maxErrorTypes']);
+  // Every breaker and monitor asks: the common call with no options parses nothing.
+  const opts: MetricsOptions = options === undefined ? {} : parseOptions(METRICS_OPTIONS, 'metrics', options);
   // Only the global provider's instruments are sized by startTelemetry(); a meter of the caller's own provider is not.
   const sized = opts.meter === undefined ? (metrics.getMeterProvider() as { [SIZED_MAX_ERROR_TYPES]?: number })[SIZED_MAX_ERROR_TYPES] : undefined;
-  const asked = opts.maxErrorTypes === undefined ? undefined : checkNumber('maxErrorTypes', opts.maxErrorTypes, { min: 0, integer: true });
+  const asked = opts.maxErrorTypes;
   if (asked !== undefined && sized !== undefined && asked > sized) {
-    throw new RangeError(
+    throw new OptionRangeError(
+      'EOPTIONRANGE',
       `conductor-health: option "maxErrorTypes" must be at most the ${sized} startTelemetry() sized the metrics for, got ${asked}; pass maxErrorTypes: ${asked} to startTelemetry()`,
     );
   }
-  const meter = (opts.meter as Meter | undefined) ?? metrics.getMeter(PACKAGE_NAME, PACKAGE_VERSION);
+  const meter = opts.meter ?? metrics.getMeter(PACKAGE_NAME, PACKAGE_VERSION);
   const existing = byMeter.get(meter);
   if (existing) {
     // A second caller asking for another cap must hear that it is not getting it.
     if (asked !== undefined && asked !== existing.maxErrorTypes) {
-      throw new RangeError(
+      throw new OptionRangeError(
+        'EOPTIONRANGE',
         `conductor-health: option "maxErrorTypes" got ${asked}, but the instruments of this meter already exist with maxErrorTypes ${existing.maxErrorTypes}; call initMetrics({ maxErrorTypes }) before any monitor or breaker`,
       );
     }

@@ -6,11 +6,11 @@
  */
 import type { Meter, Tracer } from '@opentelemetry/api';
 import * as z from 'zod';
-import { DEFAULT_MAX_ERROR_TYPES, MAX_TIMER_MS } from './config.ts';
-import type { Logger } from './logger.ts';
+import { DEFAULT_MAX_ERROR_TYPES, MAX_TIMER_MS } from './common/validate.ts';
+import type { Logger } from './common/logger.ts';
 import type { HealthMetrics } from './metrics.ts';
 import { ResourceMonitor } from './resources.ts';
-import { boolean, defaultsOf, envVariablesOf, fieldMeta, fromEnv, given, number, options, withMethods } from './option-schema.ts';
+import { boolean, defaultsOf, envVariablesOf, fieldMeta, fromEnv, given, number, options, withMethods } from './common/option-schema.ts';
 
 const METER = withMethods<Meter>(['createCounter', 'createGauge', 'createHistogram']);
 const TRACER = withMethods<Tracer>(['startSpan']);
@@ -46,6 +46,20 @@ export const BREAKER_OPTIONS = options({
   /** Where a throwing state-change listener is reported; default silent (thousands of breakers). */
   logger: withMethods<Logger>(['warn']).optional(),
 });
+
+/** Options of one `PlatformCircuitBreaker.execute()` call; every one is optional. */
+export const EXECUTE_OPTIONS = options({
+  /** Timeout of this call in ms, replacing the breaker's `timeoutMs`; 0 means none. */
+  timeoutMs: number({ min: 0, max: MAX_TIMER_MS }).optional(),
+  /** Aborting this abandons the call: `execute()` rejects with the signal's reason and the call counts neither way. */
+  signal: z
+    .custom<AbortSignal>((value) => value instanceof AbortSignal, { error: () => 'an AbortSignal' })
+    .register(fieldMeta, { expected: 'an AbortSignal' })
+    .optional(),
+});
+
+/** Options of one `PlatformCircuitBreaker.execute()` call. */
+export type ExecuteOptions = z.input<typeof EXECUTE_OPTIONS>;
 
 /** Options of `PlatformCircuitBreaker`. */
 export type BreakerOptions = z.input<typeof BREAKER_OPTIONS>;

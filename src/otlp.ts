@@ -3,10 +3,12 @@ import { OTLPTraceExporter as JsonTraceExporter } from '@opentelemetry/exporter-
 import { OTLPTraceExporter as ProtobufTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace';
 import { shortMessage } from './check-failure.ts';
-import { describeValue, isHttpUrl } from './config.ts';
-import { LogLimiter } from './log-limiter.ts';
-import type { Logger } from './logger.ts';
-import { maskSecrets } from './text.ts';
+import { envNumber, envOneOf, envRaw, envText, type Environment } from './common/env.ts';
+import { OptionRangeError } from './common/errors.ts';
+import { describeValue, isHttpUrl } from './common/validate.ts';
+import { LogLimiter } from './common/log-limiter.ts';
+import type { Logger } from './common/logger.ts';
+import { maskSecrets } from './common/text.ts';
 
 /** The OTLP transports of the specification (`OTEL_EXPORTER_OTLP_PROTOCOL`). */
 export type OtlpProtocol = 'http/protobuf' | 'http/json' | 'grpc';
@@ -42,14 +44,13 @@ export const EXPORT_FAILURE_LOG_INTERVAL_MS = 60_000;
 export function otlpTraceSettings(
   options: { endpoint?: string | undefined; protocol?: OtlpProtocol | undefined },
   maxTimeoutMs: number,
-  env: NodeJS.ProcessEnv = process.env,
+  env: Environment = process.env,
 ): OtlpTraceSettings | undefined {
-  const protocolVar = pick(env, 'PROTOCOL');
-  const protocol = options.protocol ?? (protocolVar ? oneOf(protocolVar, OTLP_PROTOCOLS) : 'http/protobuf');
+  const protocol = options.protocol ?? envOneOf(tracesOrGeneral('PROTOCOL', env), OTLP_PROTOCOLS, env) ?? 'http/protobuf';
 
   let url: string;
-  const specific = nonEmpty(env, 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT');
-  const general = nonEmpty(env, 'OTEL_EXPORTER_OTLP_ENDPOINT');
+  const specific = envText('OTEL_EXPORTER_OTLP_TRACES_ENDPOINT', env);
+  const general = envText('OTEL_EXPORTER_OTLP_ENDPOINT', env);
   if (options.endpoint !== undefined) {
     url = signalUrl(checkEndpoint('option "otlpEndpoint"', options.endpoint), protocol);
   } else if (specific !== undefined) {
@@ -60,10 +61,8 @@ export function otlpTraceSettings(
     return undefined;
   }
 
-  const compressionVar = pick(env, 'COMPRESSION');
-  const compression = compressionVar ? oneOf(compressionVar, ['gzip', 'none'] as const) : 'none';
-  const timeoutVar = pick(env, 'TIMEOUT');
-  const timeout = timeoutVar ? milliseconds(timeoutVar) : DEFAULT_TIMEOUT_MS;
+  const compression = envOneOf(tracesOrGeneral('COMPRESSION', env), ['gzip', 'none'] as const, env) ?? 'none';
+  const timeout = envNumber(tracesOrGeneral('TIMEOUT', env), { min: 1, integer: true }, env) ?? DEFAULT_TIMEOUT_MS;
   return { protocol, url, compression, timeoutMillis: Math.min(timeout, maxTimeoutMs) };
 }
 
@@ -151,37 +150,16 @@ export class ReportingExporter implements SpanExporter {
   }
 }
 
-/** The traces-specific variable if set, else the general one (blank counts as unset). */
-function pick(env: NodeJS.ProcessEnv, suffix: string): { name: string; value: string } | undefined {
-  for (const name of [`OTEL_EXPORTER_OTLP_TRACES_${suffix}`, `OTEL_EXPORTER_OTLP_${suffix}`]) {
-    const value = nonEmpty(env, name);
-    if (value !== undefined) return { name, value };
-  }
-  return undefined;
-}
-
-function nonEmpty(env: NodeJS.ProcessEnv, name: string): string | undefined {
-  const value = env[name]?.trim();
-  return value ? value : undefined;
-}
-
-function oneOf<T extends string>({ name, value }: { name: string; value: string }, allowed: readonly T[]): T {
-  if ((allowed as readonly string[]).includes(value)) return value as T;
-  throw new RangeError(`conductor-health: environment variable ${name} must be one of ${allowed.join(', ')}, got ${describeValue(value)}`);
-}
-
-function milliseconds({ name, value }: { name: string; value: string }): number {
-  const ms = Number(value);
-  if (!/^\d+$/.test(value) || ms < 1 || !Number.isSafeInteger(ms)) {
-    throw new RangeError(`conductor-health: environment variable ${name} must be a whole number of milliseconds >= 1, got ${describeValue(value)}`);
-  }
-  return ms;
+/** The name of the traces-specific variable if it is set, else the general one's (blank counts as unset). */
+function tracesOrGeneral(suffix: string, env: Environment): string {
+  const specific = `OTEL_EXPORTER_OTLP_TRACES_${suffix}`;
+  return envRaw(specific, env) === undefined ? `OTEL_EXPORTER_OTLP_${suffix}` : specific;
 }
 
 /** An http: or https: URL; the exporter would otherwise fail later and deep inside. */
 function checkEndpoint(what: string, value: string): string {
   if (!isHttpUrl(value)) {
-    throw new RangeError(`conductor-health: ${what} must be an http: or https: URL, got ${describeValue(maskSecrets(value))}`);
+    throw new OptionRangeError(what.startsWith('option') ? 'EOPTIONRANGE' : 'EENVIRONMENT', `conductor-health: ${what} must be an http: or https: URL, got ${describeValue(maskSecrets(value))}`);
   }
   return value;
 }

@@ -5,10 +5,10 @@
  * `recordResult()` / `recordPluginHealth()` classify through it too, so the
  * two cannot disagree on what counts as a success.
  */
-import { describeValue } from './config.ts';
+import { describeValue } from './common/validate.ts';
 import { sanitizeErrorType, type HealthCheckStatus } from './metrics.ts';
 import { isPluginHealth, type PluginHealthStatus } from './plugins.ts';
-import { boundLine } from './text.ts';
+import { boundLine } from './common/text.ts';
 
 /** A failure already read into plain fields (see `captureFailure()` for checks). */
 export interface Failure {

@@ -6,10 +6,10 @@
  */
 import type { Meter } from '@opentelemetry/api';
 import * as z from 'zod';
-import { MAX_TIMER_MS } from './config.ts';
-import type { Logger } from './logger.ts';
+import { MAX_TIMER_MS } from './common/validate.ts';
+import type { Logger } from './common/logger.ts';
 import { RESOURCES, type HealthMetrics, type ResourceName } from './metrics.ts';
-import { fieldMeta, number, options, text, withMethods } from './option-schema.ts';
+import { fieldMeta, number, options, text, withMethods } from './common/option-schema.ts';
 import type { ResourceSampler } from './resources.ts';
 
 /** A value for each of cpu, memory, disk; any may be left out. */

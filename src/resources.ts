@@ -1,11 +1,11 @@
 import { readFile, statfs, access } from 'node:fs/promises';
 import os from 'node:os';
 import { join } from 'node:path';
-import { checkFunction, describeValue } from './config.ts';
-import { parseOptions } from './option-schema.ts';
-import { isThenable } from './guarded-call.ts';
+import { checkFunction, describeValue } from './common/validate.ts';
+import { parseOptions } from './common/option-schema.ts';
+import { isThenable } from './common/promise.ts';
 import { RESOURCE_OPTIONS, type ResourceMonitorOptions } from './resource-options.ts';
-import { createLibraryLogger, silentLogger, type Logger } from './logger.ts';
+import { createLibraryLogger, silentLogger, type Logger } from './common/logger.ts';
 import { initMetrics, RESOURCES, type HealthMetrics, type ResourceName } from './metrics.ts';
 
 /** One sample: utilisation ratios in [0, 1]; a resource that could not be measured is absent. */

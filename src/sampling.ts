@@ -9,7 +9,7 @@ import {
   type Span,
   type SpanProcessor,
 } from '@opentelemetry/sdk-trace';
-import { describeValue } from './config.ts';
+import { envOneOf, envRatio, type Environment } from './common/env.ts';
 import { inShare } from './deferred-span.ts';
 
 /**
@@ -28,26 +28,11 @@ const SAMPLERS = [
  * this package does not know (or the remote samplers it does not ship) is an
  * error naming the variable, not a silent fallback.
  */
-export function samplerFromEnv(env: NodeJS.ProcessEnv = process.env): Sampler | undefined {
-  const name = env.OTEL_TRACES_SAMPLER?.trim().toLowerCase();
-  if (!name) return undefined;
-  if (!(SAMPLERS as readonly string[]).includes(name)) {
-    throw new RangeError(
-      `conductor-health: environment variable OTEL_TRACES_SAMPLER must be one of ${SAMPLERS.join(', ')}, got ${describeValue(env.OTEL_TRACES_SAMPLER)}`,
-    );
-  }
-  const root = name.endsWith('always_on') ? new AlwaysOnSampler() : name.endsWith('always_off') ? new AlwaysOffSampler() : new TraceIdRatioBasedSampler(ratioFromEnv('OTEL_TRACES_SAMPLER_ARG', env) ?? 1);
+export function samplerFromEnv(env: Environment = process.env): Sampler | undefined {
+  const name = envOneOf('OTEL_TRACES_SAMPLER', SAMPLERS, env);
+  if (name === undefined) return undefined;
+  const root = name.endsWith('always_on') ? new AlwaysOnSampler() : name.endsWith('always_off') ? new AlwaysOffSampler() : new TraceIdRatioBasedSampler(envRatio('OTEL_TRACES_SAMPLER_ARG', env) ?? 1);
   return name.startsWith('parentbased_') ? new ParentBasedSampler({ root }) : root;
-}
-
-/** A ratio from 0 to 1 written in decimal (`0.01`, `1`), or undefined when the variable is unset or blank. */
-export function ratioFromEnv(name: string, env: NodeJS.ProcessEnv = process.env): number | undefined {
-  const text = env[name]?.trim();
-  if (!text) return undefined;
-  if (!/^(0|1|0?\.\d+|1\.0*)$/.test(text)) {
-    throw new RangeError(`conductor-health: environment variable ${name} must be a ratio from 0 to 1 (such as 0.01), got ${describeValue(env[name])}`);
-  }
-  return Number(text);
 }
 
 /**

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { BreakerStateChange } from './circuit-breaker.ts';
-import { parseOptions } from './option-schema.ts';
+import { parseOptions } from './common/option-schema.ts';
 import { STATUS_PAGE_OPTIONS, type StatusPageOptions } from './options.ts';
 import { EventStreams, HEARTBEAT, encodeEvent } from './event-stream.ts';
 import { allowMethod, type RequestHandler } from './health-endpoint.ts';

@@ -1,5 +1,5 @@
 import type { BreakerState } from './circuit-breaker.ts';
-import { describeValue } from './config.ts';
+import { describeValue } from './common/validate.ts';
 import type { HealthCheckStatus } from './metrics.ts';
 import type { DegradedReason } from './resources.ts';
 

@@ -1,5 +1,5 @@
 import type { HealthMonitor, HealthReport } from './health.ts';
-import { printable } from './text.ts';
+import { printable } from './common/text.ts';
 
 const STATE_COLOURS: Record<string, string> = { CLOSED: '\x1b[32m', HALF_OPEN: '\x1b[33m', OPEN: '\x1b[31m' };
 const RESET = '\x1b[0m';

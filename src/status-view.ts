@@ -3,7 +3,7 @@ import type { CheckSample, HealthReport, PlatformReport } from './health.ts';
 import type { HealthCheckStatus } from './metrics.ts';
 import type { DegradedReason } from './resources.ts';
 import type { OverallStatus } from './status-rule.ts';
-import { boundLine } from './text.ts';
+import { boundLine } from './common/text.ts';
 
 /**
  * What the status page shows, as the server renders it and as its script

@@ -8,11 +8,11 @@
  * ratios with messages of their own, not plain numbers.
  */
 import * as z from 'zod';
-import { DEFAULT_MAX_ERROR_TYPES, MAX_TIMER_MS } from './config.ts';
+import { DEFAULT_MAX_ERROR_TYPES, MAX_TIMER_MS } from './common/validate.ts';
 import { HTTP_SERVER_DEFAULTS } from './http-server.ts';
-import type { Logger } from './logger.ts';
+import type { Logger } from './common/logger.ts';
 import { OTLP_PROTOCOLS } from './otlp.ts';
-import { boolean, fieldMeta, number, options, text, withMethods } from './option-schema.ts';
+import { boolean, fieldMeta, number, options, text, withMethods } from './common/option-schema.ts';
 
 /** The groups `@opentelemetry/instrumentation-host-metrics` knows. */
 export const HOST_METRIC_GROUPS = ['system.cpu', 'system.memory', 'system.network', 'process.cpu', 'process.memory'] as const;

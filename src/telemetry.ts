@@ -8,21 +8,23 @@ import { HostMetricsInstrumentation } from '@opentelemetry/instrumentation-host-
 import { detectResources, envDetector, resourceFromAttributes, type Resource } from '@opentelemetry/resources';
 import { AggregationType, MeterProvider, type ViewOptions } from '@opentelemetry/sdk-metrics';
 import { BatchSpanProcessor, TracerProvider, type SpanProcessor } from '@opentelemetry/sdk-trace';
-import { checkString, describeValue, envNumber } from './config.ts';
-import { fieldMeta, inner, parseOptions } from './option-schema.ts';
+import { envBoolean, envNumber, envRatio, envText } from './common/env.ts';
+import { withDeadline } from './common/promise.ts';
+import { checkString } from './common/validate.ts';
+import { fieldMeta, inner, parseOptions } from './common/option-schema.ts';
 import { TELEMETRY_OPTIONS } from './telemetry-options.ts';
 import { ExpositionSerializer } from './exposition.ts';
 import { EXPOSITION_CONTENT_TYPE, scrapeSource } from './scrape.ts';
 import { closeServer, listenBounded, type HttpServerBounds } from './http-server.ts';
 import type { RequestHandler } from './health-endpoint.ts';
-import { createLibraryLogger } from './logger.ts';
+import { createLibraryLogger } from './common/logger.ts';
 import { DURATION_BUCKETS_SECONDS, METRIC_NAMES, SIZED_MAX_ERROR_TYPES, seriesPerPlatform } from './metrics.ts';
 import { createTraceExporter, otlpTraceSettings } from './otlp.ts';
 import { watchOverflow } from './overflow.ts';
 import { SUCCESS_SPAN_RATIO } from './deferred-span.ts';
-import { RandomIds } from './random-ids.ts';
-import { ratioFromEnv, samplerFromEnv } from './sampling.ts';
-import { PACKAGE_VERSION } from './version.ts';
+import { RandomIds } from './common/random-ids.ts';
+import { samplerFromEnv } from './sampling.ts';
+import { PACKAGE_VERSION } from './common/version.ts';
 
 /** What `/metrics` serves: the Prometheus exposition text of the whole meter provider. */
 export interface MetricsRegistry {
@@ -218,36 +220,28 @@ async function createTracerProvider(resource: Resource, opts: ReturnType<typeof 
 
 function resolveOptions(options: TelemetryOptions | undefined) {
   const opts = parseOptions(TELEMETRY_OPTIONS, 'telemetry', options);
-  const env = process.env;
   // Code wins over the environment, which wins over the default (README: one rule for every setting).
   const envPort = opts.prometheusPort === undefined ? envNumber('OTEL_EXPORTER_PROMETHEUS_PORT', fieldMeta.get(inner(TELEMETRY_OPTIONS.shape.prometheusPort))?.range) : undefined;
   const portFrom: PortSource = opts.prometheusPort !== undefined ? 'option' : envPort !== undefined ? 'env' : 'default';
   // The OTLP and sampler settings are read (and refused) here, before anything starts.
   // The exporter retries until its own deadline with timers that hold the
   // process open, so its deadline must sit inside our shutdown bound.
-  const sdkDisabled = isSdkDisabled(env);
+  // OTEL_SDK_DISABLED=true asks for a no-op SDK, as the specification defines.
+  const sdkDisabled = envBoolean('OTEL_SDK_DISABLED') ?? false;
   const otlp = sdkDisabled ? undefined : otlpTraceSettings({ endpoint: opts.otlpEndpoint, protocol: opts.otlpProtocol }, exportTimeout(opts.shutdownTimeoutMs));
   return {
     ...opts,
     otlp,
-    sampler: samplerFromEnv(env),
-    prometheusHost: checkString('prometheusHost', opts.prometheusHost ?? (env.OTEL_EXPORTER_PROMETHEUS_HOST || '127.0.0.1')),
+    sampler: samplerFromEnv(),
+    prometheusHost: checkString('prometheusHost', opts.prometheusHost ?? envText('OTEL_EXPORTER_PROMETHEUS_HOST') ?? '127.0.0.1'),
     prometheusPort: opts.prometheusPort ?? envPort ?? 9464,
     portFrom,
-    successSpanRatio: opts.successSpanRatio ?? ratioFromEnv('CONDUCTOR_HEALTH_SUCCESS_SPAN_RATIO') ?? 1,
+    successSpanRatio: opts.successSpanRatio ?? envRatio('CONDUCTOR_HEALTH_SUCCESS_SPAN_RATIO') ?? 1,
     sdkDisabled,
     logger: opts.logger ?? createLibraryLogger(),
     hostMetrics: opts.hostMetrics === false ? [] : opts.hostMetrics,
     http: { maxConnections: opts.maxConnections, headersTimeoutMs: opts.headersTimeoutMs, keepAliveTimeoutMs: opts.keepAliveTimeoutMs, writeTimeoutMs: opts.writeTimeoutMs },
   };
-}
-
-/** `OTEL_SDK_DISABLED=true` (any case) asks for a no-op SDK, as the specification defines. */
-function isSdkDisabled(env: NodeJS.ProcessEnv): boolean {
-  const value = env.OTEL_SDK_DISABLED?.trim().toLowerCase();
-  if (!value || value === 'false') return false;
-  if (value === 'true') return true;
-  throw new RangeError(`conductor-health: environment variable OTEL_SDK_DISABLED must be true or false, got ${describeValue(env.OTEL_SDK_DISABLED)}`);
 }
 
 /**
@@ -303,15 +297,4 @@ async function listen(routes: Routes, host: string, port: number, bounds: HttpSe
       ? new Error(`conductor-health: cannot serve /metrics on ${where}: the address is already in use; ${hint}`, { cause: error })
       : new Error(`conductor-health: cannot serve /metrics on ${where}: ${message}; ${hint}`, { cause: error });
   }
-}
-
-function withDeadline(work: Promise<unknown>, ms: number): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(resolve, ms);
-    timer.unref();
-    work.then(() => {
-      clearTimeout(timer);
-      resolve();
-    });
-  });
 }

@@ -16,7 +16,7 @@ import {
   type BreakerStateChange,
 } from '../src/circuit-breaker.ts';
 import type { BreakerStateLabel, HealthMetrics } from '../src/metrics.ts';
-import type { Logger } from '../src/logger.ts';
+import type { Logger } from '../src/common/logger.ts';
 import { runNode } from './helpers/child.ts';
 import { useFakeClock, useRealClock } from './helpers/clock.ts';
 

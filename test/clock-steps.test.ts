@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { PlatformCircuitBreaker } from '../src/circuit-breaker.ts';
 import type { HealthMonitor } from '../src/health.ts';
-import { silentLogger } from '../src/logger.ts';
+import { silentLogger } from '../src/common/logger.ts';
 import { advance, stepWallClock } from './helpers/clock.ts';
 import { monitorSuite } from './helpers/monitor-suite.ts';
 

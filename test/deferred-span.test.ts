@@ -6,7 +6,7 @@ import type { ReadableSpan } from '@opentelemetry/sdk-trace';
 import { JsonTraceSerializer } from '@opentelemetry/otlp-transformer';
 import type { HealthCheckResult } from '../src/health.ts';
 import { outsideShare } from '../src/deferred-span.ts';
-import { RandomIds } from '../src/random-ids.ts';
+import { RandomIds } from '../src/common/random-ids.ts';
 import { advance, settle } from './helpers/clock.ts';
 import { find } from './helpers/exposition.ts';
 import { monitorSuite } from './helpers/monitor-suite.ts';

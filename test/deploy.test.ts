@@ -18,7 +18,7 @@ import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parse } from 'yaml';
 import { HealthMonitor } from '../src/health.ts';
-import { silentLogger } from '../src/logger.ts';
+import { silentLogger } from '../src/common/logger.ts';
 import { ResourceMonitor } from '../src/resources.ts';
 import { startTelemetry, type Telemetry } from '../src/telemetry.ts';
 import { startPrometheus, type PrometheusHandle, type PromSample } from './helpers/prometheus.ts';

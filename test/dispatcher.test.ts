@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, it, mock } from 'node:test';
 import assert from 'node:assert/strict';
 import { Dispatcher, type DispatcherOptions, type SkipReason } from '../src/dispatcher.ts';
-import { silentLogger } from '../src/logger.ts';
+import { silentLogger } from '../src/common/logger.ts';
 import { useFakeClock, useRealClock } from './helpers/clock.ts';
 
 interface Item {

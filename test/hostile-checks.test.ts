@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { HealthCheck, HealthMonitorOptions } from '../src/health.ts';
-import { silentLogger, type Logger } from '../src/logger.ts';
+import { silentLogger, type Logger } from '../src/common/logger.ts';
 import { advance } from './helpers/clock.ts';
 import { find } from './helpers/exposition.ts';
 import { monitorSuite, recordingLogger } from './helpers/monitor-suite.ts';

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { BodyMismatchError, httpCheck } from '../src/checks.ts';
 import { HealthMonitor } from '../src/health.ts';
-import type { Logger } from '../src/logger.ts';
+import type { Logger } from '../src/common/logger.ts';
 import { setupOtel, type TestOtel } from './helpers/otel.ts';
 
 /** A loopback server answering with `handler`; `url(path)` points at it. */

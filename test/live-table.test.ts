@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import type { HealthReport } from '../src/health.ts';
 import { HealthMonitor } from '../src/health.ts';
-import { silentLogger } from '../src/logger.ts';
+import { silentLogger } from '../src/common/logger.ts';
 import { renderStatusTable, startLiveTable } from '../src/status-table.ts';
 import { advance, useFakeClock, useRealClock } from './helpers/clock.ts';
 import { freePort } from './helpers/ports.ts';

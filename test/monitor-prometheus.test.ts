@@ -2,7 +2,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import { HealthMonitor } from '../src/health.ts';
-import { silentLogger } from '../src/logger.ts';
+import { silentLogger } from '../src/common/logger.ts';
 import { startTelemetry, type Telemetry } from '../src/telemetry.ts';
 import { startPrometheus, type PrometheusHandle } from './helpers/prometheus.ts';
 

@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { PlatformCircuitBreaker } from '../src/circuit-breaker.ts';
 import type { HealthMonitorOptions } from '../src/health.ts';
-import { silentLogger } from '../src/logger.ts';
+import { silentLogger } from '../src/common/logger.ts';
 import { ResourceMonitor, type ResourceReadings } from '../src/resources.ts';
 import { advance } from './helpers/clock.ts';
 import { find } from './helpers/exposition.ts';

@@ -6,8 +6,8 @@ import assert from 'node:assert/strict';
 import { getMetricsRegistry, startTelemetry, type Telemetry } from '../src/telemetry.ts';
 import { HealthMonitor } from '../src/health.ts';
 import { PlatformCircuitBreaker } from '../src/circuit-breaker.ts';
-import { silentLogger } from '../src/logger.ts';
-import { parseOptions } from '../src/option-schema.ts';
+import { silentLogger } from '../src/common/logger.ts';
+import { parseOptions } from '../src/common/option-schema.ts';
 import { MONITOR_OPTIONS } from '../src/options.ts';
 
 const saved = new Map<string, string | undefined>();

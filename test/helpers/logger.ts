@@ -1,4 +1,4 @@
-import type { Logger } from '../../src/logger.ts';
+import type { Logger } from '../../src/common/logger.ts';
 
 /** What a {@link recordingLogger} was told. */
 export interface LogEntry {

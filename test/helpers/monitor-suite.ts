@@ -1,7 +1,7 @@
 import { after, afterEach, before, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { HealthMonitor, type HealthMonitorOptions } from '../../src/health.ts';
-import { silentLogger } from '../../src/logger.ts';
+import { silentLogger } from '../../src/common/logger.ts';
 import { advance, useFakeClock, useRealClock } from './clock.ts';
 import { setupOtel, type TestOtel } from './otel.ts';
 

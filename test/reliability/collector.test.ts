@@ -5,7 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { HealthMonitor, type HealthCheckResult } from '../../src/health.ts';
-import { silentLogger } from '../../src/logger.ts';
+import { silentLogger } from '../../src/common/logger.ts';
 import { startTelemetry, type Telemetry } from '../../src/telemetry.ts';
 import { startOtlpReceiver, type OtlpReceiver } from '../helpers/otlp-receiver.ts';
 import { freePort } from '../helpers/ports.ts';

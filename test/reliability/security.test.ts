@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { healthHandler, livenessHandler, readinessHandler } from '../../src/health-endpoint.ts';
 import { HealthMonitor, type HealthCheck } from '../../src/health.ts';
-import { silentLogger } from '../../src/logger.ts';
+import { silentLogger } from '../../src/common/logger.ts';
 import { statusPageHandler } from '../../src/status-page.ts';
 import { startTelemetry, type Telemetry } from '../../src/telemetry.ts';
 import { parseExposition } from '../helpers/exposition.ts';

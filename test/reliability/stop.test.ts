@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { runNode } from '../helpers/child.ts';
 import { fileURLToPath } from 'node:url';
 import { HealthMonitor, type HealthCheck } from '../../src/health.ts';
-import type { Logger } from '../../src/logger.ts';
+import type { Logger } from '../../src/common/logger.ts';
 import { ResourceMonitor, type ResourceReadings } from '../../src/resources.ts';
 import { advance, countLiveTimers, settle, useFakeClock, useRealClock } from '../helpers/clock.ts';
 import { setupOtel, type TestOtel } from '../helpers/otel.ts';

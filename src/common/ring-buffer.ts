@@ -1,3 +1,5 @@
+import { OptionRangeError } from './errors.ts';
+
 /**
  * A fixed-capacity ring: pushing past the capacity overwrites the oldest
  * item, so what it holds stays bounded however long the process runs.
@@ -12,7 +14,7 @@ export class RingBuffer<T> {
   readonly capacity: number;
 
   constructor(capacity: number) {
-    if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError(`conductor-health: a ring needs a capacity of at least 1, got ${capacity}`);
+    if (!Number.isInteger(capacity) || capacity < 1) throw new OptionRangeError('EOPTIONRANGE', `conductor-health: a ring needs a capacity of at least 1, got ${capacity}`);
     this.capacity = capacity;
   }
 

@@ -1,4 +1,4 @@
-import pkg from '../package.json' with { type: 'json' };
+import pkg from '../../package.json' with { type: 'json' };
 
 /** The instrumentation scope name: the meter and tracer this package creates. */
 export const PACKAGE_NAME: string = pkg.name;

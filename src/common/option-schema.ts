@@ -11,8 +11,12 @@
  * (built in, no second package) gives the config file's JSON Schema, and
  * per-check `error` functions keep today's messages word for word.
  */
+import type { Meter, Tracer } from '@opentelemetry/api';
 import * as z from 'zod';
-import { checkOptionsObject, describeRange, describeValue, envNumber, type NumberRange } from './config.ts';
+import type { Logger } from './logger.ts';
+import { envNumber, type Environment } from './env.ts';
+import { OptionRangeError, OptionTypeError } from './errors.ts';
+import { checkOptionsObject, closestName, describeRange, describeValue, unknownOption, type NumberRange } from './validate.ts';
 
 /** What a field adds to its zod type: the phrase errors use, and what may stand in for a missing value. */
 export interface FieldMeta {
@@ -65,6 +69,21 @@ export function withMethods<T>(methods: readonly string[]) {
       error: () => expected,
     })
     .register(fieldMeta, { expected });
+}
+
+/** A Meter, for the instruments. */
+export function meter() {
+  return withMethods<Meter>(['createCounter', 'createGauge', 'createHistogram']);
+}
+
+/** A Tracer, for spans. */
+export function tracer() {
+  return withMethods<Tracer>(['startSpan']);
+}
+
+/** A pino-like logger (see `Logger`). */
+export function logger() {
+  return withMethods<Logger>(['debug', 'info', 'warn', 'error']);
 }
 
 /** Shape of an options object: every field optional, unknown keys refused. */
@@ -123,18 +142,22 @@ export function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
   return v;
 }
 
+/** zod's own message stands here until {@link findProblem} puts the package's words in its place. */
+const ZOD_DEFAULT = '\u0000zod';
+
 /**
- * The issue to report: the first one, except that a union's own issue gives
- * way to its branch that got furthest (a bad `resources.threshold` names
- * that field, not `resources`).
+ * The issue to report. An unknown key comes first, wherever it is: a typo
+ * (`nme:`) is the cause of the missing field zod also reports (`name`).
+ * Otherwise the first issue, except that a union's own issue gives way to
+ * its branch that got furthest (a bad `resources.threshold` names that
+ * field, not `resources`).
  */
-export function firstIssue(error: z.ZodError): z.core.$ZodIssue {
-  let issue = error.issues[0]!;
+function firstIssue(error: z.ZodError): z.core.$ZodIssue {
+  const unknown = error.issues.find((i) => i.code === 'unrecognized_keys');
+  let issue = unknown ?? error.issues[0]!;
   while (issue.code === 'invalid_union' && issue.errors.length > 0) {
-    const deepest = issue.errors
-      .map((branch) => branch[0])
-      .filter((i): i is z.core.$ZodIssue => i !== undefined)
-      .sort((a, b) => b.path.length - a.path.length)[0];
+    const branches = issue.errors.map((branch) => branch.find((i) => i.code === 'unrecognized_keys') ?? branch[0]);
+    const deepest = branches.filter((i): i is z.core.$ZodIssue => i !== undefined).sort((a, b) => b.path.length - a.path.length)[0];
     if (!deepest || deepest.path.length === 0) break;
     issue = { ...deepest, path: [...issue.path, ...deepest.path] };
   }
@@ -148,13 +171,64 @@ function isTypeProblem(issue: z.core.$ZodIssue, value: unknown): boolean {
   return issue.code === 'custom' || issue.code === 'unrecognized_keys' || issue.code === 'invalid_union';
 }
 
+const KINDS: Record<string, string> = { number: 'a finite number', string: 'a string', boolean: 'a boolean', object: 'a mapping', array: 'a list', function: 'a function' };
+
+/** What a value must be, in the package's words, for an issue no field of ours words itself. */
+function expectedOf(issue: z.core.$ZodIssue): string {
+  switch (issue.code) {
+    case 'invalid_type':
+      return KINDS[issue.expected] ?? `a ${issue.expected}`;
+    case 'too_small':
+    case 'too_big': {
+      const bound = issue.code === 'too_small' ? (issue.inclusive ? '>=' : '>') : issue.inclusive ? '<=' : '<';
+      const limit = issue.code === 'too_small' ? issue.minimum : issue.maximum;
+      if (issue.origin === 'number') return `a finite number ${bound} ${String(limit)}`;
+      return `${issue.origin === 'array' ? 'a list' : 'a string'} of ${issue.code === 'too_small' ? 'at least' : 'at most'} ${String(limit)} ${issue.origin === 'array' ? 'items' : 'characters'}`;
+    }
+    case 'not_multiple_of':
+      return `a multiple of ${String(issue.divisor)}`;
+    case 'invalid_value':
+      return `one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}`;
+    default:
+      return 'a value of the documented form';
+  }
+}
+
+/** What is wrong with a value a schema refused. */
+export type Problem =
+  /** A key no field declares; `closest` is the known key it most likely meant. */
+  | { kind: 'unknown'; path: PropertyKey[]; key: string; known: string[]; closest: string | undefined }
+  /** A field's value: `expected` completes "must be …"; `typeError` tells a TypeError from a RangeError. */
+  | { kind: 'value'; path: PropertyKey[]; expected: string; value: unknown; typeError: boolean };
+
+/**
+ * Validates `value` against `schema`; on failure, the one problem to report
+ * in the package's own words. The options' parser and the config file
+ * reader both word their errors from it.
+ */
+export function findProblem<S extends z.ZodType>(schema: S, value: unknown): { data: z.output<S> } | { problem: Problem } {
+  const result = schema.safeParse(value, { error: () => ZOD_DEFAULT });
+  if (result.success) return { data: result.data };
+  const issue = firstIssue(result.error);
+  if (issue.code === 'unrecognized_keys') {
+    const known = Object.keys((schemaAt(schema, issue.path) as AnyObject | undefined)?.shape ?? {});
+    const key = issue.keys[0]!;
+    return { problem: { kind: 'unknown', path: issue.path, key, known, closest: closestName(key, known) } };
+  }
+  const got = valueAt(value, issue.path);
+  const field = schemaAt(schema, issue.path);
+  const expected = issue.message !== ZOD_DEFAULT ? issue.message : ((field && fieldMeta.get(field)?.expected) ?? expectedOf(issue));
+  return { problem: { kind: 'value', path: issue.path, expected, value: got, typeError: isTypeProblem(issue, got) } };
+}
+
 /**
  * Validates `given` against `schema`, after filling each absent field that
  * names an environment variable from it (code wins, then the environment,
- * then the schema's default). Throws the package's TypeError/RangeError for
- * the first problem; returns the parsed options, defaults applied.
+ * then the schema's default). Throws the package's TypeError
+ * (`EOPTIONTYPE`, `EUNKNOWNOPTION`) or RangeError (`EOPTIONRANGE`) for the
+ * first problem; returns the parsed options, defaults applied.
  */
-export function parseOptions<S extends AnyObject>(schema: S, what: string, given: unknown, env: NodeJS.ProcessEnv = process.env): z.output<S> {
+export function parseOptions<S extends AnyObject>(schema: S, what: string, given: unknown, env: Environment = process.env): z.output<S> {
   const opts = { ...checkOptionsObject(what, given) };
   for (const [key, field] of Object.entries(schema.shape as Record<string, z.ZodType>)) {
     const variable = fieldEnv.get(field)?.env;
@@ -162,17 +236,12 @@ export function parseOptions<S extends AnyObject>(schema: S, what: string, given
     const value = envNumber(variable, fieldMeta.get(inner(field))?.range, env);
     if (value !== undefined) opts[key] = value;
   }
-  const result = schema.safeParse(opts);
-  if (result.success) return result.data;
-  const issue = firstIssue(result.error);
-  if (issue.code === 'unrecognized_keys') {
-    const known = Object.keys((schemaAt(schema, issue.path) as AnyObject | undefined)?.shape ?? {});
-    const where = issue.path.length > 0 ? formatPath(issue.path) : what;
-    throw new TypeError(`conductor-health: unknown ${where} option "${issue.keys[0]}" (known: ${known.join(', ')})`);
-  }
-  const value = valueAt(opts, issue.path);
-  const message = `conductor-health: option "${formatPath(issue.path)}" must be ${issue.message}, got ${describeValue(value)}`;
-  throw isTypeProblem(issue, value) ? new TypeError(message) : new RangeError(message);
+  const found = findProblem(schema, opts);
+  if ('data' in found) return found.data;
+  const { problem } = found;
+  if (problem.kind === 'unknown') throw unknownOption(problem.path.length > 0 ? formatPath(problem.path) : what, problem.key, problem.known);
+  const message = `conductor-health: option "${formatPath(problem.path)}" must be ${problem.expected}, got ${describeValue(problem.value)}`;
+  throw problem.typeError ? new OptionTypeError('EOPTIONTYPE', message) : new OptionRangeError('EOPTIONRANGE', message);
 }
 
 /** The defaults a schema declares, e.g. for `BREAKER_DEFAULTS`. */

@@ -1,4 +1,5 @@
 import { pino } from 'pino';
+import { envText } from './env.ts';
 
 /**
  * The logging surface this package uses: pino's. Any pino logger (or a child
@@ -22,7 +23,7 @@ export interface Logger {
 export function createLogger(options: { level?: string; name?: string } = {}): Logger {
   return pino({
     name: options.name ?? 'conductor-health',
-    level: options.level ?? process.env.LOG_LEVEL ?? 'info',
+    level: options.level ?? envText('LOG_LEVEL') ?? 'info',
   });
 }
 

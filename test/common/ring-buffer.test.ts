@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { RingBuffer } from '../src/history.ts';
+import { RingBuffer } from '../../src/common/ring-buffer.ts';
 
 describe('RingBuffer', () => {
   it('keeps items oldest first until it is full', () => {

@@ -1,9 +1,12 @@
 /**
- * Defaults and validation shared by every module. A bad value throws a
- * `TypeError` (wrong type) or `RangeError` (right type, out of range) whose
- * message names the option and quotes the value, so a typo in a conductor's
- * config is found at start-up rather than as a silent misbehaviour later.
+ * Validation pieces shared by every module. A bad value throws a
+ * `TypeError` (wrong type, `EOPTIONTYPE`) or `RangeError` (right type, out of
+ * range, `EOPTIONRANGE`) whose message names the option and quotes the
+ * value, so a typo in a conductor's config is found at start-up rather than
+ * as a silent misbehaviour later. Options objects are declared as schemas
+ * (option-schema.ts); these are for single values.
  */
+import { OptionRangeError, OptionTypeError } from './errors.ts';
 
 /** Longest delay `setTimeout` honours; longer ones fire after 1 ms (with a warning), so time options stop here. */
 export const MAX_TIMER_MS = 2_147_483_647;
@@ -23,7 +26,7 @@ export function describeValue(value: unknown): string {
 
 function fail(kind: 'type' | 'range', name: string, value: unknown, expected: string): never {
   const message = `conductor-health: option "${name}" must be ${expected}, got ${describeValue(value)}`;
-  throw kind === 'type' ? new TypeError(message) : new RangeError(message);
+  throw kind === 'type' ? new OptionTypeError('EOPTIONTYPE', message) : new OptionRangeError('EOPTIONRANGE', message);
 }
 
 /** Accepts a finite number within [min, max]; `integer` also demands a whole number. */
@@ -42,7 +45,7 @@ export interface NumberRange {
   readonly above?: number;
 }
 
-function inRange(value: number, { min = -Infinity, max = Infinity, integer = false, above = -Infinity }: NumberRange): boolean {
+export function inRange(value: number, { min = -Infinity, max = Infinity, integer = false, above = -Infinity }: NumberRange): boolean {
   return Number.isFinite(value) && (!integer || Number.isInteger(value)) && value >= min && value > above && value <= max;
 }
 
@@ -100,38 +103,48 @@ export function checkFunction(name: string, value: unknown): (...args: never[]) 
   return value as (...args: never[]) => unknown;
 }
 
-/** Throws if `options` has a key outside `known`: a misspelt option must not be ignored. */
-export function checkKnownKeys(what: string, options: object, known: readonly string[]): void {
-  for (const key of Object.keys(options)) {
-    if (!known.includes(key)) {
-      throw new TypeError(`conductor-health: unknown ${what} option "${key}" (known: ${known.join(', ')})`);
-    }
-  }
-}
-
 /** Checks that `options` is a plain object (or undefined, meaning all defaults). */
 export function checkOptionsObject(what: string, options: unknown): Record<string, unknown> {
   if (options === undefined) return {};
   if (options === null || typeof options !== 'object' || Array.isArray(options)) {
-    throw new TypeError(`conductor-health: ${what} options must be an object, got ${describeValue(options)}`);
+    throw new OptionTypeError('EOPTIONTYPE', `conductor-health: ${what} options must be an object, got ${describeValue(options)}`);
   }
   return options as Record<string, unknown>;
 }
 
-/** A number as a person writes one: `5`, `-1.5`, `2500`; not `0x10`, `1e3`, `0b11` or `Infinity`, which `Number()` would take. */
-const DECIMAL = /^[+-]?(?:\d+(?:\.\d*)?|\.\d+)$/;
-
 /**
- * Reads a numeric environment variable. Unset or blank means "not given"
- * (undefined); anything else must be a plain decimal within `range`, or a
- * RangeError names the variable and quotes its value.
+ * The known name closest to `name` (a typo's likely intent), or undefined
+ * when none is close: at most a third of the longer name's letters differ
+ * (Damerau–Levenshtein distance, case ignored).
  */
-export function envNumber(variable: string, range: NumberRange = {}, env: NodeJS.ProcessEnv = process.env): number | undefined {
-  const raw = env[variable];
-  if (raw === undefined || raw.trim() === '') return undefined;
-  const value = Number(raw.trim());
-  if (!DECIMAL.test(raw.trim()) || !inRange(value, range)) {
-    throw new RangeError(`conductor-health: environment variable ${variable} must be ${describeRange(range)}, got ${JSON.stringify(raw)}`);
+export function closestName(name: string, known: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestDistance = Infinity;
+  for (const candidate of known) {
+    const distance = editDistance(name.toLowerCase(), candidate.toLowerCase());
+    if (distance < bestDistance) [best, bestDistance] = [candidate, distance];
   }
-  return value;
+  return best !== undefined && bestDistance <= Math.max(1, Math.floor(Math.max(name.length, best.length) / 3)) ? best : undefined;
+}
+
+/** Edits (insert, delete, replace, swap two neighbours) from `a` to `b`. */
+function editDistance(a: string, b: string): number {
+  if (a.length > 64 || b.length > 64) return Infinity;
+  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array<number>(b.length).fill(0)]);
+  for (let j = 1; j <= b.length; j += 1) d[0]![j] = j;
+  for (let i = 1; i <= a.length; i += 1) {
+    for (let j = 1; j <= b.length; j += 1) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      d[i]![j] = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i]![j] = Math.min(d[i]![j]!, d[i - 2]![j - 2]! + 1);
+    }
+  }
+  return d[a.length]![b.length]!;
+}
+
+/** The error for an unknown option `key` of `what`: names the closest known option when one is close. */
+export function unknownOption(what: string, key: string, known: readonly string[]): OptionTypeError {
+  const closest = closestName(key, known);
+  const hint = closest === undefined ? `known: ${known.join(', ')}` : `did you mean "${closest}"?`;
+  return new OptionTypeError('EUNKNOWNOPTION', `conductor-health: unknown ${what} option ${describeValue(key)}; ${hint}`);
 }
