@@ -31,7 +31,8 @@ import { PrometheusExporter, PrometheusSerializer } from '@opentelemetry/exporte
 import { MeterProvider, type ResourceMetrics } from '@opentelemetry/sdk-metrics';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { ExpositionSerializer } from '../src/exposition.ts';
-import { BREAKER_STATE_LABELS, DURATION_BUCKETS_SECONDS, initMetrics, METRIC_NAMES, seriesPerPlatform } from '../src/metrics.ts';
+import { BREAKER_STATE_LABELS } from '../src/core/breaker-state.ts';
+import { DURATION_BUCKETS_SECONDS, initMetrics, METRIC_NAMES, seriesPerPlatform } from '../src/core/metrics.ts';
 
 const gzip = promisify(gzipCallback);
 
@@ -157,7 +158,7 @@ async function buildFixture(platforms: number): Promise<Fixture> {
         duration.observe({ platform }, seconds);
       }
     }
-    otel.setBreakerState(platform, 'closed');
+    otel.setBreakerState(platform, 'CLOSED');
     for (const state of BREAKER_STATE_LABELS) breaker.set({ platform, state }, state === 'closed' ? 1 : 0);
     otel.recordPluginFailure(platform, 'ETIMEDOUT');
     failures.inc({ platform, error_type: 'ETIMEDOUT' });
@@ -169,7 +170,7 @@ async function buildFixture(platforms: number): Promise<Fixture> {
     const platform = `platform-${String(p).padStart(5, '0')}`;
     otel.recordHealthCheck(platform, 'success', random() * 3);
     otel.recordHealthCheck(platform, 'failure', random() * 3);
-    otel.setBreakerState(platform, 'open');
+    otel.setBreakerState(platform, 'OPEN');
     otel.recordPluginFailure(platform, 'ETIMEDOUT');
   }
   const collectedNext = (await exporter.collect()).resourceMetrics;

@@ -4,7 +4,7 @@
 import { connect, type Socket } from 'node:net';
 import { HealthMonitor } from '../src/health.ts';
 import { silentLogger } from '../src/common/logger.ts';
-import { initMetrics } from '../src/metrics.ts';
+import { initMetrics } from '../src/core/metrics.ts';
 import { startTelemetry } from '../src/telemetry.ts';
 
 const CLIENTS = Number(process.argv[2] ?? 200);
@@ -19,7 +19,7 @@ for (let i = 0; i < SERIES_PLATFORMS; i += 1) {
   const p = `platform-${i}`;
   metrics.recordHealthCheck(p, 'success', 0.01);
   metrics.recordHealthCheck(p, 'failure', 0.01);
-  metrics.setBreakerState(p, 'closed');
+  metrics.setBreakerState(p, 'CLOSED');
   metrics.recordPluginFailure(p, 'ECONNREFUSED');
 }
 const monitor = new HealthMonitor({ intervalMs: 1_000, resources: false, logger: silentLogger });

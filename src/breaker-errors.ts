@@ -32,22 +32,6 @@ export class CircuitOpenError extends Error {
   }
 }
 
-/** A call made through `execute()` ran past its timeout; it counts as a failure (`error_type` `timeout`). */
-export class BreakerTimeoutError extends Error {
-  /** The name `AbortSignal.timeout()` uses, so `err.name === 'TimeoutError'` checks keep working. */
-  override readonly name = 'TimeoutError';
-  /** The platform whose call timed out. */
-  readonly platform: string;
-  /** The timeout that expired, in ms. */
-  readonly timeoutMs: number;
-
-  constructor(platform: string, timeoutMs: number) {
-    super(`call for platform "${platform}" timed out after ${timeoutMs} ms`);
-    this.platform = platform;
-    this.timeoutMs = timeoutMs;
-  }
-}
-
 /** The breaker was shut down: `execute()` after `shutdown()`, or a call still in flight at shutdown. */
 export class BreakerShutdownError extends Error {
   override readonly name = 'BreakerShutdownError';

@@ -7,33 +7,17 @@
  */
 import { context, SpanKind, SpanStatusCode, trace, type Context, type Span, type Tracer } from '@opentelemetry/api';
 import type { BreakerPermit, BreakerState, PlatformCircuitBreaker } from './circuit-breaker.ts';
-import { captureFailure, type CheckFailure } from './check-failure.ts';
+import { captureFailure, type Failure } from './core/failure.ts';
+import { TimeoutError } from './core/timeout-error.ts';
 import { abortCheck, checkSignal } from './check-signal.ts';
-import { describeValue } from './common/validate.ts';
 import { isThenable } from './common/promise.ts';
 import { DeferredSpan, outsideShare } from './deferred-span.ts';
 import type { RandomIds } from './common/random-ids.ts';
-import { classifyOutcome, type Classification, type Outcome as ClassifiedOutcome } from './outcome.ts';
-import { isPluginHealth, type PluginHealth } from './plugins.ts';
+import { classifyOutcome, type Classification, type Outcome } from './core/outcome.ts';
+import { isPluginHealth, type PluginHealth } from './core/plugin-health.ts';
 
 /** A check as a {@link CheckRun} calls it (the monitor's `HealthCheck`). */
 export type CheckFunction = (signal: AbortSignal) => unknown;
-
-/** Raised into a check's signal when the check runs out of time. */
-export class HealthCheckTimeoutError extends Error {
-  /** The `error_type` every timeout is counted under. */
-  readonly code = 'timeout';
-  /** The platform whose check timed out. */
-  readonly platform: string;
-  /** The bound it ran into. */
-  readonly timeoutMs: number;
-  constructor(platform: string, timeoutMs: number) {
-    super(`health check of ${describeValue(platform)} timed out after ${timeoutMs} ms`);
-    this.name = 'HealthCheckTimeoutError';
-    this.platform = platform;
-    this.timeoutMs = timeoutMs;
-  }
-}
 
 /** The platform a run checks, as far as the run needs it. */
 export interface RunTarget {
@@ -62,13 +46,14 @@ export interface RunHost<T extends RunTarget, R extends { readonly breakerState:
   /** A timed-out check stays abandoned until its promise settles (+1), or settled late (-1). */
   abandoned(delta: 1 | -1): void;
   /** The check's failure says the process ran out of a resource (see `captureFailure()`). */
-  processOutOf(run: CheckRun<T, R>, failure: CheckFailure): void;
+  processOutOf(run: CheckRun<T, R>, failure: Failure): void;
   /** A listener the check put on its signal threw. */
   listenerThrew(run: CheckRun<T, R>, error: unknown): void;
 }
 
-type Outcome = Exclude<ClassifiedOutcome, { kind: 'threw' }> | { kind: 'threw'; failure: CheckFailure } | { kind: 'cancelled' };
-const REJECTED: Outcome = Object.freeze({ kind: 'rejected' });
+/** How a run ends: an outcome of the check, or cut off (stop, unregister) with none. */
+type RunEnd = Outcome | { kind: 'cancelled' };
+const REJECTED: RunEnd = Object.freeze({ kind: 'rejected' });
 
 /** One check, started at construction; everything after the start happens in {@link CheckRun.finish}. */
 export class CheckRun<T extends RunTarget, R extends { readonly breakerState: BreakerState }> {
@@ -126,7 +111,7 @@ export class CheckRun<T extends RunTarget, R extends { readonly breakerState: Br
   /** Ends the check as timed out (its deadline passed), aborting its signal. */
   expire(): void {
     if (this.#done) return;
-    const timeout = () => new HealthCheckTimeoutError(this.target.name, this.target.timeoutMs);
+    const timeout = () => new TimeoutError(this.target.name, this.target.timeoutMs, 'check');
     // The check gets its own instance: what it does to its signal's reason cannot reach the result.
     if (this.#controller) abortCheck(this.#controller, timeout());
     this.#host.abandoned(1);
@@ -155,7 +140,7 @@ export class CheckRun<T extends RunTarget, R extends { readonly breakerState: Br
     const controller = new AbortController();
     this.#controller = controller;
     this.#host.started(this);
-    let outcome: Outcome | undefined;
+    let outcome: RunEnd | undefined;
     try {
       const value = check(checkSignal(controller, (error) => this.#host.listenerThrew(this, error)));
       if (isThenable(value)) {
@@ -183,7 +168,7 @@ export class CheckRun<T extends RunTarget, R extends { readonly breakerState: Br
   }
 
   /** Settles the outcome once: permit, host, span. */
-  #finish(outcome: Outcome): void {
+  #finish(outcome: RunEnd): void {
     if (this.#done) return;
     this.#done = true;
     const span = this.#span;
@@ -230,7 +215,7 @@ export class CheckRun<T extends RunTarget, R extends { readonly breakerState: Br
  * object (its getters may throw, or answer differently, on a later read);
  * reading it throwing is the check failing.
  */
-function captureValue(value: unknown): Outcome {
+function captureValue(value: unknown): RunEnd {
   try {
     if (typeof value === 'object' && value !== null) {
       const copy = { status: (value as PluginHealth).status, message: (value as PluginHealth).message };

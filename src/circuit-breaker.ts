@@ -26,21 +26,22 @@ import { parseOptions } from './common/option-schema.ts';
 import { BreakerShutdownError, CircuitOpenError } from './breaker-errors.ts';
 import { isThenable } from './common/promise.ts';
 import { callAbortable, callWithPermit, notAPromise } from './guarded-call.ts';
-import { initMetrics, type BreakerStateLabel, type HealthMetrics } from './metrics.ts';
-import { classifyOutcome, errorTypeOf, failureOf, type Classification, type Verdict } from './outcome.ts';
+import type { BreakerState } from './core/breaker-state.ts';
+import { captureFailure, errorTypeOf } from './core/failure.ts';
+import { initMetrics, type HealthMetrics } from './core/metrics.ts';
+import { classifyOutcome, type Classification, type Verdict } from './core/outcome.ts';
 import { Permit, Trial, type BreakerPermit } from './permit.ts';
-import { isPluginHealth, type PluginHealth } from './plugins.ts';
+import { isPluginHealth, type PluginHealth } from './core/plugin-health.ts';
 import { acquireTicker, releaseTicker, ROTATE_EVERY_MS, ticker } from './rotation.ts';
 import { silentLogger, type Logger } from './common/logger.ts';
 import { PACKAGE_NAME, PACKAGE_VERSION } from './common/version.ts';
 import { printable } from './common/text.ts';
 
-export { BreakerShutdownError, BreakerTimeoutError, CircuitOpenError } from './breaker-errors.ts';
-export { errorTypeOf } from './outcome.ts';
+export { BreakerShutdownError, CircuitOpenError } from './breaker-errors.ts';
+export { TimeoutError } from './core/timeout-error.ts';
+export { errorTypeOf } from './core/failure.ts';
+export type { BreakerState } from './core/breaker-state.ts';
 export type { BreakerPermit } from './permit.ts';
-
-/** A breaker's state. */
-export type BreakerState = 'CLOSED' | 'OPEN' | 'HALF_OPEN';
 
 /** What {@link PlatformCircuitBreaker.getState} reports. Times are ms since the epoch. */
 export interface BreakerSnapshot {
@@ -93,7 +94,6 @@ const Opossum = createRequire(import.meta.url)('opossum') as OpossumConstructor;
 
 const runTask = (task: () => unknown): unknown => task();
 const ignore = (): void => {};
-const LABELS: Record<BreakerState, BreakerStateLabel> = { CLOSED: 'closed', OPEN: 'open', HALF_OPEN: 'half_open' };
 
 
 /**
@@ -200,7 +200,7 @@ export class PlatformCircuitBreaker {
 
     this.rotation = acquireTicker();
     this.opossum = this.createOpossum(undefined);
-    this.metrics.setBreakerState(this.platform, 'closed');
+    this.metrics.setBreakerState(this.platform, 'CLOSED');
   }
 
   /**
@@ -239,7 +239,7 @@ export class PlatformCircuitBreaker {
    * Runs `fn` under the breaker. CLOSED: runs it; OPEN, or HALF_OPEN with the
    * trial taken: rejects at once with {@link CircuitOpenError} without calling
    * it; HALF_OPEN otherwise: runs it as the trial. A rejection, a synchronous
-   * throw (of any value), a timeout ({@link BreakerTimeoutError}) or a return
+   * throw (of any value), a timeout ({@link TimeoutError}) or a return
    * value that is not a promise is a failure.
    *
    * `fn` gets a signal that only this call's own timeout or the caller's
@@ -313,7 +313,7 @@ export class PlatformCircuitBreaker {
   recordResult(outcome: PluginHealth): void;
   recordResult(outcome: unknown): void {
     if (this.shut) return;
-    this.recordClassified(classifyOutcome(outcome instanceof Error ? { kind: 'threw', failure: failureOf(outcome) } : { kind: 'value', value: outcome }));
+    this.recordClassified(classifyOutcome(outcome instanceof Error ? { kind: 'threw', failure: captureFailure(outcome) } : { kind: 'value', value: outcome }));
   }
 
   /**
@@ -603,7 +603,7 @@ export class PlatformCircuitBreaker {
     const change: BreakerStateChange = { platform: this.platform, from, to, failureCount: this.failureCount, at: Date.now() };
     // Telemetry and listeners run inside opossum's emit(): nothing thrown here may escape into it.
     try {
-      this.metrics.setBreakerState(this.platform, LABELS[to]);
+      this.metrics.setBreakerState(this.platform, to);
       this.addTransitionEvent(change);
     } catch (error) {
       this.logger.warn({ err: error, platform: printable(this.platform) }, 'circuit breaker telemetry failed');

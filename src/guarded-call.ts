@@ -5,7 +5,7 @@
  * (`new AbortController()` per call costs ~4.4 µs, 40x a bare call).
  */
 import type { BreakerPermit } from './permit.ts';
-import { BreakerTimeoutError } from './breaker-errors.ts';
+import { TimeoutError } from './core/timeout-error.ts';
 import { isThenable } from './common/promise.ts';
 import { describeValue } from './common/validate.ts';
 
@@ -45,7 +45,7 @@ export function callWithPermit<T>(platform: string, fn: Call<T>, permit: Breaker
 
 /**
  * Calls `fn` with its own signal, aborted by the timeout (a failure,
- * {@link BreakerTimeoutError}) or by the caller's signal (no verdict: the
+ * {@link TimeoutError}) or by the caller's signal (no verdict: the
  * permit is released). `pending` holds the call's cancel function while it
  * runs, so the breaker's shutdown can cancel it and leave no timer or listener.
  */
@@ -88,7 +88,7 @@ export function callAbortable<T>(
     pending.add(cancel);
     callerSignal?.addEventListener('abort', onCallerAbort, { once: true });
     if (timeoutMs > 0) {
-      timer = setTimeout(() => fail(new BreakerTimeoutError(platform, timeoutMs)), timeoutMs);
+      timer = setTimeout(() => fail(new TimeoutError(platform, timeoutMs)), timeoutMs);
       timer.unref?.();
     }
     let result: unknown;

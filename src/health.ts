@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { context, ROOT_CONTEXT, trace, type Context, type Meter, type Tracer } from '@opentelemetry/api';
 import { PlatformCircuitBreaker, type BreakerState, type BreakerStateChange } from './circuit-breaker.ts';
-import { CheckRun, HealthCheckTimeoutError, type RunHost } from './check-run.ts';
+import { CheckRun, type RunHost } from './check-run.ts';
 import { notedSuccessSpanRatio } from './deferred-span.ts';
 import { Dispatcher } from './dispatcher.ts';
 import { MAX_TIMER_MS, checkFunction, checkPlatformName, describeValue } from './common/validate.ts';
@@ -9,11 +9,11 @@ import { MONITOR_OPTIONS, PLATFORM_OPTIONS, type BreakerSettings, type HealthMon
 import { parseOptions } from './common/option-schema.ts';
 import { RingBuffer } from './common/ring-buffer.ts';
 import { createLibraryLogger, type Logger } from './common/logger.ts';
-import { initMetrics, type HealthCheckStatus, type HealthMetrics } from './metrics.ts';
-import type { PluginHealth, PluginHealthStatus, PluginManager } from './plugins.ts';
+import { initMetrics, type HealthCheckStatus, type HealthMetrics } from './core/metrics.ts';
+import type { PluginHealth, PluginHealthStatus, PluginManager } from './core/plugin-health.ts';
 import { ResourceMonitor, type DegradedChange, type DegradedReason } from './resources.ts';
 import { overallStatus, type OverallStatus } from './status-rule.ts';
-import { shortMessage, type CheckFailure } from './check-failure.ts';
+import { shortMessage, type Failure } from './core/failure.ts';
 import { LogLimiter } from './common/log-limiter.ts';
 import { printable } from './common/text.ts';
 import { RandomIds } from './common/random-ids.ts';
@@ -114,8 +114,6 @@ export interface HealthMonitorEvents {
   /** Entering and leaving degraded mode. */
   degraded: [DegradedChange];
 }
-
-export { HealthCheckTimeoutError };
 
 interface Platform {
   name: string;
@@ -627,7 +625,7 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
    * ENOMEM): the breaker gets no verdict (its trial goes to the next check),
    * and the condition is logged once a minute per code.
    */
-  #processOutOf(platform: string, failure: CheckFailure): void {
+  #processOutOf(platform: string, failure: Failure): void {
     this.#logLimiter.take(`process-resource:${failure.errorType}`, (suppressed) =>
       this.#logger.error(
         { code: failure.errorType, platform: printable(platform), error: failure.message, suppressed },

@@ -1,6 +1,6 @@
 // The public API. Instrumentation code (monitor, breaker, metrics) talks to
 // @opentelemetry/api only; startTelemetry is the one place that builds the SDK.
-export { HealthMonitor, HealthCheckTimeoutError } from './health.ts';
+export { HealthMonitor } from './health.ts';
 export type {
   HealthCheck,
   HealthCheckValue,
@@ -16,19 +16,23 @@ export type {
 } from './health.ts';
 export { overallStatus } from './status-rule.ts';
 export type { OverallStatus, StatusRuleInput } from './status-rule.ts';
-export { PlatformCircuitBreaker, CircuitOpenError, BreakerTimeoutError, BreakerShutdownError, errorTypeOf } from './circuit-breaker.ts';
+export { PlatformCircuitBreaker, CircuitOpenError, BreakerShutdownError } from './circuit-breaker.ts';
+export { TimeoutError } from './core/timeout-error.ts';
+export { errorTypeOf } from './core/failure.ts';
+export { ConductorHealthError, ERROR_CODES, isConductorHealthError } from './common/errors.ts';
+export type { ConductorHealthErrorLike, ErrorCode } from './common/errors.ts';
+export { BREAKER_STATES, BREAKER_STATE_LABELS } from './core/breaker-state.ts';
 export type { BreakerOptions, BreakerPermit, BreakerSnapshot, BreakerState, BreakerStateChange, ExecuteOptions } from './circuit-breaker.ts';
 export { ResourceMonitor, createSystemSampler } from './resources.ts';
 export type { DegradedChange, DegradedReason, ResourceMonitorOptions, ResourceReadings, ResourceSampler } from './resources.ts';
 export {
   initMetrics,
-  BREAKER_STATE_LABELS,
   DURATION_BUCKETS_SECONDS,
   HEALTH_CHECK_STATUSES,
   METRIC_NAMES,
   RESOURCES,
-} from './metrics.ts';
-export type { BreakerStateLabel, HealthCheckStatus, HealthMetrics, MetricsOptions, ResourceName } from './metrics.ts';
+} from './core/metrics.ts';
+export type { HealthCheckStatus, HealthMetrics, MetricsOptions, ResourceName } from './core/metrics.ts';
 export { startTelemetry, getMetricsRegistry } from './telemetry.ts';
 export type { HostMetricGroup, MetricsRegistry, Telemetry, TelemetryOptions } from './telemetry.ts';
 export { SuccessSpanFilter } from './sampling.ts';
@@ -39,8 +43,8 @@ export { statusPageHandler } from './status-page.ts';
 export type { StatusPageHandler, StatusPageOptions } from './status-page.ts';
 export { httpCheck, tcpCheck, UnexpectedStatusError, BodyMismatchError } from './checks.ts';
 export type { HttpCheckOptions, TcpCheckOptions } from './checks.ts';
-export { isPluginHealth, PLUGIN_HEALTH_STATUSES } from './plugins.ts';
-export type { PluginHealth, PluginHealthStatus, PluginManager } from './plugins.ts';
+export { isPluginHealth, PLUGIN_HEALTH_STATUSES } from './core/plugin-health.ts';
+export type { PluginHealth, PluginHealthStatus, PluginManager } from './core/plugin-health.ts';
 export { createLogger, silentLogger } from './common/logger.ts';
 export type { Logger } from './common/logger.ts';
 export { BREAKER_DEFAULTS, MONITOR_DEFAULTS, ENV_OVERRIDES } from './options.ts';

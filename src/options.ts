@@ -6,9 +6,10 @@
  */
 import type { Meter, Tracer } from '@opentelemetry/api';
 import * as z from 'zod';
-import { DEFAULT_MAX_ERROR_TYPES, MAX_TIMER_MS } from './common/validate.ts';
+import { MAX_TIMER_MS } from './common/validate.ts';
+import { DEFAULT_MAX_ERROR_TYPES } from './core/metrics.ts';
 import type { Logger } from './common/logger.ts';
-import type { HealthMetrics } from './metrics.ts';
+import type { HealthMetrics } from './core/metrics.ts';
 import { ResourceMonitor } from './resources.ts';
 import { boolean, defaultsOf, envVariablesOf, fieldMeta, fromEnv, given, number, options, withMethods } from './common/option-schema.ts';
 

@@ -2,7 +2,7 @@ import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
 import { OTLPTraceExporter as JsonTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { OTLPTraceExporter as ProtobufTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace';
-import { shortMessage } from './check-failure.ts';
+import { shortMessage } from './core/failure.ts';
 import { envNumber, envOneOf, envRaw, envText, type Environment } from './common/env.ts';
 import { OptionRangeError } from './common/errors.ts';
 import { describeValue, isHttpUrl } from './common/validate.ts';

@@ -4,7 +4,7 @@
  * remembers the period that issued it and takes one verdict.
  */
 import type { PlatformCircuitBreaker } from './circuit-breaker.ts';
-import type { Verdict } from './outcome.ts';
+import type { Verdict } from './core/outcome.ts';
 
 /**
  * The breaker's consent to one call, from {@link PlatformCircuitBreaker.tryAcquire}.

@@ -8,7 +8,7 @@ import type { Meter } from '@opentelemetry/api';
 import * as z from 'zod';
 import { MAX_TIMER_MS } from './common/validate.ts';
 import type { Logger } from './common/logger.ts';
-import { RESOURCES, type HealthMetrics, type ResourceName } from './metrics.ts';
+import { RESOURCES, type HealthMetrics, type ResourceName } from './core/metrics.ts';
 import { fieldMeta, number, options, text, withMethods } from './common/option-schema.ts';
 import type { ResourceSampler } from './resources.ts';
 

@@ -6,7 +6,7 @@ import { parseOptions } from './common/option-schema.ts';
 import { isThenable } from './common/promise.ts';
 import { RESOURCE_OPTIONS, type ResourceMonitorOptions } from './resource-options.ts';
 import { createLibraryLogger, silentLogger, type Logger } from './common/logger.ts';
-import { initMetrics, RESOURCES, type HealthMetrics, type ResourceName } from './metrics.ts';
+import { initMetrics, RESOURCES, type HealthMetrics, type ResourceName } from './core/metrics.ts';
 
 /** One sample: utilisation ratios in [0, 1]; a resource that could not be measured is absent. */
 export type ResourceReadings = Partial<Record<ResourceName, number>>;

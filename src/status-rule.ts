@@ -1,6 +1,6 @@
 import type { BreakerState } from './circuit-breaker.ts';
 import { describeValue } from './common/validate.ts';
-import type { HealthCheckStatus } from './metrics.ts';
+import type { HealthCheckStatus } from './core/metrics.ts';
 import type { DegradedReason } from './resources.ts';
 
 /** Overall status of a health report. */

@@ -1,6 +1,6 @@
 import type { BreakerState, BreakerStateChange } from './circuit-breaker.ts';
 import type { CheckSample, HealthReport, PlatformReport } from './health.ts';
-import type { HealthCheckStatus } from './metrics.ts';
+import type { HealthCheckStatus } from './core/metrics.ts';
 import type { DegradedReason } from './resources.ts';
 import type { OverallStatus } from './status-rule.ts';
 import { boundLine } from './common/text.ts';

@@ -8,7 +8,8 @@
  * ratios with messages of their own, not plain numbers.
  */
 import * as z from 'zod';
-import { DEFAULT_MAX_ERROR_TYPES, MAX_TIMER_MS } from './common/validate.ts';
+import { MAX_TIMER_MS } from './common/validate.ts';
+import { DEFAULT_MAX_ERROR_TYPES } from './core/metrics.ts';
 import { HTTP_SERVER_DEFAULTS } from './http-server.ts';
 import type { Logger } from './common/logger.ts';
 import { OTLP_PROTOCOLS } from './otlp.ts';

@@ -18,7 +18,7 @@ import { EXPOSITION_CONTENT_TYPE, scrapeSource } from './scrape.ts';
 import { closeServer, listenBounded, type HttpServerBounds } from './http-server.ts';
 import type { RequestHandler } from './health-endpoint.ts';
 import { createLibraryLogger } from './common/logger.ts';
-import { DURATION_BUCKETS_SECONDS, METRIC_NAMES, SIZED_MAX_ERROR_TYPES, seriesPerPlatform } from './metrics.ts';
+import { DURATION_BUCKETS_SECONDS, METRIC_NAMES, SIZED_MAX_ERROR_TYPES, seriesPerPlatform } from './core/metrics.ts';
 import { createTraceExporter, otlpTraceSettings } from './otlp.ts';
 import { watchOverflow } from './overflow.ts';
 import { SUCCESS_SPAN_RATIO } from './deferred-span.ts';

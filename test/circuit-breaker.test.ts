@@ -8,14 +8,15 @@ import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider, type Readabl
 import { MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics';
 import {
   BreakerShutdownError,
-  BreakerTimeoutError,
   CircuitOpenError,
   PlatformCircuitBreaker,
   errorTypeOf,
   type BreakerOptions,
   type BreakerStateChange,
 } from '../src/circuit-breaker.ts';
-import type { BreakerStateLabel, HealthMetrics } from '../src/metrics.ts';
+import type { BreakerState } from '../src/core/breaker-state.ts';
+import type { HealthMetrics } from '../src/core/metrics.ts';
+import { TimeoutError } from '../src/core/timeout-error.ts';
 import type { Logger } from '../src/common/logger.ts';
 import { runNode } from './helpers/child.ts';
 import { useFakeClock, useRealClock } from './helpers/clock.ts';
@@ -24,10 +25,10 @@ const FIXTURE = fileURLToPath(new URL('./fixtures/breaker-exit.ts', import.meta.
 
 /** Records what the breaker writes to its instruments, without an SDK. */
 function fakeMetrics() {
-  const states: [string, BreakerStateLabel][] = [];
+  const states: [string, BreakerState][] = [];
   const failures: [string, string][] = [];
   const metrics = {
-    setBreakerState: (platform: string, state: BreakerStateLabel) => void states.push([platform, state]),
+    setBreakerState: (platform: string, state: BreakerState) => void states.push([platform, state]),
     recordPluginFailure: (platform: string, errorType: string) => void failures.push([platform, errorType]),
   } as unknown as HealthMetrics;
   return { metrics, states, failures };
@@ -688,7 +689,7 @@ describe('PlatformCircuitBreaker', () => {
   describe('errorTypeOf', () => {
     it('prefers a code, then timeouts, then the class name, then unhealthy, else other', () => {
       assert.equal(errorTypeOf(Object.assign(new Error('x'), { code: 'ECONNRESET' })), 'ECONNRESET');
-      assert.equal(errorTypeOf(new BreakerTimeoutError('p', 10)), 'timeout');
+      assert.equal(errorTypeOf(new TimeoutError('p', 10)), 'timeout');
       assert.equal(errorTypeOf(new DOMException('signal timed out', 'TimeoutError')), 'timeout');
       assert.equal(errorTypeOf(new DOMException('aborted', 'AbortError')), 'AbortError');
       assert.equal(errorTypeOf(new SyntaxError('x')), 'SyntaxError');
@@ -722,7 +723,8 @@ describe('PlatformCircuitBreaker', () => {
       assert.equal(await fast, 'fast');
       mock.timers.tick(50);
       const error = await slow.catch((e: unknown) => e);
-      assert.ok(error instanceof BreakerTimeoutError);
+      assert.ok(error instanceof TimeoutError);
+      assert.equal(error.code, 'ETIMEDOUT');
       assert.equal(error.name, 'TimeoutError');
       assert.equal(error.timeoutMs, 100);
       assert.equal(signals[0]?.aborted, true);
@@ -737,8 +739,8 @@ describe('PlatformCircuitBreaker', () => {
       const a = breaker.execute(never);
       const b = breaker.execute(never);
       mock.timers.tick(200);
-      await assert.rejects(a, BreakerTimeoutError);
-      await assert.rejects(b, BreakerTimeoutError);
+      await assert.rejects(a, TimeoutError);
+      await assert.rejects(b, TimeoutError);
       assert.equal(breaker.getState().state, 'OPEN');
     });
 
@@ -1035,7 +1037,7 @@ describe('PlatformCircuitBreaker', () => {
       breaker.recordResult({ status: 'unhealthy' });
       const call = breaker.execute(never, { timeoutMs: 10 });
       mock.timers.tick(10);
-      await assert.rejects(call, BreakerTimeoutError);
+      await assert.rejects(call, TimeoutError);
       breaker.recordSuccess();
       assert.deepEqual(await collect(reader, 'plugin_failure_total'), {
         'slack/ECONNREFUSED': 2,

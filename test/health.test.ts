@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import { SpanStatusCode } from '@opentelemetry/api';
 import { HealthMonitor, type HealthCheck, type HealthCheckResult, type HealthMonitorOptions } from '../src/health.ts';
-import type { PluginManager } from '../src/plugins.ts';
+import type { PluginManager } from '../src/core/plugin-health.ts';
 import { runNode } from './helpers/child.ts';
 import { advance, countLiveTimers, settle, useFakeClock, useRealClock } from './helpers/clock.ts';
 import { find } from './helpers/exposition.ts';

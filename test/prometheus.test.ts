@@ -1,6 +1,6 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { initMetrics } from '../src/metrics.ts';
+import { initMetrics } from '../src/core/metrics.ts';
 import { startTelemetry, type Telemetry } from '../src/telemetry.ts';
 import { startPrometheus, type PrometheusHandle } from './helpers/prometheus.ts';
 import { promtoolCheckMetrics } from './helpers/promtool.ts';
@@ -17,7 +17,7 @@ describe('a real Prometheus scraping the exporter', () => {
     m.recordHealthCheck('discord', 'success', 0.03);
     m.recordHealthCheck('discord', 'success', 0.03);
     m.recordHealthCheck('discord', 'timeout', 5);
-    m.setBreakerState('discord', 'half_open');
+    m.setBreakerState('discord', 'HALF_OPEN');
     m.recordPluginFailure('discord', 'timeout');
     m.setSystemResource('memory', 0.25);
     for (const platform of WEIRD) m.recordHealthCheck(platform, 'failure', 0.5);

@@ -5,7 +5,7 @@ import { AlwaysOffSampler, AlwaysOnSampler, InMemorySpanExporter, ParentBasedSam
 import { SuccessSpanFilter, samplerFromEnv } from '../src/sampling.ts';
 import { HealthMonitor } from '../src/health.ts';
 import { silentLogger } from '../src/common/logger.ts';
-import { initMetrics } from '../src/metrics.ts';
+import { initMetrics } from '../src/core/metrics.ts';
 import { startTelemetry, type TelemetryOptions } from '../src/telemetry.ts';
 import { startOtlpReceiver, type ReceivedSpan } from './helpers/otlp-receiver.ts';
 import { prng } from './helpers/random.ts';

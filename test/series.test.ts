@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { metrics } from '@opentelemetry/api';
 import { MeterProvider } from '@opentelemetry/sdk-metrics';
 import { getMetricsRegistry, startTelemetry, type Telemetry } from '../src/telemetry.ts';
-import { initMetrics } from '../src/metrics.ts';
+import { initMetrics } from '../src/core/metrics.ts';
 import { parseExposition } from './helpers/exposition.ts';
 import { promtoolCheckMetrics } from './helpers/promtool.ts';
 import { recordingLogger } from './helpers/logger.ts';
@@ -23,10 +23,10 @@ describe('series under platform churn', () => {
   it('replacing 60 % of maxPlatforms platforms between two scrapes overflows nothing and keeps every new platform', async () => {
     telemetry = await startTelemetry({ startServer: false, hostMetrics: false, maxPlatforms: 1_000 });
     const m = initMetrics();
-    for (let i = 0; i < 1_000; i += 1) m.setBreakerState(`old-${i}`, 'closed');
+    for (let i = 0; i < 1_000; i += 1) m.setBreakerState(`old-${i}`, 'CLOSED');
     await scrape();
     for (let i = 0; i < 600; i += 1) m.forgetPlatform(`old-${i}`);
-    for (let i = 0; i < 600; i += 1) m.setBreakerState(`new-${i}`, i % 2 === 0 ? 'closed' : 'open');
+    for (let i = 0; i < 600; i += 1) m.setBreakerState(`new-${i}`, i % 2 === 0 ? 'CLOSED' : 'OPEN');
     const after = await scrape();
     assert.equal(after.samples.filter((s) => 'otel_metric_overflow' in s.labels).length, 0, 'no overflow series');
     for (let i = 0; i < 600; i += 1) {
@@ -42,7 +42,7 @@ describe('series under platform churn', () => {
     telemetry = await startTelemetry({ startServer: false, hostMetrics: false, maxPlatforms: 500 });
     const m = initMetrics();
     for (const generation of ['a', 'b', 'c']) {
-      for (let i = 0; i < 500; i += 1) m.setBreakerState(`${generation}-${i}`, 'half_open');
+      for (let i = 0; i < 500; i += 1) m.setBreakerState(`${generation}-${i}`, 'HALF_OPEN');
       for (let i = 0; i < 500; i += 1) m.recordHealthCheck(`${generation}-${i}`, 'failure', 0.1);
       const text = await getMetricsRegistry().metrics();
       assert.doesNotMatch(text, /otel_metric_overflow/, `generation ${generation}`);
@@ -56,7 +56,7 @@ describe('overflow past maxPlatforms', () => {
     const logger = recordingLogger();
     telemetry = await startTelemetry({ startServer: false, hostMetrics: false, maxPlatforms: 10, logger });
     const m = initMetrics();
-    for (let i = 0; i < 25; i += 1) m.setBreakerState(`p-${i}`, 'closed');
+    for (let i = 0; i < 25; i += 1) m.setBreakerState(`p-${i}`, 'CLOSED');
     await scrape();
     const warnings = logger.entries.filter((l) => l.level === 'warn');
     assert.equal(warnings.length, 1);

@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { BreakerState } from '../src/circuit-breaker.ts';
-import type { HealthCheckStatus } from '../src/metrics.ts';
+import type { HealthCheckStatus } from '../src/core/metrics.ts';
 import { overallStatus, type OverallStatus } from '../src/status-rule.ts';
 
 /** `name:STATE:last` with a trailing `!` for critical, e.g. `db:OPEN:rejected!`. */

@@ -11,8 +11,6 @@ import { OptionRangeError, OptionTypeError } from './errors.ts';
 /** Longest delay `setTimeout` honours; longer ones fire after 1 ms (with a warning), so time options stop here. */
 export const MAX_TIMER_MS = 2_147_483_647;
 
-/** Distinct `error_type` label values kept per platform before `other` (metrics and telemetry size their limits with it). */
-export const DEFAULT_MAX_ERROR_TYPES = 10;
 
 /** Renders a bad value for an error message: strings quoted, numbers as-is (NaN stays NaN). */
 export function describeValue(value: unknown): string {

@@ -17,7 +17,7 @@ import { PlatformCircuitBreaker } from '../../src/circuit-breaker.ts';
 import { ConfigFileError, loadConfigFile, parseConfig, type CommandConfig } from '../../src/config-file.ts';
 import { HealthMonitor } from '../../src/health.ts';
 import { silentLogger } from '../../src/common/logger.ts';
-import type { PluginManager } from '../../src/plugins.ts';
+import type { PluginManager } from '../../src/core/plugin-health.ts';
 import { ResourceMonitor } from '../../src/resources.ts';
 import { getMetricsRegistry, startTelemetry } from '../../src/telemetry.ts';
 import { find, parseExposition } from '../helpers/exposition.ts';

@@ -1,22 +1,26 @@
 /**
- * What a failed check threw, read once. Everything the monitor later needs
- * (the `error_type`, the one-line message, the span's exception) is read
- * from the thrown value here, field by field, each read guarded: a getter
- * that throws on its second read, a revoked Proxy or a hostile
- * `prepareStackTrace` costs that one field, never the schedule. Afterwards
- * only the plain copy travels on.
+ * What a failed check or call threw, read once. Everything the monitor and
+ * the breaker later need (the `error_type`, the one-line message, the span's
+ * exception) is read from the thrown value here, field by field, each read
+ * guarded: a getter that throws on its second read, a revoked Proxy or a
+ * hostile `prepareStackTrace` costs that one field, never the schedule or
+ * the caller. Afterwards only the plain copy travels on.
  */
-import { errorTypeOf, type Failure } from './outcome.ts';
-import { describeValue } from './common/validate.ts';
-import { boundLine, boundStack } from './common/text.ts';
+import { isConductorHealthError } from '../common/errors.ts';
+import { describeValue } from '../common/validate.ts';
+import { boundLine, boundStack } from '../common/text.ts';
+import { sanitizeErrorType } from './metrics.ts';
+import { isPluginHealth } from './plugin-health.ts';
 
-/** A plain, bounded copy of a check's failure; the {@link Failure} that `classifyOutcome()` reads. */
-export interface CheckFailure extends Failure {
+/** A plain, bounded copy of a failure: what `classifyOutcome()` reads, spans record and the breaker counts. */
+export interface Failure {
+  /** The `plugin_failure_total` error type. */
+  errorType: string;
   /** One line, at most 200 characters. */
   message: string;
   /** What the span records: bounded name, message and stack. */
   exception: { name: string; message: string; stack?: string };
-  /** An Error carrying only the above, for the breaker. */
+  /** An Error carrying only the above, for the breaker (`errorTypeOf(error)` is `errorType`). */
   error: Error;
   /** Set when the process itself ran out of a resource: not the platform's fault. */
   processResource?: ProcessResourceCode;
@@ -64,8 +68,8 @@ export function shortMessage(error: unknown): string {
   }, UNREADABLE);
 }
 
-/** Reads a thrown value once into a {@link CheckFailure}. */
-export function captureFailure(thrown: unknown): CheckFailure {
+/** Reads a thrown value once into a {@link Failure}. */
+export function captureFailure(thrown: unknown): Failure {
   const errorType = read(() => errorTypeOf(thrown), 'other');
   const message = shortMessage(thrown);
   const isError = read(() => thrown instanceof Error, false);
@@ -81,3 +85,36 @@ export function captureFailure(thrown: unknown): CheckFailure {
     ...(processResource === undefined ? {} : { processResource }),
   };
 }
+
+/**
+ * The `error_type` label for a failure: a string `code` (`ECONNREFUSED`),
+ * `timeout` for timeouts, an Error's class name (`TypeError`), `unhealthy`
+ * for an unhealthy PluginHealth, `other` for anything else. Never a
+ * message: label values must stay few. Never throws: a getter that throws,
+ * or a revoked Proxy, gives `other`.
+ */
+export function errorTypeOf(error: unknown): string {
+  if (typeof error !== 'object' || error === null) return 'other';
+  return read(() => readErrorType(error), 'other');
+}
+
+function readErrorType(error: object): string {
+  const { code, name } = error as { code?: unknown; name?: unknown };
+  // AbortSignal.timeout() rejects with a DOMException named TimeoutError, as this package's TimeoutError is named.
+  if (name === 'TimeoutError' && error instanceof Error) return 'timeout';
+  if (isConductorHealthError(error)) {
+    const ours = (error as { errorType?: unknown }).errorType;
+    if (typeof ours === 'string') return ours;
+  }
+  if (typeof code === 'string' && code !== '') return toLabel(code);
+  if (error instanceof Error) {
+    // Every DOMException shares one class; its name (AbortError, ...) is the informative part.
+    return toLabel(error instanceof DOMException ? String(name) : String(error.constructor?.name ?? name));
+  }
+  if (isPluginHealth(error) && error.status === 'unhealthy') return 'unhealthy';
+  return 'other';
+}
+
+const LABEL_SAFE = /^[A-Za-z0-9_]{1,40}$/;
+// Most codes and class names are label-safe already; skip the two regex replacements then.
+const toLabel = (value: string): string => (LABEL_SAFE.test(value) ? value : sanitizeErrorType(value));

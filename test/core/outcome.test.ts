@@ -1,8 +1,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { captureFailure } from '../src/check-failure.ts';
-import { HealthCheckTimeoutError } from '../src/health.ts';
-import { classifyOutcome, errorTypeOf, type Outcome } from '../src/outcome.ts';
+import { captureFailure, errorTypeOf } from '../../src/core/failure.ts';
+import { classifyOutcome, type Outcome } from '../../src/core/outcome.ts';
+import { TimeoutError } from '../../src/core/timeout-error.ts';
 
 const value = (v: unknown): Outcome => ({ kind: 'value', value: v });
 const threw = (e: unknown): Outcome => ({ kind: 'threw', failure: captureFailure(e) });
@@ -22,7 +22,7 @@ describe('the outcome classifier', () => {
     ['a thrown error with a code', threw(Object.assign(new Error('refused'), { code: 'ECONNREFUSED' })), 'failure', 'ECONNREFUSED', 'failure'],
     ['a thrown TypeError', threw(new TypeError('bad')), 'failure', 'TypeError', 'failure'],
     ['the process out of file descriptors', threw(Object.assign(new Error('too many'), { code: 'EMFILE' })), 'failure', 'EMFILE', 'release'],
-    ['a timeout', { kind: 'timeout', error: new HealthCheckTimeoutError('db', 50) }, 'timeout', 'timeout', 'failure'],
+    ['a timeout', { kind: 'timeout', error: new TimeoutError('db', 50, 'check') }, 'timeout', 'timeout', 'failure'],
     ['a rejection by the breaker', { kind: 'rejected' }, 'rejected', undefined, undefined],
   ];
   for (const [name, outcome, status, errorType, verdict] of table) {
@@ -46,6 +46,6 @@ describe('the outcome classifier', () => {
     assert.equal(classifyOutcome(value({ status: 'unhealthy' })).message, 'plugin reported unhealthy');
     assert.equal(classifyOutcome(value(false)).message, 'check returned false');
     assert.match(classifyOutcome(value('yes')).message!, /^check returned "yes"; expected a boolean/);
-    assert.equal(classifyOutcome({ kind: 'timeout', error: new HealthCheckTimeoutError('db', 50) }).message, 'health check of "db" timed out after 50 ms');
+    assert.equal(classifyOutcome({ kind: 'timeout', error: new TimeoutError('db', 50, 'check') }).message, 'health check of platform "db" timed out after 50 ms');
   });
 });

@@ -5,22 +5,11 @@
  * `recordResult()` / `recordPluginHealth()` classify through it too, so the
  * two cannot disagree on what counts as a success.
  */
-import { describeValue } from './common/validate.ts';
-import { sanitizeErrorType, type HealthCheckStatus } from './metrics.ts';
-import { isPluginHealth, type PluginHealthStatus } from './plugins.ts';
-import { boundLine } from './common/text.ts';
-
-/** A failure already read into plain fields (see `captureFailure()` for checks). */
-export interface Failure {
-  /** The `plugin_failure_total` error type. */
-  errorType: string;
-  /** One line for reports and spans. */
-  message: string;
-  /** What the breaker is handed as the failure; `errorTypeOf(error)` is `errorType`. */
-  error: unknown;
-  /** Set when the process itself ran out of a resource: not the platform's fault. */
-  processResource?: string;
-}
+import { describeValue } from '../common/validate.ts';
+import { boundLine } from '../common/text.ts';
+import { errorTypeOf, type Failure } from './failure.ts';
+import type { HealthCheckStatus } from './metrics.ts';
+import { isPluginHealth, type PluginHealthStatus } from './plugin-health.ts';
 
 /** What a check or a call produced, read once. */
 export type Outcome =
@@ -97,33 +86,4 @@ function classifyValue(value: unknown): Classification {
     value === false ? ['check_failed', 'check returned false'] : ['invalid_result', `check returned ${describeValue(value)}; expected a boolean, nothing or a PluginHealth`];
   // An Error carrying the type as its code: errorTypeOf() reads it back unchanged.
   return { status: 'failure', errorType, message, verdict: 'failure', cause: Object.assign(new Error(message), { code: errorType }) };
-}
-
-/**
- * The `error_type` label for a failure: a string `code` (`ECONNREFUSED`),
- * `timeout` for timeouts, an Error's class name (`TypeError`), `unhealthy`
- * for an unhealthy {@link PluginHealth}, `other` for anything else. Never a
- * message: label values must stay few.
- */
-export function errorTypeOf(error: unknown): string {
-  if (typeof error !== 'object' || error === null) return 'other';
-  const { code, name } = error as { code?: unknown; name?: unknown };
-  // AbortSignal.timeout() rejects with a DOMException named TimeoutError, as BreakerTimeoutError is named.
-  if (name === 'TimeoutError' && error instanceof Error) return 'timeout';
-  if (typeof code === 'string' && code !== '') return toLabel(code);
-  if (error instanceof Error) {
-    // Every DOMException shares one class; its name (AbortError, ...) is the informative part.
-    return toLabel(error instanceof DOMException ? error.name : (error.constructor?.name ?? error.name));
-  }
-  if (isPluginHealth(error) && error.status === 'unhealthy') return 'unhealthy';
-  return 'other';
-}
-
-const LABEL_SAFE = /^[A-Za-z0-9_]{1,40}$/;
-// Most codes and class names are label-safe already; skip the two regex replacements then.
-const toLabel = (value: string): string => (LABEL_SAFE.test(value) ? value : sanitizeErrorType(value));
-
-/** An error handed to `recordResult()` / `recordFailure()` as a {@link Failure}; reads only what the breaker needs. */
-export function failureOf(error: unknown): Failure {
-  return { errorType: errorTypeOf(error), message: '', error };
 }

@@ -1,17 +1,17 @@
 import type * as z from 'zod';
 import { metrics, type Attributes, type Counter, type Gauge, type Histogram, type Meter } from '@opentelemetry/api';
-import { OptionRangeError } from './common/errors.ts';
-import { meter as meterField, number, options, parseOptions } from './common/option-schema.ts';
-import { checkNumber, checkOneOf, checkPlatformName, DEFAULT_MAX_ERROR_TYPES } from './common/validate.ts';
-import { PACKAGE_NAME, PACKAGE_VERSION } from './common/version.ts';
+import { OptionRangeError } from '../common/errors.ts';
+import { meter as meterField, number, options, parseOptions } from '../common/option-schema.ts';
+import { checkNumber, checkOneOf, checkPlatformName } from '../common/validate.ts';
+import { BREAKER_STATE_LABELS, BREAKER_STATES, breakerStateLabel, type BreakerState } from './breaker-state.ts';
+import { PACKAGE_NAME, PACKAGE_VERSION } from '../common/version.ts';
 
 /** Outcomes of one health check, the `status` label of `health_check_total`. */
 export const HEALTH_CHECK_STATUSES = ['success', 'failure', 'timeout', 'rejected'] as const;
 export type HealthCheckStatus = (typeof HEALTH_CHECK_STATUSES)[number];
 
-/** Breaker states as they appear in the `state` label of `circuit_breaker_state`. */
-export const BREAKER_STATE_LABELS = ['closed', 'open', 'half_open'] as const;
-export type BreakerStateLabel = (typeof BREAKER_STATE_LABELS)[number];
+/** Distinct `error_type` label values kept per platform before `other` (telemetry sizes its limits with it). */
+export const DEFAULT_MAX_ERROR_TYPES = 10;
 
 /** Host resources, the `resource` label of `system_resources`. */
 export const RESOURCES = ['memory', 'cpu', 'disk'] as const;
@@ -75,7 +75,7 @@ export interface HealthMetrics {
    */
   recordHealthCheck(platform: string, status: HealthCheckStatus, seconds?: number): void;
   /** Writes 1 to the platform's current state and 0 to the other two. */
-  setBreakerState(platform: string, state: BreakerStateLabel): void;
+  setBreakerState(platform: string, state: BreakerState): void;
   /** Counts one failure; `errorType` is sanitised and capped per platform (`other` past the cap). */
   recordPluginFailure(platform: string, errorType: string): void;
   /** Sets one resource's utilisation, a ratio in [0, 1]. */
@@ -187,7 +187,7 @@ function createMetrics(meter: Meter, maxErrorTypes: number): HealthMetrics {
   // The state each platform's gauge reads 1 in: a change rewrites two series and
   // forgetting rewrites one, so churn touches as few series as it can (the SDK's
   // cardinality limit counts the series written between two collections).
-  const breakerStates = new Map<string, BreakerStateLabel>();
+  const breakerStates = new Map<string, BreakerState>();
   // Per platform: the attribute objects, reused so the hot path allocates
   // nothing, and what waits for the next collection.
   const checks = new Map<string, PlatformChecks>();
@@ -240,13 +240,13 @@ function createMetrics(meter: Meter, maxErrorTypes: number): HealthMetrics {
 
     setBreakerState(platform, state) {
       checkPlatformName(platform);
-      checkOneOf('state', state, BREAKER_STATE_LABELS);
+      checkOneOf('state', state, BREAKER_STATES);
       const previous = breakerStates.get(platform);
       if (previous === undefined) {
-        for (const s of BREAKER_STATE_LABELS) circuitBreakerStateGauge.record(s === state ? 1 : 0, { platform, state: s });
+        for (const s of BREAKER_STATES) circuitBreakerStateGauge.record(s === state ? 1 : 0, { platform, state: breakerStateLabel(s) });
       } else {
-        if (previous !== state) circuitBreakerStateGauge.record(0, { platform, state: previous });
-        circuitBreakerStateGauge.record(1, { platform, state });
+        if (previous !== state) circuitBreakerStateGauge.record(0, { platform, state: breakerStateLabel(previous) });
+        circuitBreakerStateGauge.record(1, { platform, state: breakerStateLabel(state) });
       }
       breakerStates.set(platform, state);
     },
@@ -283,7 +283,7 @@ function createMetrics(meter: Meter, maxErrorTypes: number): HealthMetrics {
     forgetPlatform(platform) {
       // Only the state at 1 needs its 0; the other two already read 0.
       const previous = breakerStates.get(platform);
-      if (previous !== undefined) circuitBreakerStateGauge.record(0, { platform, state: previous });
+      if (previous !== undefined) circuitBreakerStateGauge.record(0, { platform, state: breakerStateLabel(previous) });
       breakerStates.delete(platform);
       errorTypes.delete(platform);
       // What it still has waiting is counted first.

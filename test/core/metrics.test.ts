@@ -1,16 +1,16 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { metrics, type Meter } from '@opentelemetry/api';
+import { BREAKER_STATES } from '../../src/core/breaker-state.ts';
 import {
-  BREAKER_STATE_LABELS,
   DURATION_BUCKETS_SECONDS,
   HEALTH_CHECK_STATUSES,
   initMetrics,
   sanitizeErrorType,
   type HealthMetrics,
-} from '../src/metrics.ts';
-import { getMetricsRegistry, startTelemetry, type Telemetry } from '../src/telemetry.ts';
-import { find, parseExposition, type Exposition } from './helpers/exposition.ts';
+} from '../../src/core/metrics.ts';
+import { getMetricsRegistry, startTelemetry, type Telemetry } from '../../src/telemetry.ts';
+import { find, parseExposition, type Exposition } from '../helpers/exposition.ts';
 
 const CONTRACT = {
   health_check_total: { type: 'counter', labels: ['platform', 'status'] },
@@ -36,8 +36,8 @@ describe('the five instruments as Prometheus scrapes them', () => {
     m.recordHealthCheck('discord', 'failure', 7);
     m.recordHealthCheck('discord', 'timeout', 5);
     m.recordHealthCheck('discord', 'rejected');
-    m.setBreakerState('discord', 'closed');
-    m.setBreakerState('discord', 'open');
+    m.setBreakerState('discord', 'CLOSED');
+    m.setBreakerState('discord', 'OPEN');
     m.recordPluginFailure('discord', 'ECONNREFUSED');
     m.recordPluginFailure('discord', 'ECONNREFUSED');
     m.setSystemResource('memory', 0.42);
@@ -176,7 +176,7 @@ describe('label values and bounds', () => {
       for (let i = 0; i < 10_000; i += 1) {
         const platform = `platform-${i}`;
         for (const status of HEALTH_CHECK_STATUSES) m.recordHealthCheck(platform, status, status === 'rejected' ? undefined : 0.01);
-        m.setBreakerState(platform, BREAKER_STATE_LABELS[i % 3]!);
+        m.setBreakerState(platform, BREAKER_STATES[i % 3]!);
         m.recordPluginFailure(platform, 'timeout');
       }
       const text = await getMetricsRegistry().metrics();
@@ -202,11 +202,11 @@ describe('helper input errors', () => {
       assert.throws(() => m.recordHealthCheck('p', 'success', -1), { name: 'RangeError', message: /"seconds".*-1/ });
       assert.throws(() => m.recordHealthCheck('p', 'success', Number.NaN), { message: /"seconds".*NaN/ });
       for (const odd of ['5', null, true]) assert.throws(() => m.recordHealthCheck('p', 'success', odd as never), { message: /"seconds"/ }, String(odd));
-      assert.throws(() => m.setBreakerState('p', 'HALF_OPEN' as never), { message: /"state".*"HALF_OPEN"/ });
+      assert.throws(() => m.setBreakerState('p', 'half_open' as never), { message: /"state".*"half_open"/ });
       assert.throws(() => m.setSystemResource('gpu' as never, 0.1), { message: /"resource".*"gpu"/ });
       assert.throws(() => m.setSystemResource('cpu', 1.5), { name: 'RangeError', message: /"ratio".*1\.5/ });
       assert.throws(() => initMetrics({ maxErrorTypes: -1 }), { message: /"maxErrorTypes".*-1/ });
-      assert.throws(() => initMetrics({ meterr: 1 } as never), { message: /unknown metrics option "meterr"/ });
+      assert.throws(() => initMetrics({ meterr: 1 } as never), { code: 'EUNKNOWNOPTION', message: /unknown metrics option "meterr"; did you mean "meter"\?/ });
     } finally {
       await telemetry.shutdown();
     }
