@@ -13,7 +13,7 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { circuitBreaker, ConsecutiveBreaker, handleAll } from 'cockatiel';
 import { MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics';
-import { PlatformCircuitBreaker } from '../src/circuit-breaker.ts';
+import { PlatformCircuitBreaker } from '../src/breaker/circuit-breaker.ts';
 
 /** One reported figure: ours, the peer's (null when there is none) and ours / peer. */
 export interface BenchRow {

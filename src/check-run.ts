@@ -6,7 +6,9 @@
  * `classifyOutcome()`'s to say; what the monitor does with it is its host's.
  */
 import { context, SpanKind, SpanStatusCode, trace, type Context, type Span, type Tracer } from '@opentelemetry/api';
-import type { BreakerPermit, BreakerState, PlatformCircuitBreaker } from './circuit-breaker.ts';
+import type { PlatformCircuitBreaker } from './breaker/circuit-breaker.ts';
+import type { BreakerPermit } from './breaker/permit.ts';
+import type { BreakerState } from './core/breaker-state.ts';
 import { captureFailure, type Failure } from './core/failure.ts';
 import { TimeoutError } from './core/timeout-error.ts';
 import { abortCheck, checkSignal } from './check-signal.ts';

@@ -1,11 +1,14 @@
 import { EventEmitter } from 'node:events';
 import { context, ROOT_CONTEXT, trace, type Context, type Meter, type Tracer } from '@opentelemetry/api';
-import { PlatformCircuitBreaker, type BreakerState, type BreakerStateChange } from './circuit-breaker.ts';
+import { PlatformCircuitBreaker } from './breaker/circuit-breaker.ts';
+import type { BreakerStateChange } from './breaker/state.ts';
+import type { BreakerState } from './core/breaker-state.ts';
 import { CheckRun, type RunHost } from './check-run.ts';
 import { notedSuccessSpanRatio } from './deferred-span.ts';
 import { Dispatcher } from './dispatcher.ts';
 import { MAX_TIMER_MS, checkFunction, checkPlatformName, describeValue } from './common/validate.ts';
-import { MONITOR_OPTIONS, PLATFORM_OPTIONS, type BreakerSettings, type HealthMonitorOptions, type PlatformOptions } from './options.ts';
+import type { BreakerSettings } from './breaker/options.ts';
+import { MONITOR_OPTIONS, PLATFORM_OPTIONS, type HealthMonitorOptions, type PlatformOptions } from './monitor-options.ts';
 import { parseOptions } from './common/option-schema.ts';
 import { RingBuffer } from './common/ring-buffer.ts';
 import { createLibraryLogger, type Logger } from './common/logger.ts';
@@ -96,7 +99,7 @@ export interface HealthReport {
   transitions?: BreakerStateChange[];
 }
 
-export type { HealthMonitorOptions, PlatformOptions } from './options.ts';
+export type { HealthMonitorOptions, PlatformOptions } from './monitor-options.ts';
 
 /** What {@link HealthMonitor.liveness} and {@link HealthMonitor.readiness} answer. */
 export interface ProbeResult {
@@ -532,7 +535,7 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
       lastError: undefined,
       history: new RingBuffer(this.#historySize),
     };
-    entry.unsubscribe = breaker.onStateChange((change) => {
+    entry.unsubscribe = breaker.on('transition', (change) => {
       const level = change.to === 'CLOSED' ? 'info' : 'warn';
       this.#logger[level]({ platform: printable(name), from: change.from, to: change.to, failures: change.failureCount }, 'circuit breaker state change');
       // Frozen copies: a listener or a report reader cannot rewrite history.

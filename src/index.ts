@@ -16,13 +16,17 @@ export type {
 } from './health.ts';
 export { overallStatus } from './status-rule.ts';
 export type { OverallStatus, StatusRuleInput } from './status-rule.ts';
-export { PlatformCircuitBreaker, CircuitOpenError, BreakerShutdownError } from './circuit-breaker.ts';
+export { PlatformCircuitBreaker } from './breaker/circuit-breaker.ts';
+export { CircuitOpenError, BreakerShutdownError } from './breaker/errors.ts';
 export { TimeoutError } from './core/timeout-error.ts';
 export { errorTypeOf } from './core/failure.ts';
 export { ConductorHealthError, ERROR_CODES, isConductorHealthError } from './common/errors.ts';
 export type { ConductorHealthErrorLike, ErrorCode } from './common/errors.ts';
 export { BREAKER_STATES, BREAKER_STATE_LABELS } from './core/breaker-state.ts';
-export type { BreakerOptions, BreakerPermit, BreakerSnapshot, BreakerState, BreakerStateChange, ExecuteOptions } from './circuit-breaker.ts';
+export type { BreakerOptions, ExecuteOptions } from './breaker/options.ts';
+export type { BreakerPermit } from './breaker/permit.ts';
+export type { BreakerEvents, BreakerSnapshot, BreakerStateChange } from './breaker/state.ts';
+export type { BreakerState } from './core/breaker-state.ts';
 export { ResourceMonitor, createSystemSampler } from './resources.ts';
 export type { DegradedChange, DegradedReason, ResourceMonitorOptions, ResourceReadings, ResourceSampler } from './resources.ts';
 export {
@@ -47,5 +51,6 @@ export { isPluginHealth, PLUGIN_HEALTH_STATUSES } from './core/plugin-health.ts'
 export type { PluginHealth, PluginHealthStatus, PluginManager } from './core/plugin-health.ts';
 export { createLogger, silentLogger } from './common/logger.ts';
 export type { Logger } from './common/logger.ts';
-export { BREAKER_DEFAULTS, MONITOR_DEFAULTS, ENV_OVERRIDES } from './options.ts';
-export type { BreakerSettings } from './options.ts';
+export { BREAKER_DEFAULTS } from './breaker/options.ts';
+export type { BreakerSettings } from './breaker/options.ts';
+export { MONITOR_DEFAULTS, ENV_OVERRIDES } from './monitor-options.ts';

@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { BreakerStateChange } from './circuit-breaker.ts';
+import type { BreakerStateChange } from './breaker/state.ts';
 import { parseOptions } from './common/option-schema.ts';
-import { STATUS_PAGE_OPTIONS, type StatusPageOptions } from './options.ts';
+import { STATUS_PAGE_OPTIONS, type StatusPageOptions } from './monitor-options.ts';
 import { EventStreams, HEARTBEAT, encodeEvent } from './event-stream.ts';
 import { allowMethod, type RequestHandler } from './health-endpoint.ts';
 import type { CheckSample, HealthCheckResult, HealthMonitor } from './health.ts';
@@ -19,7 +19,7 @@ import {
   type RowChange,
 } from './status-view.ts';
 
-export type { StatusPageOptions } from './options.ts';
+export type { StatusPageOptions } from './monitor-options.ts';
 
 /** The status page's handler, with what the server around it needs to know. */
 export interface StatusPageHandler extends RequestHandler {

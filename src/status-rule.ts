@@ -1,4 +1,4 @@
-import type { BreakerState } from './circuit-breaker.ts';
+import type { BreakerState } from './core/breaker-state.ts';
 import { describeValue } from './common/validate.ts';
 import type { HealthCheckStatus } from './core/metrics.ts';
 import type { DegradedReason } from './resources.ts';

@@ -1,4 +1,5 @@
-import type { BreakerState, BreakerStateChange } from './circuit-breaker.ts';
+import type { BreakerStateChange } from './breaker/state.ts';
+import type { BreakerState } from './core/breaker-state.ts';
 import type { CheckSample, HealthReport, PlatformReport } from './health.ts';
 import type { HealthCheckStatus } from './core/metrics.ts';
 import type { DegradedReason } from './resources.ts';

@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { PlatformCircuitBreaker } from '../src/circuit-breaker.ts';
+import { PlatformCircuitBreaker } from '../src/breaker/circuit-breaker.ts';
 import type { HealthMonitor } from '../src/health.ts';
 import { silentLogger } from '../src/common/logger.ts';
 import { advance, stepWallClock } from './helpers/clock.ts';

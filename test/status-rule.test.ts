@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import type { BreakerState } from '../src/circuit-breaker.ts';
+import type { BreakerState } from '../src/core/breaker-state.ts';
 import type { HealthCheckStatus } from '../src/core/metrics.ts';
 import { overallStatus, type OverallStatus } from '../src/status-rule.ts';
 

@@ -68,6 +68,12 @@ export class Emitter<E extends EventMap> implements Subscribable<E> {
     return this.#listeners?.get(event)?.length ?? 0;
   }
 
+  /** Drops every listener (the source is gone for good). */
+  clear(): void {
+    this.#listeners = undefined;
+    this.#queue = undefined;
+  }
+
   /** Whether anyone listens to `event` (so the owner may skip building its arguments). */
   hasListeners(event: keyof E): boolean {
     return this.#listeners?.has(event) === true;

@@ -13,7 +13,7 @@ import { promisify } from 'node:util';
 import fc from 'fast-check';
 import { stringify } from 'yaml';
 import { httpCheck, tcpCheck } from '../../src/checks.ts';
-import { PlatformCircuitBreaker } from '../../src/circuit-breaker.ts';
+import { PlatformCircuitBreaker } from '../../src/breaker/circuit-breaker.ts';
 import { ConfigFileError, loadConfigFile, parseConfig, type CommandConfig } from '../../src/config-file.ts';
 import { HealthMonitor } from '../../src/health.ts';
 import { silentLogger } from '../../src/common/logger.ts';

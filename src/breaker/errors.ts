@@ -1,5 +1,7 @@
-/** The errors a {@link PlatformCircuitBreaker}'s `execute()` rejects with. */
-import type { BreakerState, PlatformCircuitBreaker } from './circuit-breaker.ts';
+/** The errors a breaker's `execute()` rejects with, besides a call's own and its `TimeoutError`. */
+import { ConductorHealthError, OptionTypeError } from '../common/errors.ts';
+import { describeValue } from '../common/validate.ts';
+import type { BreakerState } from '../core/breaker-state.ts';
 
 // Rejections come in bursts with the same time; formatting a date costs a tenth of the whole rejection.
 let lastIso: [number | undefined, string] = [undefined, 'an unknown time'];
@@ -8,11 +10,8 @@ function isoTime(ms: number | undefined): string {
   return lastIso[1];
 }
 
-/** `execute()` rejected without running the function because the breaker is open (or its half-open trial is taken). */
-export class CircuitOpenError extends Error {
-  override readonly name = 'CircuitOpenError';
-  /** Same code as opossum's own rejection. */
-  readonly code = 'EOPENBREAKER';
+/** `execute()` rejected without running the function (code `ECIRCUITOPEN`): the breaker is open, or its half-open trial is taken. */
+export class CircuitOpenError extends ConductorHealthError {
   /** The platform whose breaker refused the call. */
   readonly platform: string;
   /** OPEN, or HALF_OPEN with its one trial already running. */
@@ -22,26 +21,31 @@ export class CircuitOpenError extends Error {
 
   constructor(platform: string, state: BreakerState, nextAttemptAt: number | undefined) {
     super(
+      'ECIRCUITOPEN',
       state === 'HALF_OPEN'
         ? `circuit breaker for platform "${platform}" is half-open and its one trial call is in progress`
         : `circuit breaker for platform "${platform}" is open; next trial at ${isoTime(nextAttemptAt)}`,
     );
+    this.name = 'CircuitOpenError';
     this.platform = platform;
     this.state = state;
     this.nextAttemptAt = nextAttemptAt;
   }
 }
 
-/** The breaker was shut down: `execute()` after `shutdown()`, or a call still in flight at shutdown. */
-export class BreakerShutdownError extends Error {
-  override readonly name = 'BreakerShutdownError';
-  /** Same code as opossum's own shutdown rejection. */
-  readonly code = 'ESHUTDOWN';
+/** The breaker was shut down (code `EBREAKERSHUTDOWN`): `execute()` after `shutdown()`, or a call still in flight at shutdown. */
+export class BreakerShutdownError extends ConductorHealthError {
   /** The platform whose breaker was shut down. */
   readonly platform: string;
 
   constructor(platform: string) {
-    super(`breaker for platform "${platform}" is shut down`);
+    super('EBREAKERSHUTDOWN', `breaker for platform "${platform}" is shut down`);
+    this.name = 'BreakerShutdownError';
     this.platform = platform;
   }
+}
+
+/** The failure of a function given to `execute()` that returned something other than a promise (code `ENOTAPROMISE`). */
+export function notAPromise(platform: string, result: unknown): OptionTypeError {
+  return new OptionTypeError('ENOTAPROMISE', `conductor-health: the function given to execute() for platform "${platform}" must return a promise, got ${describeValue(result)}`);
 }

@@ -4,18 +4,13 @@
  * timeout or a caller signal gets its own AbortController, made only then
  * (`new AbortController()` per call costs ~4.4 µs, 40x a bare call).
  */
+import { notAPromise } from './errors.ts';
 import type { BreakerPermit } from './permit.ts';
-import { TimeoutError } from './core/timeout-error.ts';
-import { isThenable } from './common/promise.ts';
-import { describeValue } from './common/validate.ts';
+import { TimeoutError } from '../core/timeout-error.ts';
+import { isThenable } from '../common/promise.ts';
 
 /** A function given to `execute()`. */
 type Call<T> = (signal: AbortSignal) => PromiseLike<T>;
-
-/** The failure of a function given to `execute()` that returned something other than a promise. */
-export function notAPromise(platform: string, result: unknown): TypeError {
-  return new TypeError(`conductor-health: the function given to execute() for platform "${platform}" must return a promise, got ${describeValue(result)}`);
-}
 
 /** Calls `fn` with a signal nothing aborts; a throw, a rejection or a value that is not a promise is a failure. */
 export function callWithPermit<T>(platform: string, fn: Call<T>, permit: BreakerPermit, signal: AbortSignal): Promise<T> {

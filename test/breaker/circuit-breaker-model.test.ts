@@ -11,9 +11,13 @@
 import { describe, it, mock } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { BreakerShutdownError, CircuitOpenError, PlatformCircuitBreaker, type BreakerPermit, type BreakerSnapshot, type BreakerState } from '../src/circuit-breaker.ts';
-import type { HealthMetrics } from '../src/core/metrics.ts';
-import { useFakeClock, useRealClock } from './helpers/clock.ts';
+import { PlatformCircuitBreaker } from '../../src/breaker/circuit-breaker.ts';
+import { BreakerShutdownError, CircuitOpenError } from '../../src/breaker/errors.ts';
+import type { BreakerPermit } from '../../src/breaker/permit.ts';
+import type { BreakerSnapshot } from '../../src/breaker/state.ts';
+import type { BreakerState } from '../../src/core/breaker-state.ts';
+import type { HealthMetrics } from '../../src/core/metrics.ts';
+import { useFakeClock, useRealClock } from '../helpers/clock.ts';
 
 const SEED = process.env.SEED === undefined ? 20_261_128 : Number(process.env.SEED);
 const RUNS = 10_000;
@@ -264,7 +268,7 @@ async function runProgram(config: Config, program: Step[], model = new Model(con
   } as unknown as HealthMetrics;
   const breaker = new PlatformCircuitBreaker('model', { ...config, metrics });
   const transitions: Transition[] = [];
-  breaker.onStateChange((c) => void transitions.push([c.from, c.to, c.failureCount]));
+  breaker.on('transition', (c) => void transitions.push([c.from, c.to, c.failureCount]));
   const calls: Call[] = [];
   const fail = (index: number, what: string): never => {
     throw new Error(`step ${index} (${index < program.length ? describeStep(program[index] as Step) : 'after the last step'}): ${what}`);

@@ -1,13 +1,12 @@
 /**
- * A breaker's consent to one call: the permit, and the half-open trial as
- * opossum sees it. The breaker decides what a verdict does; a permit only
- * remembers the period that issued it and takes one verdict.
+ * A breaker's consent to one call. The breaker decides what a verdict does;
+ * a permit only remembers the period that issued it and takes one verdict.
  */
-import type { PlatformCircuitBreaker } from './circuit-breaker.ts';
-import type { Verdict } from './core/outcome.ts';
+import type { Verdict } from '../core/outcome.ts';
+import type { Trial } from './trial.ts';
 
 /**
- * The breaker's consent to one call, from {@link PlatformCircuitBreaker.tryAcquire}.
+ * The breaker's consent to one call, from `PlatformCircuitBreaker.tryAcquire()`.
  * Give it the call's outcome exactly once: {@link success}, {@link failure}
  * or {@link release}; later calls on it do nothing and return false. It
  * remembers the period that issued it: an outcome given after that period
@@ -29,7 +28,7 @@ export interface BreakerPermit {
    */
   success(): boolean;
   /**
-   * The call failed; counts in `plugin_failure_total` under {@link errorTypeOf}(error)
+   * The call failed; counts in `plugin_failure_total` under `errorTypeOf(error)`
    * even when stale. CLOSED adds one to the count (opening at `failMax`), a
    * trial re-opens the breaker for a full `resetTimeoutMs`.
    * @returns true if the breaker took it; false if the period had ended, the permit was settled or the breaker shut down
@@ -41,39 +40,6 @@ export interface BreakerPermit {
    * @returns true if the permit's period was still current
    */
   release(): boolean;
-}
-
-/**
- * The half-open trial as opossum sees it: the "promise" its `fire()` waits
- * on. opossum subscribes with `then(ok).catch(fail)` inside `fire()`, so
- * settling this calls straight into its success/failure handling, and the
- * breaker has closed or re-opened before `recordSuccess()` /
- * `recordFailure()` returns. A real promise would settle a microtask later,
- * when the state may already have moved on (that stale result would then
- * close or open the wrong half-open period).
- */
-export class Trial {
-  private onSuccess: ((value: unknown) => unknown) | undefined;
-  private onFailure: ((error: unknown) => unknown) | undefined;
-
-  then(onSuccess?: (value: unknown) => unknown, onFailure?: (error: unknown) => unknown): this {
-    this.onSuccess = onSuccess;
-    if (onFailure) this.onFailure = onFailure;
-    return this;
-  }
-
-  catch(onFailure: (error: unknown) => unknown): this {
-    this.onFailure = onFailure;
-    return this;
-  }
-
-  succeed(): void {
-    this.onSuccess?.(undefined);
-  }
-
-  fail(error: unknown): void {
-    this.onFailure?.(error);
-  }
 }
 
 /** A {@link BreakerPermit}: the period it came from, and one settlement handed to its breaker. */

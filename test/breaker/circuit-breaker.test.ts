@@ -6,20 +6,17 @@ import { context, type Tracer } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider, type ReadableSpan } from '@opentelemetry/sdk-trace';
 import { MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics';
-import {
-  BreakerShutdownError,
-  CircuitOpenError,
-  PlatformCircuitBreaker,
-  errorTypeOf,
-  type BreakerOptions,
-  type BreakerStateChange,
-} from '../src/circuit-breaker.ts';
-import type { BreakerState } from '../src/core/breaker-state.ts';
-import type { HealthMetrics } from '../src/core/metrics.ts';
-import { TimeoutError } from '../src/core/timeout-error.ts';
-import type { Logger } from '../src/common/logger.ts';
-import { runNode } from './helpers/child.ts';
-import { useFakeClock, useRealClock } from './helpers/clock.ts';
+import { PlatformCircuitBreaker } from '../../src/breaker/circuit-breaker.ts';
+import { BreakerShutdownError, CircuitOpenError } from '../../src/breaker/errors.ts';
+import type { BreakerOptions } from '../../src/breaker/options.ts';
+import type { BreakerStateChange } from '../../src/breaker/state.ts';
+import { errorTypeOf } from '../../src/core/failure.ts';
+import type { BreakerState } from '../../src/core/breaker-state.ts';
+import type { HealthMetrics } from '../../src/core/metrics.ts';
+import { TimeoutError } from '../../src/core/timeout-error.ts';
+import type { Logger } from '../../src/common/logger.ts';
+import { runNode } from '../helpers/child.ts';
+import { useFakeClock, useRealClock } from '../helpers/clock.ts';
 
 const FIXTURE = fileURLToPath(new URL('./fixtures/breaker-exit.ts', import.meta.url));
 
@@ -387,12 +384,12 @@ describe('PlatformCircuitBreaker', () => {
         }),
         (e) => e === 42,
       );
-      await assert.rejects(breaker.execute((() => 'not a promise') as never), { name: 'TypeError', message: /must return a promise, got "not a promise"/ });
+      await assert.rejects(breaker.execute((() => 'not a promise') as never), { name: 'TypeError', code: 'ENOTAPROMISE', message: /must return a promise, got "not a promise"/ });
       await assert.rejects(breaker.execute((() => undefined) as never), { name: 'TypeError', message: /got undefined/ });
       assert.equal(breaker.getState().failureCount, 6);
       assert.deepEqual(
         fake.failures.map(([, type]) => type),
-        ['Error', 'RangeError', 'other', 'other', 'TypeError', 'TypeError'],
+        ['Error', 'RangeError', 'other', 'other', 'ENOTAPROMISE', 'ENOTAPROMISE'],
       );
     });
 
@@ -441,7 +438,7 @@ describe('PlatformCircuitBreaker', () => {
       assert.ok(error instanceof CircuitOpenError);
       assert.equal(error.platform, 'discord');
       assert.equal(error.state, 'OPEN');
-      assert.equal(error.code, 'EOPENBREAKER');
+      assert.equal(error.code, 'ECIRCUITOPEN');
       assert.equal(error.nextAttemptAt, 1_030_000);
       assert.match(error.message, /"discord" is open; next trial at 1970-01-01T00:17:10\.000Z/);
     });
@@ -468,7 +465,7 @@ describe('PlatformCircuitBreaker', () => {
     it('reports HALF_OPEN after the deadline even when a starved event loop has not run the timer', () => {
       const breaker = make();
       const changes: BreakerStateChange[] = [];
-      breaker.onStateChange((c) => changes.push(c));
+      breaker.on('transition', (c) => changes.push(c));
       open(breaker);
       // The clock moves, timers do not run: a blocked event loop.
       mock.timers.setTime(Date.now() + 30_000);
@@ -832,7 +829,7 @@ describe('PlatformCircuitBreaker', () => {
     it('reset closes an open breaker, zeroes the count, and its old timer never fires', () => {
       const breaker = make();
       const changes: string[] = [];
-      breaker.onStateChange((c) => changes.push(`${c.from}>${c.to}`));
+      breaker.on('transition', (c) => changes.push(`${c.from}>${c.to}`));
       open(breaker);
       breaker.reset();
       assert.deepEqual(breaker.getState(), { platform: 'discord', state: 'CLOSED', failureCount: 0 });
@@ -851,11 +848,11 @@ describe('PlatformCircuitBreaker', () => {
     });
   });
 
-  describe('onStateChange', () => {
+  describe("on('transition')", () => {
     it('tells listeners the platform, both states, the count and the time, until they unsubscribe', () => {
       const breaker = make();
       const changes: BreakerStateChange[] = [];
-      const unsubscribe = breaker.onStateChange((c) => changes.push(c));
+      const unsubscribe = breaker.on('transition', (c) => changes.push(c));
       open(breaker);
       mock.timers.tick(30_000);
       breaker.recordSuccess();
@@ -874,10 +871,10 @@ describe('PlatformCircuitBreaker', () => {
       const logger: Logger = { debug() {}, info() {}, warn: (obj) => void warnings.push(obj), error() {} };
       const breaker = make({ logger });
       let called = 0;
-      breaker.onStateChange(() => {
+      breaker.on('transition', () => {
         throw new Error('listener bug');
       });
-      breaker.onStateChange(() => called++);
+      breaker.on('transition', () => called++);
       open(breaker);
       assert.equal(called, 1);
       assert.equal(warnings.length, 1);
@@ -885,7 +882,7 @@ describe('PlatformCircuitBreaker', () => {
     });
 
     it('rejects a listener that is not a function', () => {
-      assert.throws(() => make().onStateChange('x' as never), { name: 'TypeError', message: /"listener"/ });
+      assert.throws(() => make().on('transition', 'x' as never), { name: 'TypeError', message: /"listener"/ });
     });
   });
 
@@ -897,7 +894,7 @@ describe('PlatformCircuitBreaker', () => {
       assert.equal(breaker.canExecute(), false);
       const error = await breaker.execute(ok).catch((e: unknown) => e);
       assert.ok(error instanceof BreakerShutdownError);
-      assert.equal(error.code, 'ESHUTDOWN');
+      assert.equal(error.code, 'EBREAKERSHUTDOWN');
       assert.match(error.message, /breaker for platform "discord" is shut down/);
       breaker.recordFailure();
       breaker.forceOpen();
@@ -907,7 +904,7 @@ describe('PlatformCircuitBreaker', () => {
     it('aborts calls in flight that own a timer, and no transition happens afterwards', async () => {
       const breaker = make();
       const changes: string[] = [];
-      breaker.onStateChange((c) => changes.push(c.to));
+      breaker.on('transition', (c) => changes.push(c.to));
       let seen: AbortSignal | undefined;
       const call = breaker.execute(
         (signal) => {
