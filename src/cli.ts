@@ -10,7 +10,7 @@ import { healthHandler, livenessHandler, readinessHandler } from './health-endpo
 import { HealthMonitor, type HealthCheck } from './health.ts';
 import { HTTP_SERVER_DEFAULTS } from './http-server.ts';
 import { createLogger, type Logger } from './common/logger.ts';
-import { ResourceMonitor } from './resources.ts';
+import { ResourceMonitor } from './resources/resource-monitor.ts';
 import { statusPageHandler } from './status-page.ts';
 import { startLiveTable } from './status-table.ts';
 import { startTelemetry } from './telemetry.ts';

@@ -14,7 +14,8 @@ import { RingBuffer } from './common/ring-buffer.ts';
 import { createLibraryLogger, type Logger } from './common/logger.ts';
 import { initMetrics, type HealthCheckStatus, type HealthMetrics } from './core/metrics.ts';
 import type { PluginHealth, PluginHealthStatus, PluginManager } from './core/plugin-health.ts';
-import { ResourceMonitor, type DegradedChange, type DegradedReason } from './resources.ts';
+import { ResourceMonitor } from './resources/resource-monitor.ts';
+import type { DegradedChange, DegradedReason } from './resources/readings.ts';
 import { overallStatus, type OverallStatus } from './status-rule.ts';
 import { shortMessage, type Failure } from './core/failure.ts';
 import { LogLimiter } from './common/log-limiter.ts';
@@ -361,7 +362,7 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
     this.#assertUsable();
     if (this.#dispatcher.running) return;
     if (this.#resources) {
-      this.#unsubscribeResources = this.#resources.onChange((change) => this.#onResourceChange(change));
+      this.#unsubscribeResources = this.#resources.on('change', (change) => this.#onResourceChange(change));
       // A shared resource monitor may be degraded already: no change will come to say so.
       // (Before running: the plan below then starts with the degraded intervals.)
       const reason = this.#resources.reason();

@@ -27,8 +27,11 @@ export type { BreakerOptions, ExecuteOptions } from './breaker/options.ts';
 export type { BreakerPermit } from './breaker/permit.ts';
 export type { BreakerEvents, BreakerSnapshot, BreakerStateChange } from './breaker/state.ts';
 export type { BreakerState } from './core/breaker-state.ts';
-export { ResourceMonitor, createSystemSampler } from './resources.ts';
-export type { DegradedChange, DegradedReason, ResourceMonitorOptions, ResourceReadings, ResourceSampler } from './resources.ts';
+export { ResourceMonitor } from './resources/resource-monitor.ts';
+export type { ResourceMonitorEvents } from './resources/resource-monitor.ts';
+export { createSystemSampler } from './resources/system-sampler.ts';
+export type { ResourceMonitorOptions, SystemSamplerOptions } from './resources/options.ts';
+export type { DegradedChange, DegradedReason, ResourceReadings, ResourceSampler } from './resources/readings.ts';
 export {
   initMetrics,
   DURATION_BUCKETS_SECONDS,

@@ -8,7 +8,7 @@ import * as z from 'zod';
 import { BREAKER_OPTIONS, BREAKER_SETTINGS } from './breaker/options.ts';
 import { MAX_TIMER_MS } from './common/validate.ts';
 import { boolean, defaultsOf, envVariablesOf, fieldMeta, fromEnv, given, logger, meter, number, options, tracer } from './common/option-schema.ts';
-import { ResourceMonitor } from './resources.ts';
+import { ResourceMonitor } from './resources/resource-monitor.ts';
 
 const RESOURCES_OPTION = z
   .custom<ResourceMonitor | false>((value) => value === false || value instanceof ResourceMonitor, { error: () => 'a ResourceMonitor or false' })

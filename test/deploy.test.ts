@@ -19,7 +19,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { parse } from 'yaml';
 import { HealthMonitor } from '../src/health.ts';
 import { silentLogger } from '../src/common/logger.ts';
-import { ResourceMonitor } from '../src/resources.ts';
+import { ResourceMonitor } from '../src/resources/resource-monitor.ts';
 import { startTelemetry, type Telemetry } from '../src/telemetry.ts';
 import { startPrometheus, type PrometheusHandle, type PromSample } from './helpers/prometheus.ts';
 import { promtoolCheck } from './helpers/promtool.ts';

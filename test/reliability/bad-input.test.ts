@@ -18,7 +18,7 @@ import { ConfigFileError, loadConfigFile, parseConfig, type CommandConfig } from
 import { HealthMonitor } from '../../src/health.ts';
 import { silentLogger } from '../../src/common/logger.ts';
 import type { PluginManager } from '../../src/core/plugin-health.ts';
-import { ResourceMonitor } from '../../src/resources.ts';
+import { ResourceMonitor } from '../../src/resources/resource-monitor.ts';
 import { getMetricsRegistry, startTelemetry } from '../../src/telemetry.ts';
 import { find, parseExposition } from '../helpers/exposition.ts';
 import { setupOtel, type TestOtel } from '../helpers/otel.ts';

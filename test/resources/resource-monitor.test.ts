@@ -3,21 +3,13 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics';
-import { countLiveTimers } from './helpers/clock.ts';
-import { recordingLogger } from './helpers/logger.ts';
-import {
-  ResourceMonitor,
-  createSystemSampler,
-  parseCfsQuota,
-  parseCgroupMemory,
-  parseCpuMax,
-  parseMeminfo,
-  parseProcCgroup,
-  readCgroup,
-  type DegradedChange,
-  type ResourceMonitorOptions,
-  type ResourceReadings,
-} from '../src/resources.ts';
+import { countLiveTimers } from '../helpers/clock.ts';
+import { recordingLogger } from '../helpers/logger.ts';
+import { parseCfsQuota, parseCgroupMemory, parseCpuMax, parseMeminfo, parseProcCgroup, readCgroup } from '../../src/resources/cgroup.ts';
+import type { ResourceMonitorOptions } from '../../src/resources/options.ts';
+import type { DegradedChange, ResourceReadings } from '../../src/resources/readings.ts';
+import { ResourceMonitor } from '../../src/resources/resource-monitor.ts';
+import { createSystemSampler } from '../../src/resources/system-sampler.ts';
 
 const FIXTURES = fileURLToPath(new URL('./fixtures/cgroup/', import.meta.url));
 const fixture = (path: string): string => readFileSync(FIXTURES + path, 'utf8');
@@ -40,7 +32,7 @@ function scripted(options: ResourceMonitorOptions = {}) {
     return next as ResourceReadings;
   });
   const monitor = new ResourceMonitor({ sampler, logger, meter: new MeterProvider().getMeter('t'), ...options });
-  monitor.onChange((change) => changes.push(change));
+  monitor.on('change', (change) => changes.push(change));
   const feed = async (...readings: unknown[]): Promise<void> => {
     for (const r of readings) {
       queue.push(r);
@@ -127,8 +119,8 @@ describe('degraded mode with an injected sampler', () => {
   it('stops calling a listener once it unsubscribes, and survives a listener that throws', async () => {
     const { monitor, feed, logger } = scripted();
     const seen: boolean[] = [];
-    monitor.onChange(() => { throw new Error('listener bug'); });
-    const off = monitor.onChange((c) => seen.push(c.degraded));
+    monitor.on('change', () => { throw new Error('listener bug'); });
+    const off = monitor.on('change', (c) => seen.push(c.degraded));
     await feed({ cpu: 0.9 });
     off();
     await feed({ cpu: 0.1 }, { cpu: 0.1 });
@@ -241,6 +233,11 @@ describe('options', () => {
       assert.throws(() => new ResourceMonitor({ meter, logger: recordingLogger(), ...options } as ResourceMonitorOptions), message);
     });
   }
+
+  it('declares createSystemSampler() options once too: a typo names the option it meant, a bad value names the option', () => {
+    assert.throws(() => createSystemSampler({ pth: '/' } as never), { code: 'EUNKNOWNOPTION', message: 'conductor-health: unknown system sampler option "pth"; did you mean "path"?' });
+    assert.throws(() => createSystemSampler({ path: 5 } as never), { name: 'TypeError', message: 'conductor-health: option "path" must be a non-empty string, got 5' });
+  });
 
   it('accepts a threshold of exactly 1 with a recovery level of 0', () => {
     assert.doesNotThrow(() => new ResourceMonitor({ meter, logger: recordingLogger(), threshold: 1, recoverBelow: 0, sampler: () => ({}) }));

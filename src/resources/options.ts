@@ -1,16 +1,26 @@
 /**
- * The options of `ResourceMonitor`, declared once (see options.ts for the
- * monitor's and the breaker's): types, checks and defaults come from here,
- * and the config file's `resources` section picks its fields from it.
- * Its own file because options.ts imports the ResourceMonitor class.
+ * The options of `ResourceMonitor` and `createSystemSampler`, declared once:
+ * types, checks and defaults come from here, and the config file's
+ * `resources` section picks its fields from them.
  */
-import type { Meter } from '@opentelemetry/api';
 import * as z from 'zod';
-import { MAX_TIMER_MS } from './common/validate.ts';
-import type { Logger } from './common/logger.ts';
-import { RESOURCES, type HealthMetrics, type ResourceName } from './core/metrics.ts';
-import { fieldMeta, number, options, text, withMethods } from './common/option-schema.ts';
-import type { ResourceSampler } from './resources.ts';
+import { fieldMeta, logger, meter, number, options, text, withMethods } from '../common/option-schema.ts';
+import { MAX_TIMER_MS } from '../common/validate.ts';
+import { RESOURCES, type HealthMetrics, type ResourceName } from '../core/metrics.ts';
+import type { ResourceSampler } from './readings.ts';
+
+/** Options of `createSystemSampler`; every one is optional. */
+export const SAMPLER_OPTIONS = options({
+  /** A path on the filesystem whose usage is the `disk` reading; default `process.cwd()`. */
+  path: text().optional(),
+  /** Root of the /proc and /sys trees the sampler reads; default `/`, for tests. */
+  cgroupRoot: text().default('/'),
+  /** Where a resource that cannot be read is logged (at debug level); default silent. */
+  logger: logger().optional(),
+});
+
+/** Options of `createSystemSampler`. */
+export type SystemSamplerOptions = z.input<typeof SAMPLER_OPTIONS>;
 
 /** A value for each of cpu, memory, disk; any may be left out. */
 function perResource<T extends z.ZodType>(field: T) {
@@ -45,16 +55,14 @@ export const RESOURCE_OPTIONS = options({
   recoverSamples: number({ min: 1, integer: true }).default(2),
   /** Bound on one sample, in ms (default 5,000); until a sampler call that ran past it settles, the sampler is not called again. */
   sampleTimeoutMs: number({ min: 1, max: MAX_TIMER_MS }).default(5_000),
-  /** A path on the filesystem whose usage is the `disk` reading; default `process.cwd()`. */
-  path: text().optional(),
+  path: SAMPLER_OPTIONS.shape.path,
+  cgroupRoot: SAMPLER_OPTIONS.shape.cgroupRoot,
   /** Meter for the instruments when `metrics` is not given. */
-  meter: withMethods<Meter>(['createCounter', 'createGauge', 'createHistogram']).optional(),
+  meter: meter().optional(),
   /** Instruments to write to; default `initMetrics({ meter })`. */
   metrics: withMethods<HealthMetrics>(['setSystemResource', 'setDegraded']).optional(),
   /** Default: warnings and errors only, as JSON on stderr. */
-  logger: withMethods<Logger>(['debug', 'info', 'warn', 'error']).optional(),
-  /** Root of the /proc and /sys trees the default sampler reads; default `/`, for tests. */
-  cgroupRoot: text().default('/'),
+  logger: logger().optional(),
 });
 
 /** Options of `ResourceMonitor`. */
