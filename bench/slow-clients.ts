@@ -2,7 +2,7 @@
 // platforms every second: peak RSS, how late a 10 ms timer runs, and how many
 // checks the monitor had to skip. Standalone: node --expose-gc bench/slow-clients.ts [clients=200]
 import { connect, type Socket } from 'node:net';
-import { HealthMonitor } from '../src/health.ts';
+import { HealthMonitor } from '../src/monitor/health-monitor.ts';
 import { silentLogger } from '../src/common/logger.ts';
 import { initMetrics } from '../src/core/metrics.ts';
 import { startTelemetry } from '../src/telemetry.ts';

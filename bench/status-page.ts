@@ -16,7 +16,7 @@ import { createServer } from 'node:http';
 import { connect } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { HealthMonitor } from '../src/health.ts';
+import { HealthMonitor } from '../src/monitor/health-monitor.ts';
 import { silentLogger } from '../src/common/logger.ts';
 import { statusPageHandler } from '../src/status-page.ts';
 import { atMillisecondBoundary, median, percentile, setupOtel, sig, type BenchRow } from './monitor.ts';

@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { HealthMonitor, ProbeResult } from './health.ts';
+import type { HealthMonitor } from './monitor/health-monitor.ts';
+import type { ProbeResult } from './monitor/report.ts';
 
 /** A node:http style handler: mount it in node:http, Express (`app.get(path, h)`) or Fastify (`h(req.raw, reply.raw)`). */
 export type RequestHandler = (request: IncomingMessage, response: ServerResponse) => void;

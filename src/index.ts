@@ -1,21 +1,11 @@
 // The public API. Instrumentation code (monitor, breaker, metrics) talks to
 // @opentelemetry/api only; startTelemetry is the one place that builds the SDK.
-export { HealthMonitor } from './health.ts';
-export type {
-  HealthCheck,
-  HealthCheckValue,
-  CheckSample,
-  HealthCheckResult,
-  HealthMonitorEvents,
-  HealthMonitorOptions,
-  HealthReport,
-  PlatformOptions,
-  PlatformReport,
-  ProbeResult,
-  ReportOptions,
-} from './health.ts';
-export { overallStatus } from './status-rule.ts';
-export type { OverallStatus, StatusRuleInput } from './status-rule.ts';
+export { HealthMonitor } from './monitor/health-monitor.ts';
+export type { HealthCheck, HealthCheckValue } from './monitor/check-run.ts';
+export type { CheckSample, HealthCheckResult, HealthMonitorEvents, HealthReport, PlatformReport, ProbeResult, ReportOptions } from './monitor/report.ts';
+export type { HealthMonitorOptions, PlatformOptions } from './monitor/options.ts';
+export { overallStatus } from './monitor/status-rule.ts';
+export type { OverallStatus, StatusRuleInput } from './monitor/status-rule.ts';
 export { PlatformCircuitBreaker } from './breaker/circuit-breaker.ts';
 export { CircuitOpenError, BreakerShutdownError } from './breaker/errors.ts';
 export { TimeoutError } from './core/timeout-error.ts';
@@ -48,12 +38,15 @@ export { healthHandler, livenessHandler, readinessHandler } from './health-endpo
 export type { RequestHandler } from './health-endpoint.ts';
 export { statusPageHandler } from './status-page.ts';
 export type { StatusPageHandler, StatusPageOptions } from './status-page.ts';
-export { httpCheck, tcpCheck, UnexpectedStatusError, BodyMismatchError } from './checks.ts';
-export type { HttpCheckOptions, TcpCheckOptions } from './checks.ts';
+export { httpCheck } from './monitor/checks/http-check.ts';
+export { tcpCheck } from './monitor/checks/tcp-check.ts';
+export { UnexpectedStatusError, BodyMismatchError } from './monitor/checks/errors.ts';
+export type { HttpCheckOptions } from './monitor/checks/http-check.ts';
+export type { TcpCheckOptions } from './monitor/checks/tcp-check.ts';
 export { isPluginHealth, PLUGIN_HEALTH_STATUSES } from './core/plugin-health.ts';
 export type { PluginHealth, PluginHealthStatus, PluginManager } from './core/plugin-health.ts';
 export { createLogger, silentLogger } from './common/logger.ts';
 export type { Logger } from './common/logger.ts';
 export { BREAKER_DEFAULTS } from './breaker/options.ts';
 export type { BreakerSettings } from './breaker/options.ts';
-export { MONITOR_DEFAULTS, ENV_OVERRIDES } from './monitor-options.ts';
+export { MONITOR_DEFAULTS, ENV_OVERRIDES } from './monitor/options.ts';

@@ -10,7 +10,7 @@ import {
   type SpanProcessor,
 } from '@opentelemetry/sdk-trace';
 import { envOneOf, envRatio, type Environment } from './common/env.ts';
-import { inShare } from './deferred-span.ts';
+import { inShare } from './monitor/deferred-span.ts';
 
 /**
  * Which spans leave the process: the specification's `OTEL_TRACES_SAMPLER`,

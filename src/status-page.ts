@@ -2,10 +2,11 @@ import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { BreakerStateChange } from './breaker/state.ts';
 import { parseOptions } from './common/option-schema.ts';
-import { STATUS_PAGE_OPTIONS, type StatusPageOptions } from './monitor-options.ts';
+import { STATUS_PAGE_OPTIONS, type StatusPageOptions } from './status-page-options.ts';
 import { EventStreams, HEARTBEAT, encodeEvent } from './event-stream.ts';
 import { allowMethod, type RequestHandler } from './health-endpoint.ts';
-import type { CheckSample, HealthCheckResult, HealthMonitor } from './health.ts';
+import type { CheckSample, HealthCheckResult } from './monitor/report.ts';
+import type { HealthMonitor } from './monitor/health-monitor.ts';
 import { renderStatusPage } from './status-html.ts';
 import {
   appendChecks,
@@ -19,7 +20,7 @@ import {
   type RowChange,
 } from './status-view.ts';
 
-export type { StatusPageOptions } from './monitor-options.ts';
+export type { StatusPageOptions } from './status-page-options.ts';
 
 /** The status page's handler, with what the server around it needs to know. */
 export interface StatusPageHandler extends RequestHandler {

@@ -21,7 +21,7 @@ import { createLibraryLogger } from './common/logger.ts';
 import { DURATION_BUCKETS_SECONDS, METRIC_NAMES, SIZED_MAX_ERROR_TYPES, seriesPerPlatform } from './core/metrics.ts';
 import { createTraceExporter, otlpTraceSettings } from './otlp.ts';
 import { watchOverflow } from './overflow.ts';
-import { SUCCESS_SPAN_RATIO } from './deferred-span.ts';
+import { SUCCESS_SPAN_RATIO } from './monitor/deferred-span.ts';
 import { RandomIds } from './common/random-ids.ts';
 import { samplerFromEnv } from './sampling.ts';
 import { PACKAGE_VERSION } from './common/version.ts';

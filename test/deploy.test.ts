@@ -17,7 +17,7 @@ import { join, posix, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parse } from 'yaml';
-import { HealthMonitor } from '../src/health.ts';
+import { HealthMonitor } from '../src/monitor/health-monitor.ts';
 import { silentLogger } from '../src/common/logger.ts';
 import { ResourceMonitor } from '../src/resources/resource-monitor.ts';
 import { startTelemetry, type Telemetry } from '../src/telemetry.ts';

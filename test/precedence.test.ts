@@ -4,11 +4,11 @@
 import { afterEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { getMetricsRegistry, startTelemetry, type Telemetry } from '../src/telemetry.ts';
-import { HealthMonitor } from '../src/health.ts';
+import { HealthMonitor } from '../src/monitor/health-monitor.ts';
 import { PlatformCircuitBreaker } from '../src/breaker/circuit-breaker.ts';
 import { silentLogger } from '../src/common/logger.ts';
 import { parseOptions } from '../src/common/option-schema.ts';
-import { MONITOR_OPTIONS } from '../src/monitor-options.ts';
+import { MONITOR_OPTIONS } from '../src/monitor/options.ts';
 
 const saved = new Map<string, string | undefined>();
 /** Sets environment variables for one test; afterEach puts them back. */

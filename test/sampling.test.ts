@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { ROOT_CONTEXT, trace, type Context, type Tracer } from '@opentelemetry/api';
 import { AlwaysOffSampler, AlwaysOnSampler, InMemorySpanExporter, ParentBasedSampler, SimpleSpanProcessor, TracerProvider, type IdGenerator } from '@opentelemetry/sdk-trace';
 import { SuccessSpanFilter, samplerFromEnv } from '../src/sampling.ts';
-import { HealthMonitor } from '../src/health.ts';
+import { HealthMonitor } from '../src/monitor/health-monitor.ts';
 import { silentLogger } from '../src/common/logger.ts';
 import { initMetrics } from '../src/core/metrics.ts';
 import { startTelemetry, type TelemetryOptions } from '../src/telemetry.ts';

@@ -2,7 +2,7 @@ import { after, afterEach, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import { connect } from 'node:net';
-import { HealthMonitor } from '../src/health.ts';
+import { HealthMonitor } from '../src/monitor/health-monitor.ts';
 import { silentLogger } from '../src/common/logger.ts';
 import { sparklineSvg } from '../src/status-html.ts';
 import { appendChecks, rowChange, type CheckColumns, type PlatformView } from '../src/status-view.ts';

@@ -16,6 +16,7 @@ import * as z from 'zod';
 import type { Logger } from './logger.ts';
 import { envNumber, type Environment } from './env.ts';
 import { OptionRangeError, OptionTypeError } from './errors.ts';
+import { maskSecrets } from './text.ts';
 import { checkOptionsObject, closestName, describeRange, describeValue, unknownOption, type NumberRange } from './validate.ts';
 
 /** What a field adds to its zod type: the phrase errors use, and what may stand in for a missing value. */
@@ -240,7 +241,8 @@ export function parseOptions<S extends AnyObject>(schema: S, what: string, given
   if ('data' in found) return found.data;
   const { problem } = found;
   if (problem.kind === 'unknown') throw unknownOption(problem.path.length > 0 ? formatPath(problem.path) : what, problem.key, problem.known);
-  const message = `conductor-health: option "${formatPath(problem.path)}" must be ${problem.expected}, got ${describeValue(problem.value)}`;
+  // A URL quoted back (an endpoint, a check's URL) shows no password.
+  const message = `conductor-health: option "${formatPath(problem.path)}" must be ${problem.expected}, got ${maskSecrets(describeValue(problem.value))}`;
   throw problem.typeError ? new OptionTypeError('EOPTIONTYPE', message) : new OptionRangeError('EOPTIONRANGE', message);
 }
 

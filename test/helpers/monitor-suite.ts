@@ -1,6 +1,7 @@
 import { after, afterEach, before, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { HealthMonitor, type HealthMonitorOptions } from '../../src/health.ts';
+import { HealthMonitor } from '../../src/monitor/health-monitor.ts';
+import type { HealthMonitorOptions } from '../../src/monitor/options.ts';
 import { silentLogger } from '../../src/common/logger.ts';
 import { advance, useFakeClock, useRealClock } from './clock.ts';
 import { setupOtel, type TestOtel } from './otel.ts';

@@ -12,10 +12,12 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import fc from 'fast-check';
 import { stringify } from 'yaml';
-import { httpCheck, tcpCheck } from '../../src/checks.ts';
+import { httpCheck } from '../../src/monitor/checks/http-check.ts';
+import { tcpCheck } from '../../src/monitor/checks/tcp-check.ts';
 import { PlatformCircuitBreaker } from '../../src/breaker/circuit-breaker.ts';
+import { isConductorHealthError } from '../../src/common/errors.ts';
 import { ConfigFileError, loadConfigFile, parseConfig, type CommandConfig } from '../../src/config-file.ts';
-import { HealthMonitor } from '../../src/health.ts';
+import { HealthMonitor } from '../../src/monitor/health-monitor.ts';
 import { silentLogger } from '../../src/common/logger.ts';
 import type { PluginManager } from '../../src/core/plugin-health.ts';
 import { ResourceMonitor } from '../../src/resources/resource-monitor.ts';
@@ -43,10 +45,7 @@ after(async () => {
 
 /** Asserts `error` is one of the package's own clear errors, naming `field` when given. */
 function assertClearError(error: unknown, field: string | undefined, context: string): void {
-  assert.ok(
-    error instanceof TypeError || error instanceof RangeError || error instanceof ConfigFileError || (error instanceof Error && error.message.startsWith('conductor-health: ')),
-    `${context}: not one of the package's errors: ${String(error)}`,
-  );
+  assert.ok(isConductorHealthError(error) || error instanceof ConfigFileError, `${context}: not one of the package's errors: ${String(error)}`);
   if (!(error instanceof ConfigFileError)) assert.match(error.message, /^conductor-health: /, `${context}: ${error.message}`);
   assert.ok(!error.message.includes('\n'), `${context}: one line: ${error.message}`);
   if (field !== undefined) assert.ok(error.message.includes(field), `${context}: names ${field}: ${error.message}`);

@@ -4,7 +4,8 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { HealthMonitor, type HealthCheckResult } from '../../src/health.ts';
+import { HealthMonitor } from '../../src/monitor/health-monitor.ts';
+import type { HealthCheckResult } from '../../src/monitor/report.ts';
 import { silentLogger } from '../../src/common/logger.ts';
 import { startTelemetry, type Telemetry } from '../../src/telemetry.ts';
 import { startOtlpReceiver, type OtlpReceiver } from '../helpers/otlp-receiver.ts';

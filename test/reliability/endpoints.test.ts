@@ -7,7 +7,7 @@ import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { getMetricsRegistry, startTelemetry, type Telemetry } from '../../src/telemetry.ts';
 import { healthHandler, readinessHandler } from '../../src/health-endpoint.ts';
-import { HealthMonitor } from '../../src/health.ts';
+import { HealthMonitor } from '../../src/monitor/health-monitor.ts';
 import { silentLogger } from '../../src/common/logger.ts';
 import { parseExposition, type Exposition } from '../helpers/exposition.ts';
 import { startPrometheus, type PrometheusHandle } from '../helpers/prometheus.ts';

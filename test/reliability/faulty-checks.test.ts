@@ -3,7 +3,10 @@
 // to the timers that come due after it.
 import { describe, it, mock } from 'node:test';
 import assert from 'node:assert/strict';
-import { HealthMonitor, type HealthCheck, type HealthCheckResult, type HealthMonitorOptions } from '../../src/health.ts';
+import { HealthMonitor } from '../../src/monitor/health-monitor.ts';
+import type { HealthCheck } from '../../src/monitor/check-run.ts';
+import type { HealthCheckResult } from '../../src/monitor/report.ts';
+import type { HealthMonitorOptions } from '../../src/monitor/options.ts';
 import { advance, settle } from '../helpers/clock.ts';
 import { find, type Exposition } from '../helpers/exposition.ts';
 import { monitorSuite } from '../helpers/monitor-suite.ts';

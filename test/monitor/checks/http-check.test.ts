@@ -1,10 +1,12 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { BodyMismatchError, httpCheck } from '../src/checks.ts';
-import { HealthMonitor } from '../src/health.ts';
-import type { Logger } from '../src/common/logger.ts';
-import { setupOtel, type TestOtel } from './helpers/otel.ts';
+import { BodyMismatchError } from '../../../src/monitor/checks/errors.ts';
+import { tcpCheck } from '../../../src/monitor/checks/tcp-check.ts';
+import { httpCheck } from '../../../src/monitor/checks/http-check.ts';
+import { HealthMonitor } from '../../../src/monitor/health-monitor.ts';
+import type { Logger } from '../../../src/common/logger.ts';
+import { setupOtel, type TestOtel } from '../../helpers/otel.ts';
 
 /** A loopback server answering with `handler`; `url(path)` points at it. */
 async function serve(handler: (req: IncomingMessage, res: ServerResponse) => void): Promise<{ server: Server; url: (path?: string, auth?: string) => string }> {
@@ -116,9 +118,18 @@ describe('the http check', () => {
     }
   });
 
+  it('declares its options once: a typo names the option it meant, a bad value names the option', () => {
+    assert.throws(() => tcpCheck({ hots: 'a', port: 1 } as never), { code: 'EUNKNOWNOPTION', message: 'conductor-health: unknown tcpCheck option "hots"; did you mean "host"?' });
+    assert.throws(() => tcpCheck({ host: 5, port: 'x' } as never), { name: 'TypeError', message: 'conductor-health: option "host" must be a non-empty string, got 5' });
+    assert.throws(() => httpCheck({ url: 'http://x/', timeout: 5 } as never), { code: 'EUNKNOWNOPTION', message: /unknown httpCheck option "timeout"/ });
+    assert.throws(() => httpCheck({ url: 'http://x/', expectStatus: '200-2999' }), { message: 'conductor-health: option "expectStatus" must be a status code or a range like "200-399", got "200-2999"' });
+    assert.deepEqual([204, '200-399', { min: 200, max: 204 }].map((expectStatus) => typeof httpCheck({ url: 'http://x/', expectStatus })), ['function', 'function', 'function']);
+  });
+
   it('refuses a URL that is not one, without quoting its password', () => {
     assert.throws(() => httpCheck({ url: 'http://user:hunter2@[bad/' }), (error: Error) => {
-      assert.match(error.message, /option "url" must be a valid URL, got "http:\/\/user:\*\*\*@\[bad\/"/);
+      assert.match(error.message, /option "url" must be an http: or https: URL, got "http:\/\/user:\*\*\*@\[bad\/"/);
+      assert.doesNotMatch(error.message, /hunter2/);
       return true;
     });
   });

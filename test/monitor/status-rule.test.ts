@@ -1,8 +1,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import type { BreakerState } from '../src/core/breaker-state.ts';
-import type { HealthCheckStatus } from '../src/core/metrics.ts';
-import { overallStatus, type OverallStatus } from '../src/status-rule.ts';
+import type { BreakerState } from '../../src/core/breaker-state.ts';
+import type { HealthCheckStatus } from '../../src/core/metrics.ts';
+import { overallStatus, type OverallStatus } from '../../src/monitor/status-rule.ts';
 
 /** `name:STATE:last` with a trailing `!` for critical, e.g. `db:OPEN:rejected!`. */
 function platform(spec: string) {

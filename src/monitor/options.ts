@@ -1,14 +1,14 @@
 /**
- * Every option of the monitor, `register()` and the status page, declared
- * once: its range, default and environment variable. The TypeScript types,
- * the constructors' validation, the exported defaults, {@link ENV_OVERRIDES}
- * and the config file's shape (config-schema.ts) all come from here.
+ * Every option of the monitor and of `register()`, declared once: its
+ * range, default and environment variable. The TypeScript types, the
+ * constructors' validation, the exported defaults, {@link ENV_OVERRIDES}
+ * and the config file's shape all come from here.
  */
 import * as z from 'zod';
-import { BREAKER_OPTIONS, BREAKER_SETTINGS } from './breaker/options.ts';
-import { MAX_TIMER_MS } from './common/validate.ts';
-import { boolean, defaultsOf, envVariablesOf, fieldMeta, fromEnv, given, logger, meter, number, options, tracer } from './common/option-schema.ts';
-import { ResourceMonitor } from './resources/resource-monitor.ts';
+import { BREAKER_OPTIONS, BREAKER_SETTINGS } from '../breaker/options.ts';
+import { MAX_TIMER_MS } from '../common/validate.ts';
+import { boolean, defaultsOf, envVariablesOf, fieldMeta, fromEnv, given, logger, meter, number, options, tracer } from '../common/option-schema.ts';
+import { ResourceMonitor } from '../resources/resource-monitor.ts';
 
 const RESOURCES_OPTION = z
   .custom<ResourceMonitor | false>((value) => value === false || value instanceof ResourceMonitor, { error: () => 'a ResourceMonitor or false' })
@@ -57,6 +57,9 @@ export const MONITOR_OPTIONS = options({
 /** Options of `HealthMonitor`; every one is optional. */
 export type HealthMonitorOptions = z.input<typeof MONITOR_OPTIONS>;
 
+/** The monitor's options once validated, defaults filled in. */
+export type MonitorSettings = z.output<typeof MONITOR_OPTIONS>;
+
 /** Per-platform overrides of `HealthMonitor.register()`. */
 export const PLATFORM_OPTIONS = options({
   /** This platform's interval and check timeout (default the monitor's). */
@@ -69,19 +72,6 @@ export const PLATFORM_OPTIONS = options({
 
 /** Per-platform overrides of `HealthMonitor.register()`. */
 export type PlatformOptions = z.input<typeof PLATFORM_OPTIONS>;
-
-/** Options of `statusPageHandler`; every one is optional. */
-export const STATUS_PAGE_OPTIONS = options({
-  /** Event streams open at once (default 100); one more is answered 503. */
-  maxStreams: number({ min: 1, integer: true }).default(100),
-  /** Unsent bytes a stream may hold before its client is dropped as not reading (default 1 MiB). */
-  maxBufferedBytes: number({ min: 1, integer: true }).default(1024 * 1024),
-  /** How often open pages get the changes since the last update (default 1,000 ms). */
-  updateIntervalMs: number({ min: 10, max: 60_000 }).default(1_000),
-});
-
-/** Options of `statusPageHandler`; every one is optional. */
-export type StatusPageOptions = z.input<typeof STATUS_PAGE_OPTIONS>;
 
 const { breaker: _breaker, ...monitorDefaults } = defaultsOf(MONITOR_OPTIONS);
 

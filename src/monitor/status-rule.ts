@@ -1,7 +1,7 @@
-import type { BreakerState } from './core/breaker-state.ts';
-import { describeValue } from './common/validate.ts';
-import type { HealthCheckStatus } from './core/metrics.ts';
-import type { DegradedReason } from './resources/readings.ts';
+import type { BreakerState } from '../core/breaker-state.ts';
+import { describeValue } from '../common/validate.ts';
+import type { HealthCheckStatus } from '../core/metrics.ts';
+import type { DegradedReason } from '../resources/readings.ts';
 
 /** Overall status of a health report. */
 export type OverallStatus = 'healthy' | 'degraded' | 'unhealthy';

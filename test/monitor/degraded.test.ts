@@ -1,12 +1,12 @@
 import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { HealthMonitor } from '../src/health.ts';
-import { ResourceMonitor } from '../src/resources/resource-monitor.ts';
-import type { ResourceReadings } from '../src/resources/readings.ts';
-import { advance, useFakeClock, useRealClock } from './helpers/clock.ts';
-import { find } from './helpers/exposition.ts';
-import { setupOtel, type TestOtel } from './helpers/otel.ts';
-import { recordingLogger } from './helpers/logger.ts';
+import { HealthMonitor } from '../../src/monitor/health-monitor.ts';
+import { ResourceMonitor } from '../../src/resources/resource-monitor.ts';
+import type { ResourceReadings } from '../../src/resources/readings.ts';
+import { advance, useFakeClock, useRealClock } from '../helpers/clock.ts';
+import { find } from '../helpers/exposition.ts';
+import { setupOtel, type TestOtel } from '../helpers/otel.ts';
+import { recordingLogger } from '../helpers/logger.ts';
 
 let otel: TestOtel;
 before(async () => (otel = await setupOtel()));

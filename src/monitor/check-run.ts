@@ -6,20 +6,26 @@
  * `classifyOutcome()`'s to say; what the monitor does with it is its host's.
  */
 import { context, SpanKind, SpanStatusCode, trace, type Context, type Span, type Tracer } from '@opentelemetry/api';
-import type { PlatformCircuitBreaker } from './breaker/circuit-breaker.ts';
-import type { BreakerPermit } from './breaker/permit.ts';
-import type { BreakerState } from './core/breaker-state.ts';
-import { captureFailure, type Failure } from './core/failure.ts';
-import { TimeoutError } from './core/timeout-error.ts';
+import type { PlatformCircuitBreaker } from '../breaker/circuit-breaker.ts';
+import type { BreakerPermit } from '../breaker/permit.ts';
+import type { BreakerState } from '../core/breaker-state.ts';
+import { captureFailure, type Failure } from '../core/failure.ts';
+import { TimeoutError } from '../core/timeout-error.ts';
 import { abortCheck, checkSignal } from './check-signal.ts';
-import { isThenable } from './common/promise.ts';
+import { isThenable } from '../common/promise.ts';
 import { DeferredSpan, outsideShare } from './deferred-span.ts';
-import type { RandomIds } from './common/random-ids.ts';
-import { classifyOutcome, type Classification, type Outcome } from './core/outcome.ts';
-import { isPluginHealth, type PluginHealth } from './core/plugin-health.ts';
+import type { RandomIds } from '../common/random-ids.ts';
+import { classifyOutcome, type Classification, type Outcome } from '../core/outcome.ts';
+import { isPluginHealth, type PluginHealth } from '../core/plugin-health.ts';
 
-/** A check as a {@link CheckRun} calls it (the monitor's `HealthCheck`). */
-export type CheckFunction = (signal: AbortSignal) => unknown;
+/**
+ * One health check: `true`, nothing, or a healthy/degraded `PluginHealth`
+ * is a success; `false`, an unhealthy PluginHealth, a throw, a rejection or
+ * any other value is a failure. The signal aborts at the timeout and on `stop()`.
+ */
+export type HealthCheck = (signal: AbortSignal) => HealthCheckValue | Promise<HealthCheckValue>;
+/** What a {@link HealthCheck} may return. */
+export type HealthCheckValue = boolean | void | PluginHealth;
 
 /** The platform a run checks, as far as the run needs it. */
 export interface RunTarget {
@@ -81,7 +87,7 @@ export class CheckRun<T extends RunTarget, R extends { readonly breakerState: Br
   #permit: BreakerPermit | undefined;
   #timer: NodeJS.Timeout | undefined;
 
-  constructor(host: RunHost<T, R>, target: T, check: CheckFunction, resolve: (result: R) => void, parent: Context, scheduled: boolean) {
+  constructor(host: RunHost<T, R>, target: T, check: HealthCheck, resolve: (result: R) => void, parent: Context, scheduled: boolean) {
     this.#host = host;
     this.target = target;
     this.resolve = resolve;
@@ -133,7 +139,7 @@ export class CheckRun<T extends RunTarget, R extends { readonly breakerState: Br
   }
 
   /** Runs inside the check's span: asks the breaker, calls the check, and finishes at once when it can. */
-  #begin(check: CheckFunction): void {
+  #begin(check: HealthCheck): void {
     this.#permit = this.target.breaker.tryAcquire();
     if (this.#permit === undefined) {
       this.#finish(REJECTED);

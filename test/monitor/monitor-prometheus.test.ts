@@ -1,10 +1,10 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
-import { HealthMonitor } from '../src/health.ts';
-import { silentLogger } from '../src/common/logger.ts';
-import { startTelemetry, type Telemetry } from '../src/telemetry.ts';
-import { startPrometheus, type PrometheusHandle } from './helpers/prometheus.ts';
+import { HealthMonitor } from '../../src/monitor/health-monitor.ts';
+import { silentLogger } from '../../src/common/logger.ts';
+import { startTelemetry, type Telemetry } from '../../src/telemetry.ts';
+import { startPrometheus, type PrometheusHandle } from '../helpers/prometheus.ts';
 
 /** A platform on loopback that answers 200 until it is stopped. */
 async function startPlatform(): Promise<{ url: string; server: Server }> {

@@ -1,13 +1,13 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { PlatformCircuitBreaker } from '../src/breaker/circuit-breaker.ts';
-import type { HealthMonitorOptions } from '../src/health.ts';
-import { silentLogger } from '../src/common/logger.ts';
-import { ResourceMonitor } from '../src/resources/resource-monitor.ts';
-import type { ResourceReadings } from '../src/resources/readings.ts';
-import { advance } from './helpers/clock.ts';
-import { find } from './helpers/exposition.ts';
-import { monitorSuite, recordingLogger } from './helpers/monitor-suite.ts';
+import { PlatformCircuitBreaker } from '../../src/breaker/circuit-breaker.ts';
+import type { HealthMonitorOptions } from '../../src/monitor/options.ts';
+import { silentLogger } from '../../src/common/logger.ts';
+import { ResourceMonitor } from '../../src/resources/resource-monitor.ts';
+import type { ResourceReadings } from '../../src/resources/readings.ts';
+import { advance } from '../helpers/clock.ts';
+import { find } from '../helpers/exposition.ts';
+import { monitorSuite, recordingLogger } from '../helpers/monitor-suite.ts';
 
 const suite = monitorSuite();
 const monitor = (options?: HealthMonitorOptions) => suite.monitor(options);

@@ -1,10 +1,10 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { PlatformCircuitBreaker } from '../src/breaker/circuit-breaker.ts';
-import type { HealthMonitor } from '../src/health.ts';
-import { silentLogger } from '../src/common/logger.ts';
-import { advance, stepWallClock } from './helpers/clock.ts';
-import { monitorSuite } from './helpers/monitor-suite.ts';
+import { PlatformCircuitBreaker } from '../../src/breaker/circuit-breaker.ts';
+import type { HealthMonitor } from '../../src/monitor/health-monitor.ts';
+import { silentLogger } from '../../src/common/logger.ts';
+import { advance, stepWallClock } from '../helpers/clock.ts';
+import { monitorSuite } from '../helpers/monitor-suite.ts';
 
 const HOUR = 3_600_000;
 const START = 1_750_000_000_000;

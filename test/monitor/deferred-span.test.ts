@@ -4,13 +4,13 @@ import { context, isSpanContextValid, propagation, ROOT_CONTEXT, SpanStatusCode,
 import { hrTimeToMilliseconds } from '@opentelemetry/core';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace';
 import { JsonTraceSerializer } from '@opentelemetry/otlp-transformer';
-import type { HealthCheckResult } from '../src/health.ts';
-import { outsideShare } from '../src/deferred-span.ts';
-import { RandomIds } from '../src/common/random-ids.ts';
-import { advance, settle } from './helpers/clock.ts';
-import { find } from './helpers/exposition.ts';
-import { monitorSuite } from './helpers/monitor-suite.ts';
-import { prng } from './helpers/random.ts';
+import type { HealthCheckResult } from '../../src/monitor/report.ts';
+import { outsideShare } from '../../src/monitor/deferred-span.ts';
+import { RandomIds } from '../../src/common/random-ids.ts';
+import { advance, settle } from '../helpers/clock.ts';
+import { find } from '../helpers/exposition.ts';
+import { monitorSuite } from '../helpers/monitor-suite.ts';
+import { prng } from '../helpers/random.ts';
 
 const suite = monitorSuite({ now: 1_700_000_000_000 });
 

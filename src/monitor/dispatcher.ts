@@ -5,8 +5,8 @@
  * or results: it asks its host whether a platform is busy and tells it to
  * start a check.
  */
-import { MAX_TIMER_MS } from './common/validate.ts';
-import type { Logger } from './common/logger.ts';
+import { MAX_TIMER_MS } from '../common/validate.ts';
+import type { Logger } from '../common/logger.ts';
 import { Schedule } from './schedule.ts';
 
 /** Why a slot was skipped: it came too late to start (`missed`), or the previous check still ran (`busy`). */
@@ -14,24 +14,33 @@ export type SkipReason = 'missed' | 'busy';
 
 /** A platform as the dispatcher sees it. */
 export interface Dispatchable {
+  /** The platform's name. */
+  readonly name: string;
   /** Kept by the dispatcher: the platform waits in its queue (a flag on the item, not a set: this runs once per check). */
   queued: boolean;
 }
 
-/** What the dispatcher needs of the platforms it schedules. */
-export interface DispatchHost<T extends Dispatchable> {
+/** Where the dispatcher finds the platforms it schedules (the monitor's registry). */
+export interface DispatchTargets<T extends Dispatchable> {
   /** The platform under a slot's key, if it still has a check to run. */
   lookup(key: string): T | undefined;
   /** Still the registered platform (not unregistered, or replaced, since it was queued)? */
   isCurrent(item: T): boolean;
+}
+
+/** What runs the checks the dispatcher starts (the monitor's check runner). */
+export interface DispatchRunner<T extends Dispatchable> {
   /** Its previous scheduled check still runs at `now`; one past its deadline is ended first. */
   isBusy(item: T, now: number): boolean;
   /** Starts its check; {@link Dispatcher.pump} is to be called when a check ends. */
   start(item: T): void;
   /** Checks in flight now, counted against the cap. */
-  inFlight(): number;
-  /** Records `count` skipped slots. */
-  skipped(item: T, reason: SkipReason, count: number): void;
+  readonly inFlight: number;
+}
+
+/** Where skipped slots are counted (`health_check_skipped_total`). */
+export interface SkipRecorder {
+  recordSkippedCheck(platform: string, reason: SkipReason, count: number): void;
 }
 
 /** Options of a {@link Dispatcher}, validated by the monitor. */
@@ -57,7 +66,9 @@ const MIN_WAKE_GAP_MS = 10;
 export class Dispatcher<T extends Dispatchable> {
   readonly #schedule: Schedule;
   readonly #options: DispatcherOptions;
-  readonly #host: DispatchHost<T>;
+  readonly #targets: DispatchTargets<T>;
+  readonly #runner: DispatchRunner<T>;
+  readonly #skips: SkipRecorder;
   readonly #logger: Logger;
   /** Due checks waiting for the concurrency cap; `#queueHead` avoids O(n) shifts. */
   #queue: Array<{ item: T; slotAt: number }> = [];
@@ -75,9 +86,11 @@ export class Dispatcher<T extends Dispatchable> {
   #skipped = 0;
   #skipLog = { missed: 0, busy: 0, maxLatenessMs: 0 };
 
-  constructor(options: DispatcherOptions, host: DispatchHost<T>, logger: Logger) {
+  constructor(options: DispatcherOptions, targets: DispatchTargets<T>, runner: DispatchRunner<T>, skips: SkipRecorder, logger: Logger) {
     this.#options = options;
-    this.#host = host;
+    this.#targets = targets;
+    this.#runner = runner;
+    this.#skips = skips;
     this.#logger = logger;
     this.#schedule = new Schedule(options.staggerMs);
   }
@@ -161,17 +174,17 @@ export class Dispatcher<T extends Dispatchable> {
     try {
       const { maxConcurrent, degradedConcurrencyFactor, maxLatenessMs } = this.#options;
       const cap = this.#degraded ? Math.max(1, Math.floor(maxConcurrent * degradedConcurrencyFactor)) : maxConcurrent;
-      while (this.#queueHead < this.#queue.length && this.#host.inFlight() < cap) {
+      while (this.#queueHead < this.#queue.length && this.#runner.inFlight < cap) {
         const { item, slotAt } = this.#queue[this.#queueHead]!;
         this.#queueHead += 1;
         item.queued = false;
-        if (!this.#host.isCurrent(item)) continue;
+        if (!this.#targets.isCurrent(item)) continue;
         const lateness = performance.now() - slotAt;
         if (lateness > maxLatenessMs) {
           this.#skip(item, 'missed', 1, lateness);
           continue;
         }
-        this.#host.start(item);
+        this.#runner.start(item);
       }
     } finally {
       this.#pumping = false;
@@ -228,12 +241,12 @@ export class Dispatcher<T extends Dispatchable> {
   /** Queues every slot due at `now`; a platform still busy with its previous check skips the slot. */
   #queueDue(now: number): void {
     for (const { key, slotAt, skippedSlots } of this.#schedule.takeDue(now)) {
-      const item = this.#host.lookup(key);
+      const item = this.#targets.lookup(key);
       if (item === undefined) continue;
       if (skippedSlots > 0) this.#skip(item, 'missed', skippedSlots, now - slotAt);
       // isBusy() settles a check whose deadline has come before its timer
       // fires, so the next one starts on time instead of being skipped.
-      if (item.queued || this.#host.isBusy(item, now)) {
+      if (item.queued || this.#runner.isBusy(item, now)) {
         this.#skip(item, 'busy', 1, now - slotAt);
         continue;
       }
@@ -244,7 +257,7 @@ export class Dispatcher<T extends Dispatchable> {
 
   #skip(item: T, reason: SkipReason, count: number, latenessMs: number): void {
     this.#skipped += count;
-    this.#host.skipped(item, reason, count);
+    this.#skips.recordSkippedCheck(item.name, reason, count);
     this.#skipLog[reason] += count;
     this.#skipLog.maxLatenessMs = Math.max(this.#skipLog.maxLatenessMs, Math.round(latenessMs));
   }

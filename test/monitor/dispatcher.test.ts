@@ -1,8 +1,8 @@
 import { afterEach, beforeEach, describe, it, mock } from 'node:test';
 import assert from 'node:assert/strict';
-import { Dispatcher, type DispatcherOptions, type SkipReason } from '../src/dispatcher.ts';
-import { silentLogger } from '../src/common/logger.ts';
-import { useFakeClock, useRealClock } from './helpers/clock.ts';
+import { Dispatcher, type DispatcherOptions, type SkipReason } from '../../src/monitor/dispatcher.ts';
+import { silentLogger } from '../../src/common/logger.ts';
+import { useFakeClock, useRealClock } from '../helpers/clock.ts';
 
 interface Item {
   name: string;
@@ -18,18 +18,19 @@ function setup(options: Partial<DispatcherOptions> = {}) {
   let inFlight = 0;
   const dispatcher = new Dispatcher<Item>(
     { intervalMs: 1_000, staggerMs: undefined, maxConcurrent: 10, maxLatenessMs: 200, degradedIntervalFactor: 2, degradedConcurrencyFactor: 0.5, ...options },
+    { lookup: (key) => items.get(key), isCurrent: (item) => items.get(item.name) === item },
     {
-      lookup: (key) => items.get(key),
-      isCurrent: (item) => items.get(item.name) === item,
       isBusy: (item) => item.running,
       start: (item) => {
         started.push(item.name);
         item.running = true;
         inFlight += 1;
       },
-      inFlight: () => inFlight,
-      skipped: (item, reason, count) => skips.push([item.name, reason, count]),
+      get inFlight() {
+        return inFlight;
+      },
     },
+    { recordSkippedCheck: (platform, reason, count) => void skips.push([platform, reason, count]) },
     silentLogger,
   );
   const add = (name: string) => {

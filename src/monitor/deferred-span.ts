@@ -28,7 +28,7 @@ import {
   type TimeInput,
   type Tracer,
 } from '@opentelemetry/api';
-import type { RandomIds } from './common/random-ids.ts';
+import type { RandomIds } from '../common/random-ids.ts';
 
 /**
  * Where `startTelemetry()` notes its `successSpanRatio` on the tracer provider

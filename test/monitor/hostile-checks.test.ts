@@ -1,10 +1,11 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import type { HealthCheck, HealthMonitorOptions } from '../src/health.ts';
-import { silentLogger, type Logger } from '../src/common/logger.ts';
-import { advance } from './helpers/clock.ts';
-import { find } from './helpers/exposition.ts';
-import { monitorSuite, recordingLogger } from './helpers/monitor-suite.ts';
+import type { HealthCheck } from '../../src/monitor/check-run.ts';
+import type { HealthMonitorOptions } from '../../src/monitor/options.ts';
+import { silentLogger, type Logger } from '../../src/common/logger.ts';
+import { advance } from '../helpers/clock.ts';
+import { find } from '../helpers/exposition.ts';
+import { monitorSuite, recordingLogger } from '../helpers/monitor-suite.ts';
 
 const suite = monitorSuite();
 const monitor = (options?: HealthMonitorOptions) => suite.monitor(options);

@@ -1,0 +1,250 @@
+/**
+ * The public monitor: a facade over its parts. The registry knows the
+ * platforms, the dispatcher decides when each check starts, the runner runs
+ * and publishes checks, degraded mode follows the host's resources.
+ */
+import { context, trace } from '@opentelemetry/api';
+import { Emitter, type Listener, type Subscribable } from '../common/emitter.ts';
+import { ConductorHealthError, OptionTypeError } from '../common/errors.ts';
+import { createLibraryLogger } from '../common/logger.ts';
+import { parseOptions } from '../common/option-schema.ts';
+import { checkFunction, checkPlatformName, describeValue } from '../common/validate.ts';
+import { PACKAGE_NAME, PACKAGE_VERSION } from '../common/version.ts';
+import { shortMessage } from '../core/failure.ts';
+import { initMetrics } from '../core/metrics.ts';
+import type { PluginManager } from '../core/plugin-health.ts';
+import type { HealthCheck } from './check-run.ts';
+import { CheckRunner } from './check-runner.ts';
+import { DegradedMode } from './degraded-mode.ts';
+import { Dispatcher } from './dispatcher.ts';
+import { MONITOR_OPTIONS, PLATFORM_OPTIONS, type HealthMonitorOptions, type MonitorSettings, type PlatformOptions } from './options.ts';
+import { PlatformRegistry, type Platform } from './platform-registry.ts';
+import { liveness, readiness } from './probes.ts';
+import { platformReport } from './platform-report.ts';
+import type { HealthCheckResult, HealthMonitorEvents, HealthReport, ProbeResult, ReportOptions } from './report.ts';
+import { StaggeredStarts } from './staggered-starts.ts';
+import { overallStatus } from './status-rule.ts';
+import { TransitionLog } from './transition-log.ts';
+
+/**
+ * Checks every registered platform on a fixed, staggered schedule, feeds each
+ * result to the platform's `PlatformCircuitBreaker`, and records a span
+ * and the metrics of every check.
+ */
+export class HealthMonitor implements Subscribable<HealthMonitorEvents> {
+  /** Recent checks kept per platform (the `historySize` option). */
+  readonly historySize: number;
+  readonly #events: Emitter<HealthMonitorEvents>;
+  readonly #registry: PlatformRegistry;
+  readonly #dispatcher: Dispatcher<Platform>;
+  readonly #runner: CheckRunner;
+  readonly #degraded: DegradedMode;
+  readonly #staggered = new StaggeredStarts();
+  readonly #transitions: TransitionLog;
+  readonly #settings: Pick<MonitorSettings, 'intervalMs' | 'timeoutMs' | 'staggerMs' | 'stopTimeoutMs' | 'stallMs'>;
+  #stopped = false;
+  #loopDone: Promise<void> | undefined;
+  #resolveLoop = (): void => {};
+
+  /** Validates the options (errors name the option and the value). */
+  constructor(options?: HealthMonitorOptions) {
+    const opts = parseOptions(MONITOR_OPTIONS, 'health monitor', options);
+    const { intervalMs, timeoutMs, staggerMs, stopTimeoutMs, stallMs } = opts;
+    this.#settings = { intervalMs, timeoutMs, staggerMs, stopTimeoutMs, stallMs };
+    this.historySize = opts.historySize;
+    const logger = opts.logger ?? createLibraryLogger();
+    const metrics = initMetrics({ meter: opts.meter });
+    const tracer = opts.tracer ?? trace.getTracer(PACKAGE_NAME, PACKAGE_VERSION);
+    const events = (this.#events = new Emitter((error, event) => logger.error({ event, error: shortMessage(error) }, 'a health monitor listener threw')));
+    this.#transitions = new TransitionLog(opts.transitionHistorySize, logger, events);
+    this.#registry = new PlatformRegistry({ breaker: opts.breaker, timeoutMs, historySize: opts.historySize, metrics, tracer, logger, onTransition: this.#transitions.record });
+    this.#runner = new CheckRunner({ tracer, successSpanRatio: opts.successSpanRatio, metrics, logger, events, onSettled: () => this.#dispatcher.pump() });
+    const { maxConcurrent, degradedIntervalFactor, degradedConcurrencyFactor } = opts;
+    const maxLatenessMs = opts.maxLatenessMs ?? intervalMs / 5;
+    this.#dispatcher = new Dispatcher({ intervalMs, staggerMs, maxConcurrent, maxLatenessMs, degradedIntervalFactor, degradedConcurrencyFactor }, this.#registry, this.#runner, metrics, logger);
+    this.#degraded = new DegradedMode({ resources: opts.resources, intervalMs, tracer, metrics, logger, events, dispatcher: this.#dispatcher });
+  }
+
+  /**
+   * Adds a platform to the schedule, optionally with its own interval,
+   * timeout and breaker settings. Empty or duplicate names are errors.
+   */
+  register(platform: string, check: HealthCheck, options?: PlatformOptions): void {
+    this.#assertUsable();
+    checkPlatformName(platform);
+    checkFunction('check', check);
+    const opts = parseOptions(PLATFORM_OPTIONS, 'platform', options);
+    const breaker = opts.breaker ?? {};
+    let entry = this.#registry.get(platform);
+    if (entry?.scheduled) throw new ConductorHealthError('EDUPLICATE', `conductor-health: platform ${describeValue(platform)} is already registered`);
+    if (entry && Object.keys(breaker).length > 0) {
+      // Checked ad hoc before with the default breaker: start over with the one asked for.
+      this.unregister(platform);
+      entry = undefined;
+    }
+    entry ??= this.#registry.create(platform, breaker);
+    entry.check = check;
+    entry.timeoutMs = opts.timeoutMs ?? this.#settings.timeoutMs;
+    entry.critical = opts.critical === true;
+    entry.scheduled = true;
+    this.#dispatcher.add(platform, opts.intervalMs ?? this.#settings.intervalMs);
+  }
+
+  /** Removes a platform: its schedule, its breaker and its per-platform state. Unknown names are ignored. */
+  unregister(platform: string): void {
+    const entry = this.#registry.delete(platform);
+    if (!entry) return;
+    this.#dispatcher.remove(platform);
+    this.#runner.cancel(entry, new ConductorHealthError('ECANCELLED', `platform ${describeValue(platform)} was unregistered`));
+    // Its cancelled check freed a place under the concurrency cap.
+    this.#dispatcher.pump();
+  }
+
+  /**
+   * Registers every platform of the conductor's plugin manager, with
+   * `manager.checkHealth` as its check. Calling it again picks up platforms
+   * the manager gained since; it returns the ones it added.
+   */
+  attachPluginManager(manager: PluginManager): string[] {
+    if (typeof manager?.platforms !== 'function' || typeof manager.checkHealth !== 'function') {
+      throw new OptionTypeError('EOPTIONTYPE', `conductor-health: attachPluginManager needs an object with platforms() and checkHealth(), got ${describeValue(manager)}`);
+    }
+    const added: string[] = [];
+    for (const platform of manager.platforms()) {
+      const existing = this.#registry.get(platform);
+      if (existing?.scheduled && existing.manager === manager) continue;
+      this.register(platform, (signal) => manager.checkHealth(platform, signal));
+      this.#registry.get(platform)!.manager = manager;
+      added.push(platform);
+    }
+    return added;
+  }
+
+  /** The breaker of a platform, or undefined if the monitor does not know it. */
+  getBreaker(platform: string): Platform['breaker'] | undefined {
+    return this.#registry.get(platform)?.breaker;
+  }
+
+  /**
+   * Runs one check now and resolves with its result; never rejects. Without
+   * `check`, the registered check runs. A platform checked here for the first
+   * time gets a breaker but joins the schedule only through {@link register}.
+   */
+  checkPlatformHealth(platform: string, check?: HealthCheck): Promise<HealthCheckResult> {
+    this.#assertUsable();
+    checkPlatformName(platform);
+    if (check !== undefined) checkFunction('check', check);
+    const known = this.#registry.get(platform);
+    const fn = check ?? known?.check;
+    // Before a breaker exists: a typo must leave no breaker (and no series) behind.
+    if (fn === undefined) throw new ConductorHealthError('ENOCHECK', `conductor-health: platform ${describeValue(platform)} has no registered check; pass one`);
+    const entry = known ?? this.#registry.create(platform);
+    // Parented to the caller's span, if any; the loop's checks are roots.
+    const parent = context.active();
+    return new Promise((resolve) => this.#runner.run(entry, fn, resolve, parent, false));
+  }
+
+  /**
+   * Checks each platform once, starting platform i of N at i × interval / N
+   * (or i × `staggerMs`) from now; resolves with the results in input order.
+   */
+  staggeredHealthChecks(platforms: Iterable<string>, check: HealthCheck): Promise<HealthCheckResult[]> {
+    this.#assertUsable();
+    checkFunction('check', check);
+    const list = [...platforms];
+    for (const platform of list) checkPlatformName(platform);
+    const gap = this.#settings.staggerMs ?? this.#settings.intervalMs / Math.max(1, list.length);
+    return this.#staggered.run(list, gap, (platform) => this.checkPlatformHealth(platform, check));
+  }
+
+  /** Starts the schedule (and resource sampling); returns at once. */
+  start(): void {
+    this.#assertUsable();
+    if (this.#dispatcher.running) return;
+    // Before running: the plan below then starts with the degraded intervals.
+    this.#degraded.start();
+    this.#loopDone = new Promise((resolve) => (this.#resolveLoop = resolve));
+    this.#dispatcher.start();
+  }
+
+  /** Runs the schedule until {@link stop}; resolves once stopped. */
+  healthCheckLoop(): Promise<void> {
+    this.start();
+    return this.#loopDone!;
+  }
+
+  /**
+   * Stops scheduling, aborts in-flight checks, waits for them up to
+   * `stopTimeoutMs`, shuts every breaker down and resolves. Afterwards no
+   * timer of the monitor keeps the process alive. Idempotent; final.
+   */
+  async stop(): Promise<void> {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    this.#dispatcher.stop();
+    this.#staggered.cancelAll();
+    // A resource sample already running may still flip the mode and log it: wait for it too.
+    await this.#runner.stop(this.#settings.stopTimeoutMs, this.#degraded.stop());
+    this.#registry.shutdownAll();
+    this.#resolveLoop();
+  }
+
+  /**
+   * Is the monitor itself alive? Not when it is stopping (or stopped), nor
+   * when a scheduling pass is overdue by more than `stallMs` while running.
+   * Platforms never affect it: restarting the process fixes no platform.
+   */
+  liveness(): ProbeResult {
+    return liveness(this.#stopped, this.#dispatcher.running, this.#dispatcher.overdueMs(), this.#settings.stallMs);
+  }
+
+  /**
+   * Should the conductor receive work? Only once started and while running,
+   * and only while every critical platform's breaker is CLOSED. Without
+   * critical platforms, platforms never affect readiness.
+   */
+  readiness(): ProbeResult {
+    return readiness(this.#stopped, this.#dispatcher.running, this.#registry.scheduled());
+  }
+
+  /**
+   * The monitor's view of itself; the status follows `overallStatus()`:
+   * `unhealthy` only when a critical platform's breaker is not closed,
+   * `degraded` for any other breaker not closed, failed last check or
+   * degraded mode, else `healthy`.
+   */
+  report(options?: ReportOptions): HealthReport {
+    const withHistory = options?.history === true;
+    const slotAtOrAfter = (platform: string, at: number) => (this.#dispatcher.running ? this.#dispatcher.slotAtOrAfter(platform, at) : undefined);
+    const platforms = [...this.#registry.scheduled()].map((entry) => platformReport(entry, withHistory, slotAtOrAfter));
+    const degraded = this.#degraded.reason;
+    return {
+      ...overallStatus(platforms, degraded),
+      degraded: degraded ? { ...degraded } : null,
+      running: this.#dispatcher.running,
+      skippedChecks: this.#dispatcher.skipped,
+      abandonedChecks: this.#runner.abandonedChecks,
+      platforms,
+      ...(withHistory ? { transitions: this.#transitions.toArray() } : {}),
+    };
+  }
+
+  /** Subscribes to `check`, `transition` or `degraded`; returns the function that unsubscribes. A listener that throws is logged. */
+  on<K extends keyof HealthMonitorEvents>(event: K, listener: Listener<HealthMonitorEvents, K>): () => void {
+    return this.#events.on(event, listener);
+  }
+
+  /** Unsubscribes `listener`. */
+  off<K extends keyof HealthMonitorEvents>(event: K, listener: Listener<HealthMonitorEvents, K>): void {
+    this.#events.off(event, listener);
+  }
+
+  /** Listeners of `event` now. */
+  listenerCount(event: keyof HealthMonitorEvents): number {
+    return this.#events.listenerCount(event);
+  }
+
+  #assertUsable(): void {
+    if (this.#stopped) throw new ConductorHealthError('ESTOPPED', 'conductor-health: this health monitor was stopped; create a new one');
+  }
+}
