@@ -18,7 +18,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { HealthMonitor } from '../src/monitor/health-monitor.ts';
 import { silentLogger } from '../src/common/logger.ts';
-import { statusPageHandler } from '../src/status-page.ts';
+import { statusPageHandler } from '../src/http/status-page/status-page.ts';
 import { atMillisecondBoundary, median, percentile, setupOtel, sig, type BenchRow } from './monitor.ts';
 
 const SELF = fileURLToPath(import.meta.url);

@@ -10,7 +10,7 @@
 import * as z from 'zod';
 import { MAX_TIMER_MS } from './common/validate.ts';
 import { DEFAULT_MAX_ERROR_TYPES } from './core/metrics.ts';
-import { HTTP_SERVER_DEFAULTS } from './http-server.ts';
+import { HTTP_SERVER_DEFAULTS } from './http/server.ts';
 import type { Logger } from './common/logger.ts';
 import { OTLP_PROTOCOLS } from './otlp.ts';
 import { boolean, fieldMeta, number, options, text, withMethods } from './common/option-schema.ts';

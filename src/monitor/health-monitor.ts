@@ -34,6 +34,8 @@ import { TransitionLog } from './transition-log.ts';
 export class HealthMonitor implements Subscribable<HealthMonitorEvents> {
   /** Recent checks kept per platform (the `historySize` option). */
   readonly historySize: number;
+  /** Recent breaker transitions kept (the `transitionHistorySize` option). */
+  readonly transitionHistorySize: number;
   readonly #events: Emitter<HealthMonitorEvents>;
   readonly #registry: PlatformRegistry;
   readonly #dispatcher: Dispatcher<Platform>;
@@ -51,7 +53,7 @@ export class HealthMonitor implements Subscribable<HealthMonitorEvents> {
     const opts = parseOptions(MONITOR_OPTIONS, 'health monitor', options);
     const { intervalMs, timeoutMs, staggerMs, stopTimeoutMs, stallMs } = opts;
     this.#settings = { intervalMs, timeoutMs, staggerMs, stopTimeoutMs, stallMs };
-    this.historySize = opts.historySize;
+    ({ historySize: this.historySize, transitionHistorySize: this.transitionHistorySize } = opts);
     const logger = opts.logger ?? createLibraryLogger();
     const metrics = initMetrics({ meter: opts.meter });
     const tracer = opts.tracer ?? trace.getTracer(PACKAGE_NAME, PACKAGE_VERSION);

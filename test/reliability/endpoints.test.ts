@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { getMetricsRegistry, startTelemetry, type Telemetry } from '../../src/telemetry.ts';
-import { healthHandler, readinessHandler } from '../../src/health-endpoint.ts';
+import { healthHandler, readinessHandler } from '../../src/http/probes.ts';
 import { HealthMonitor } from '../../src/monitor/health-monitor.ts';
 import { silentLogger } from '../../src/common/logger.ts';
 import { parseExposition, type Exposition } from '../helpers/exposition.ts';

@@ -1,6 +1,6 @@
 /** The options of `statusPageHandler`, declared once. */
 import type * as z from 'zod';
-import { number, options } from './common/option-schema.ts';
+import { number, options } from '../../common/option-schema.ts';
 
 /** Options of `statusPageHandler`; every one is optional. */
 export const STATUS_PAGE_OPTIONS = options({

@@ -1,10 +1,10 @@
-import type { BreakerStateChange } from './breaker/state.ts';
-import type { BreakerState } from './core/breaker-state.ts';
-import type { CheckSample, HealthReport, PlatformReport } from './monitor/report.ts';
-import type { HealthCheckStatus } from './core/metrics.ts';
-import type { DegradedReason } from './resources/readings.ts';
-import type { OverallStatus } from './monitor/status-rule.ts';
-import { boundLine } from './common/text.ts';
+import type { BreakerStateChange } from '../../breaker/state.ts';
+import type { BreakerState } from '../../core/breaker-state.ts';
+import type { CheckSample, HealthReport, PlatformReport } from '../../monitor/report.ts';
+import type { HealthCheckStatus } from '../../core/metrics.ts';
+import type { DegradedReason } from '../../resources/readings.ts';
+import type { OverallStatus } from '../../monitor/status-rule.ts';
+import { boundLine } from '../../common/text.ts';
 
 /**
  * What the status page shows, as the server renders it and as its script

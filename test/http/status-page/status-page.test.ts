@@ -2,15 +2,17 @@ import { after, afterEach, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import { connect } from 'node:net';
-import { HealthMonitor } from '../src/monitor/health-monitor.ts';
-import { silentLogger } from '../src/common/logger.ts';
-import { sparklineSvg } from '../src/status-html.ts';
-import { appendChecks, rowChange, type CheckColumns, type PlatformView } from '../src/status-view.ts';
-import { statusPageHandler, type StatusPageHandler, type StatusPageOptions } from '../src/status-page.ts';
-import { maskSecrets } from '../src/common/text.ts';
-import { advance, settle, stepWallClock, useFakeClock, useRealClock } from './helpers/clock.ts';
-import { setupOtel, type TestOtel } from './helpers/otel.ts';
-import { HEARTBEAT } from '../src/event-stream.ts';
+import { HealthMonitor } from '../../../src/monitor/health-monitor.ts';
+import type { HealthMonitorOptions } from '../../../src/monitor/options.ts';
+import { silentLogger } from '../../../src/common/logger.ts';
+import { sparklineSvg } from '../../../src/http/status-page/status-html.ts';
+import { appendChecks, rowChange, type CheckColumns, type PlatformView } from '../../../src/http/status-page/status-view.ts';
+import { statusPageHandler, type StatusPageHandler } from '../../../src/http/status-page/status-page.ts';
+import type { StatusPageOptions } from '../../../src/http/status-page/options.ts';
+import { maskSecrets } from '../../../src/common/text.ts';
+import { advance, settle, stepWallClock, useFakeClock, useRealClock } from '../../helpers/clock.ts';
+import { setupOtel, type TestOtel } from '../../helpers/otel.ts';
+import { HEARTBEAT } from '../../../src/http/status-page/event-streams.ts';
 
 const HOSTILE = `<script>alert(1)</script><img src=x onerror=alert(2)> "q" 'a' & https://bob:s3cret@api.example/x?token=abc&v=1`;
 
@@ -32,8 +34,8 @@ afterEach(async () => {
 });
 
 /** A monitor with `platforms`, its status page mounted at /status/ of a loopback server. */
-async function serve(platforms: Record<string, () => boolean>, options: StatusPageOptions = {}, intervalMs = 50) {
-  const monitor = new HealthMonitor({ resources: false, logger: silentLogger, tracer: otel.tracer, intervalMs, breaker: { failMax: 2, resetTimeoutMs: 60_000 } });
+async function serve(platforms: Record<string, () => boolean>, options: StatusPageOptions = {}, intervalMs = 50, monitorOptions: HealthMonitorOptions = {}) {
+  const monitor = new HealthMonitor({ resources: false, logger: silentLogger, tracer: otel.tracer, intervalMs, breaker: { failMax: 2, resetTimeoutMs: 60_000 }, ...monitorOptions });
   monitors.push(monitor);
   for (const [name, check] of Object.entries(platforms)) monitor.register(name, check);
   const page = statusPageHandler(monitor, options);
@@ -147,6 +149,22 @@ describe('the status page handler', () => {
     const apiRows = updates.flatMap((u) => u.data.rows).filter((r: { i: number }) => r.i === 1);
     assert.equal(apiRows.reduce((state: string, r: { state?: string }) => r.state ?? state, snapshot!.data.platforms[1].state), 'OPEN');
     assert.ok(apiRows.every((r: { name?: string }) => r.name === undefined), 'updates carry only what changed: the name never does');
+  });
+
+  it('keeps as many transitions between two updates as the monitor keeps (transitionHistorySize), the newest', async () => {
+    const { monitor, base } = await serve({ a: () => true, b: () => true, c: () => true }, { updateIntervalMs: 20 }, 60_000, { transitionHistorySize: 2 });
+    monitor.start();
+    let caused = false;
+    const events = await readEvents(`${base}events`, (list) => {
+      if (!caused) {
+        for (const name of ['a', 'b', 'c']) monitor.getBreaker(name)!.forceOpen();
+        for (const name of ['a', 'b', 'c']) monitor.getBreaker(name)!.reset();
+        caused = true;
+      }
+      return list.some((e) => e.event === 'update' && e.data.transitions.length > 0);
+    });
+    const update = events.find((e) => e.event === 'update' && e.data.transitions.length > 0)!;
+    assert.deepEqual(update.data.transitions.map((t: { name: string; to: string }) => `${t.name}>${t.to}`), ['b>CLOSED', 'c>CLOSED']);
   });
 
   it('starts a fresh snapshot on every page when platforms come or go', async () => {

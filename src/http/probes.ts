@@ -1,9 +1,7 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { HealthMonitor } from './monitor/health-monitor.ts';
-import type { ProbeResult } from './monitor/report.ts';
-
-/** A node:http style handler: mount it in node:http, Express (`app.get(path, h)`) or Fastify (`h(req.raw, reply.raw)`). */
-export type RequestHandler = (request: IncomingMessage, response: ServerResponse) => void;
+/** The probes and the JSON report, each a handler for any node:http-style server. */
+import { allowMethod, type RequestHandler } from './request-handler.ts';
+import type { HealthMonitor } from '../monitor/health-monitor.ts';
+import type { ProbeResult } from '../monitor/report.ts';
 
 /**
  * Serves `monitor.report()` as JSON: 200 unless the status is `unhealthy`
@@ -50,11 +48,4 @@ function probeHandler(probe: () => ProbeResult, word: string): RequestHandler {
     response.writeHead(ok ? 200 : 503, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' });
     response.end(request.method === 'HEAD' ? undefined : `${ok ? word : `not ${word}`}\n${reasons.map((r) => `${r}\n`).join('')}`);
   };
-}
-
-/** Answers 405 with an Allow header to anything but GET and HEAD: every endpoint is read-only. */
-export function allowMethod(request: IncomingMessage, response: ServerResponse): boolean {
-  if (request.method === 'GET' || request.method === 'HEAD') return true;
-  response.writeHead(405, { allow: 'GET, HEAD', 'content-type': 'text/plain; charset=utf-8' }).end('method not allowed\n');
-  return false;
 }

@@ -1,6 +1,6 @@
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import type { RequestHandler } from './health-endpoint.ts';
+import type { RequestHandler } from './request-handler.ts';
 
 /**
  * Bounds of the package's HTTP server (`/metrics`, `/healthz`, `/readyz`), so

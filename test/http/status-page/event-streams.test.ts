@@ -1,7 +1,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
-import { EventStreams, encodeEvent } from '../src/event-stream.ts';
+import { EventStreams, encodeEvent } from '../../../src/http/status-page/event-streams.ts';
 
 describe('EventStreams', () => {
   let server: Server;
