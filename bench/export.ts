@@ -21,8 +21,8 @@ import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider } from '@open
 import { HealthMonitor } from '../src/monitor/health-monitor.ts';
 import type { HealthCheck } from '../src/monitor/check-run.ts';
 import { silentLogger } from '../src/common/logger.ts';
-import type { OtlpProtocol } from '../src/otlp.ts';
-import { startTelemetry } from '../src/telemetry.ts';
+import type { OtlpProtocol } from '../src/telemetry/otlp.ts';
+import { startTelemetry } from '../src/telemetry/start-telemetry.ts';
 import { startCollector, startJaeger } from '../test/helpers/peers.ts';
 import { median, sig, type BenchRow } from './monitor.ts';
 

@@ -24,7 +24,7 @@ import { BatchSpanProcessor, TracerProvider, type ReadableSpan, type SpanExporte
 import { HealthMonitor } from '../src/monitor/health-monitor.ts';
 import type { HealthCheck } from '../src/monitor/check-run.ts';
 import { silentLogger } from '../src/common/logger.ts';
-import { startTelemetry } from '../src/telemetry.ts';
+import { startTelemetry } from '../src/telemetry/start-telemetry.ts';
 import { prng } from '../test/helpers/random.ts';
 import { advance as advanceClock, settle, useFakeClock, useRealClock } from '../test/helpers/clock.ts';
 

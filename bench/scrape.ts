@@ -30,7 +30,7 @@ import { runInNewContext } from 'node:vm';
 import { PrometheusExporter, PrometheusSerializer } from '@opentelemetry/exporter-prometheus';
 import { MeterProvider, type ResourceMetrics } from '@opentelemetry/sdk-metrics';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import { ExpositionSerializer } from '../src/exposition.ts';
+import { ExpositionSerializer } from '../src/telemetry/exposition/serializer.ts';
 import { BREAKER_STATE_LABELS } from '../src/core/breaker-state.ts';
 import { DURATION_BUCKETS_SECONDS, initMetrics, METRIC_NAMES, seriesPerPlatform } from '../src/core/metrics.ts';
 

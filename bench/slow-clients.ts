@@ -5,7 +5,7 @@ import { connect, type Socket } from 'node:net';
 import { HealthMonitor } from '../src/monitor/health-monitor.ts';
 import { silentLogger } from '../src/common/logger.ts';
 import { initMetrics } from '../src/core/metrics.ts';
-import { startTelemetry } from '../src/telemetry.ts';
+import { startTelemetry } from '../src/telemetry/start-telemetry.ts';
 
 const CLIENTS = Number(process.argv[2] ?? 200);
 const SERIES_PLATFORMS = 10_000;

@@ -15,7 +15,7 @@ import { createLogger, type Logger } from './common/logger.ts';
 import { ResourceMonitor } from './resources/resource-monitor.ts';
 import { statusPageHandler } from './http/status-page/status-page.ts';
 import { startLiveTable } from './status-table.ts';
-import { startTelemetry } from './telemetry.ts';
+import { startTelemetry } from './telemetry/start-telemetry.ts';
 import { PACKAGE_VERSION } from './common/version.ts';
 
 const USAGE = `Usage:

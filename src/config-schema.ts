@@ -9,7 +9,7 @@ import { isHttpUrl, MAX_PLATFORM_NAME_LENGTH } from './common/validate.ts';
 import { BREAKER_SETTINGS } from './breaker/options.ts';
 import { MONITOR_OPTIONS, PLATFORM_OPTIONS } from './monitor/options.ts';
 import { RECOVER_BELOW, RESOURCE_OPTIONS } from './resources/options.ts';
-import { TELEMETRY_OPTIONS } from './telemetry-options.ts';
+import { TELEMETRY_OPTIONS } from './telemetry/options.ts';
 import { given, number, options, text } from './common/option-schema.ts';
 
 /** Bounds of what a config file may ask for. */

@@ -30,10 +30,11 @@ export {
   RESOURCES,
 } from './core/metrics.ts';
 export type { HealthCheckStatus, HealthMetrics, MetricsOptions, ResourceName } from './core/metrics.ts';
-export { startTelemetry, getMetricsRegistry } from './telemetry.ts';
-export type { HostMetricGroup, MetricsRegistry, Telemetry, TelemetryOptions } from './telemetry.ts';
-export { SuccessSpanFilter } from './sampling.ts';
-export type { OtlpProtocol } from './otlp.ts';
+export { startTelemetry, getMetricsRegistry } from './telemetry/start-telemetry.ts';
+export type { HostMetricGroup, TelemetryOptions } from './telemetry/options.ts';
+export type { MetricsRegistry, Telemetry } from './telemetry/start-telemetry.ts';
+export { SuccessSpanFilter } from './telemetry/sampling.ts';
+export type { OtlpProtocol } from './telemetry/otlp.ts';
 export { healthHandler, livenessHandler, readinessHandler } from './http/probes.ts';
 export type { RequestHandler } from './http/request-handler.ts';
 export { statusPageHandler } from './http/status-page/status-page.ts';

@@ -20,7 +20,7 @@ import { parse } from 'yaml';
 import { HealthMonitor } from '../src/monitor/health-monitor.ts';
 import { silentLogger } from '../src/common/logger.ts';
 import { ResourceMonitor } from '../src/resources/resource-monitor.ts';
-import { startTelemetry, type Telemetry } from '../src/telemetry.ts';
+import { startTelemetry, type Telemetry } from '../src/telemetry/start-telemetry.ts';
 import { startPrometheus, type PrometheusHandle, type PromSample } from './helpers/prometheus.ts';
 import { promtoolCheck } from './helpers/promtool.ts';
 

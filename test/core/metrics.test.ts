@@ -9,7 +9,7 @@ import {
   sanitizeErrorType,
   type HealthMetrics,
 } from '../../src/core/metrics.ts';
-import { getMetricsRegistry, startTelemetry, type Telemetry } from '../../src/telemetry.ts';
+import { getMetricsRegistry, startTelemetry, type Telemetry } from '../../src/telemetry/start-telemetry.ts';
 import { find, parseExposition, type Exposition } from '../helpers/exposition.ts';
 
 const CONTRACT = {

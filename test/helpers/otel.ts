@@ -1,6 +1,6 @@
 import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider, type ReadableSpan } from '@opentelemetry/sdk-trace';
 import type { Tracer } from '@opentelemetry/api';
-import { getMetricsRegistry, startTelemetry, type Telemetry } from '../../src/telemetry.ts';
+import { getMetricsRegistry, startTelemetry, type Telemetry } from '../../src/telemetry/start-telemetry.ts';
 import { parseExposition, type Exposition } from './exposition.ts';
 
 /** Telemetry for a test: real metrics registry and context manager, spans kept in memory. */

@@ -5,9 +5,9 @@ import assert from 'node:assert/strict';
 import { connect, type Socket } from 'node:net';
 import { setImmediate as realImmediate } from 'node:timers/promises';
 import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
-import { getMetricsRegistry, startTelemetry, type Telemetry } from '../../src/telemetry.ts';
+import { getMetricsRegistry, startTelemetry, type Telemetry } from '../../src/telemetry/start-telemetry.ts';
 import { HTTP_SERVER_DEFAULTS } from '../../src/http/server.ts';
-import { MAX_HELD_RENDERINGS, scrapeSource } from '../../src/scrape.ts';
+import { MAX_HELD_RENDERINGS, scrapeSource } from '../../src/telemetry/scrape.ts';
 import { createServer, type ServerResponse } from 'node:http';
 import { useFakeClock, useRealClock } from '../helpers/clock.ts';
 

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import { HealthMonitor } from '../../src/monitor/health-monitor.ts';
 import { silentLogger } from '../../src/common/logger.ts';
-import { startTelemetry, type Telemetry } from '../../src/telemetry.ts';
+import { startTelemetry, type Telemetry } from '../../src/telemetry/start-telemetry.ts';
 import { startPrometheus, type PrometheusHandle } from '../helpers/prometheus.ts';
 
 /** A platform on loopback that answers 200 until it is stopped. */

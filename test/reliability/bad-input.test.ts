@@ -21,7 +21,7 @@ import { HealthMonitor } from '../../src/monitor/health-monitor.ts';
 import { silentLogger } from '../../src/common/logger.ts';
 import type { PluginManager } from '../../src/core/plugin-health.ts';
 import { ResourceMonitor } from '../../src/resources/resource-monitor.ts';
-import { getMetricsRegistry, startTelemetry } from '../../src/telemetry.ts';
+import { getMetricsRegistry, startTelemetry } from '../../src/telemetry/start-telemetry.ts';
 import { find, parseExposition } from '../helpers/exposition.ts';
 import { setupOtel, type TestOtel } from '../helpers/otel.ts';
 import { promtoolCheckMetrics } from '../helpers/promtool.ts';

@@ -7,7 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { HealthMonitor } from '../../src/monitor/health-monitor.ts';
 import type { HealthCheckResult } from '../../src/monitor/report.ts';
 import { silentLogger } from '../../src/common/logger.ts';
-import { startTelemetry, type Telemetry } from '../../src/telemetry.ts';
+import { startTelemetry, type Telemetry } from '../../src/telemetry/start-telemetry.ts';
 import { startOtlpReceiver, type OtlpReceiver } from '../helpers/otlp-receiver.ts';
 import { freePort } from '../helpers/ports.ts';
 import { startCollectorGate, type CollectorGate } from './fixtures/collector-gate.ts';

@@ -15,7 +15,7 @@ import { HealthMonitor } from '../../src/monitor/health-monitor.ts';
 import type { HealthCheck } from '../../src/monitor/check-run.ts';
 import { silentLogger } from '../../src/common/logger.ts';
 import { statusPageHandler } from '../../src/http/status-page/status-page.ts';
-import { startTelemetry, type Telemetry } from '../../src/telemetry.ts';
+import { startTelemetry, type Telemetry } from '../../src/telemetry/start-telemetry.ts';
 import { parseExposition } from '../helpers/exposition.ts';
 import { watchProcess, type ProcessWatch } from './fixtures/util.ts';
 

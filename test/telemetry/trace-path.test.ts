@@ -9,11 +9,11 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { startCommand, type RunningCommand } from './helpers/command.ts';
-import { find, parseExposition } from './helpers/exposition.ts';
-import { COLLECTOR_CONFIG, collectorEnv, peerBinaries, startCollector, startJaeger, type Collector, type Jaeger, type JaegerSpan } from './helpers/peers.ts';
-import { freePort } from './helpers/ports.ts';
-import { spawnServer, type ServerProcess } from './helpers/server-process.ts';
+import { startCommand, type RunningCommand } from '../helpers/command.ts';
+import { find, parseExposition } from '../helpers/exposition.ts';
+import { COLLECTOR_CONFIG, collectorEnv, peerBinaries, startCollector, startJaeger, type Collector, type Jaeger, type JaegerSpan } from '../helpers/peers.ts';
+import { freePort } from '../helpers/ports.ts';
+import { spawnServer, type ServerProcess } from '../helpers/server-process.ts';
 
 const execFileAsync = promisify(execFile);
 const DEMO_PLATFORM = fileURLToPath(new URL('./fixtures/demo-platform.ts', import.meta.url));

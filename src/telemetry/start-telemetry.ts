@@ -8,23 +8,24 @@ import { HostMetricsInstrumentation } from '@opentelemetry/instrumentation-host-
 import { detectResources, envDetector, resourceFromAttributes, type Resource } from '@opentelemetry/resources';
 import { AggregationType, MeterProvider, type ViewOptions } from '@opentelemetry/sdk-metrics';
 import { BatchSpanProcessor, TracerProvider, type SpanProcessor } from '@opentelemetry/sdk-trace';
-import { envBoolean, envNumber, envRatio, envText } from './common/env.ts';
-import { withDeadline } from './common/promise.ts';
-import { checkString } from './common/validate.ts';
-import { fieldMeta, inner, parseOptions } from './common/option-schema.ts';
-import { TELEMETRY_OPTIONS } from './telemetry-options.ts';
-import { ExpositionSerializer } from './exposition.ts';
+import { envBoolean, envNumber, envRatio, envText } from '../common/env.ts';
+import { ConductorHealthError } from '../common/errors.ts';
+import { withDeadline } from '../common/promise.ts';
+import { checkString } from '../common/validate.ts';
+import { fieldMeta, inner, parseOptions } from '../common/option-schema.ts';
+import { TELEMETRY_OPTIONS, type TelemetryOptions } from './options.ts';
+import { ExpositionSerializer } from './exposition/serializer.ts';
 import { EXPOSITION_CONTENT_TYPE, scrapeSource } from './scrape.ts';
-import { closeServer, listenBounded, type HttpServerBounds } from './http/server.ts';
-import type { RequestHandler } from './http/request-handler.ts';
-import { createLibraryLogger } from './common/logger.ts';
-import { DURATION_BUCKETS_SECONDS, METRIC_NAMES, SIZED_MAX_ERROR_TYPES, seriesPerPlatform } from './core/metrics.ts';
+import { closeServer, listenBounded, type HttpServerBounds } from '../http/server.ts';
+import type { RequestHandler } from '../http/request-handler.ts';
+import { createLibraryLogger } from '../common/logger.ts';
+import { DURATION_BUCKETS_SECONDS, METRIC_NAMES, SIZED_MAX_ERROR_TYPES, seriesPerPlatform } from '../core/metrics.ts';
 import { createTraceExporter, otlpTraceSettings } from './otlp.ts';
 import { watchOverflow } from './overflow.ts';
-import { SUCCESS_SPAN_RATIO } from './monitor/deferred-span.ts';
-import { RandomIds } from './common/random-ids.ts';
+import { SUCCESS_SPAN_RATIO } from '../monitor/deferred-span.ts';
+import { RandomIds } from '../common/random-ids.ts';
 import { samplerFromEnv } from './sampling.ts';
-import { PACKAGE_VERSION } from './common/version.ts';
+import { PACKAGE_VERSION } from '../common/version.ts';
 
 /** What `/metrics` serves: the Prometheus exposition text of the whole meter provider. */
 export interface MetricsRegistry {
@@ -34,8 +35,6 @@ export interface MetricsRegistry {
   metrics(): Promise<string>;
 }
 
-import type { TelemetryOptions } from './telemetry-options.ts';
-export type { HostMetricGroup, TelemetryOptions } from './telemetry-options.ts';
 
 /** What {@link startTelemetry} returns. */
 export interface Telemetry {
@@ -68,7 +67,7 @@ type ProviderWithRegistry = MeterProvider & { [REGISTRY]?: MetricsRegistry; [SIZ
 export function getMetricsRegistry(): MetricsRegistry {
   const registry = (metrics.getMeterProvider() as ProviderWithRegistry)[REGISTRY];
   if (registry === undefined) {
-    throw new Error('conductor-health: no metrics registry: call startTelemetry() first');
+    throw new ConductorHealthError('ENOTELEMETRY', 'conductor-health: no metrics registry: call startTelemetry() first');
   }
   return registry;
 }
@@ -84,7 +83,8 @@ export async function startTelemetry(options?: TelemetryOptions): Promise<Teleme
   if ((metrics.getMeterProvider() as ProviderWithRegistry)[REGISTRY] !== undefined) {
     // The OpenTelemetry API keeps the first global it is given: a second SDK would
     // silently record nowhere, and its shutdown() would unregister the first.
-    throw new Error(
+    throw new ConductorHealthError(
+      'ETELEMETRYRUNNING',
       'conductor-health: startTelemetry() was already called and its telemetry is running; call its shutdown() first, or reuse it (getMetricsRegistry() returns its registry)',
     );
   }
@@ -147,7 +147,8 @@ export async function startTelemetry(options?: TelemetryOptions): Promise<Teleme
     for (const [, [registered, unregister]] of Object.entries(globals)) if (registered) unregister();
     contextManager.disable();
     await Promise.allSettled([tracerProvider.shutdown(), meterProvider.shutdown(), server ? closeServer(server) : undefined]);
-    throw new Error(
+    throw new ConductorHealthError(
+      'ETELEMETRYRUNNING',
       `conductor-health: another OpenTelemetry ${taken.map(([name]) => name).join(', ')} is already registered; skip startTelemetry() and pass meter and tracer to the monitor instead`,
     );
   }
@@ -294,7 +295,7 @@ async function listen(routes: Routes, host: string, port: number, bounds: HttpSe
     const hint = PORT_HINT[portFrom];
     const { code, message } = error as NodeJS.ErrnoException;
     throw code === 'EADDRINUSE'
-      ? new Error(`conductor-health: cannot serve /metrics on ${where}: the address is already in use; ${hint}`, { cause: error })
-      : new Error(`conductor-health: cannot serve /metrics on ${where}: ${message}; ${hint}`, { cause: error });
+      ? new ConductorHealthError('ELISTEN', `conductor-health: cannot serve /metrics on ${where}: the address is already in use; ${hint}`, { cause: error })
+      : new ConductorHealthError('ELISTEN', `conductor-health: cannot serve /metrics on ${where}: ${message}; ${hint}`, { cause: error });
   }
 }

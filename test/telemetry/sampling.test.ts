@@ -2,13 +2,14 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { ROOT_CONTEXT, trace, type Context, type Tracer } from '@opentelemetry/api';
 import { AlwaysOffSampler, AlwaysOnSampler, InMemorySpanExporter, ParentBasedSampler, SimpleSpanProcessor, TracerProvider, type IdGenerator } from '@opentelemetry/sdk-trace';
-import { SuccessSpanFilter, samplerFromEnv } from '../src/sampling.ts';
-import { HealthMonitor } from '../src/monitor/health-monitor.ts';
-import { silentLogger } from '../src/common/logger.ts';
-import { initMetrics } from '../src/core/metrics.ts';
-import { startTelemetry, type TelemetryOptions } from '../src/telemetry.ts';
-import { startOtlpReceiver, type ReceivedSpan } from './helpers/otlp-receiver.ts';
-import { prng } from './helpers/random.ts';
+import { SuccessSpanFilter, samplerFromEnv } from '../../src/telemetry/sampling.ts';
+import { HealthMonitor } from '../../src/monitor/health-monitor.ts';
+import { silentLogger } from '../../src/common/logger.ts';
+import { initMetrics } from '../../src/core/metrics.ts';
+import { startTelemetry } from '../../src/telemetry/start-telemetry.ts';
+import type { TelemetryOptions } from '../../src/telemetry/options.ts';
+import { startOtlpReceiver, type ReceivedSpan } from '../helpers/otlp-receiver.ts';
+import { prng } from '../helpers/random.ts';
 
 /** Trace and span ids from a seeded source, so which spans a ratio keeps is the same on every run. */
 function seededIds(seed: number): IdGenerator {

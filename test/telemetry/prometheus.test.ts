@@ -1,9 +1,9 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { initMetrics } from '../src/core/metrics.ts';
-import { startTelemetry, type Telemetry } from '../src/telemetry.ts';
-import { startPrometheus, type PrometheusHandle } from './helpers/prometheus.ts';
-import { promtoolCheckMetrics } from './helpers/promtool.ts';
+import { initMetrics } from '../../src/core/metrics.ts';
+import { startTelemetry, type Telemetry } from '../../src/telemetry/start-telemetry.ts';
+import { startPrometheus, type PrometheusHandle } from '../helpers/prometheus.ts';
+import { promtoolCheckMetrics } from '../helpers/promtool.ts';
 
 const WEIRD = ['say "hi"', 'back\\slash', 'new\nline', 'Ünïcødé 平台 🚀'];
 

@@ -3,12 +3,12 @@
 // plain decimal and a bad one is named by its variable, quoted.
 import { afterEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { getMetricsRegistry, startTelemetry, type Telemetry } from '../src/telemetry.ts';
-import { HealthMonitor } from '../src/monitor/health-monitor.ts';
-import { PlatformCircuitBreaker } from '../src/breaker/circuit-breaker.ts';
-import { silentLogger } from '../src/common/logger.ts';
-import { parseOptions } from '../src/common/option-schema.ts';
-import { MONITOR_OPTIONS } from '../src/monitor/options.ts';
+import { getMetricsRegistry, startTelemetry, type Telemetry } from '../../src/telemetry/start-telemetry.ts';
+import { HealthMonitor } from '../../src/monitor/health-monitor.ts';
+import { PlatformCircuitBreaker } from '../../src/breaker/circuit-breaker.ts';
+import { silentLogger } from '../../src/common/logger.ts';
+import { parseOptions } from '../../src/common/option-schema.ts';
+import { MONITOR_OPTIONS } from '../../src/monitor/options.ts';
 
 const saved = new Map<string, string | undefined>();
 /** Sets environment variables for one test; afterEach puts them back. */

@@ -3,11 +3,11 @@ import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { metrics, trace } from '@opentelemetry/api';
-import { getMetricsRegistry, startTelemetry } from '../src/telemetry.ts';
-import { runNode } from './helpers/child.ts';
-import { startOtlpReceiver } from './helpers/otlp-receiver.ts';
-import { freePort } from './helpers/ports.ts';
-import { settlesWithin, useFakeClock, useRealClock } from './helpers/clock.ts';
+import { getMetricsRegistry, startTelemetry } from '../../src/telemetry/start-telemetry.ts';
+import { runNode } from '../helpers/child.ts';
+import { startOtlpReceiver } from '../helpers/otlp-receiver.ts';
+import { freePort } from '../helpers/ports.ts';
+import { settlesWithin, useFakeClock, useRealClock } from '../helpers/clock.ts';
 
 const CHILD = fileURLToPath(new URL('./fixtures/telemetry-child.ts', import.meta.url));
 

@@ -9,8 +9,8 @@ import {
   type Span,
   type SpanProcessor,
 } from '@opentelemetry/sdk-trace';
-import { envOneOf, envRatio, type Environment } from './common/env.ts';
-import { inShare } from './monitor/deferred-span.ts';
+import { envOneOf, envRatio, type Environment } from '../common/env.ts';
+import { inShare } from '../monitor/deferred-span.ts';
 
 /**
  * Which spans leave the process: the specification's `OTEL_TRACES_SAMPLER`,

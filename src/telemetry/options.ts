@@ -8,12 +8,12 @@
  * ratios with messages of their own, not plain numbers.
  */
 import * as z from 'zod';
-import { MAX_TIMER_MS } from './common/validate.ts';
-import { DEFAULT_MAX_ERROR_TYPES } from './core/metrics.ts';
-import { HTTP_SERVER_DEFAULTS } from './http/server.ts';
-import type { Logger } from './common/logger.ts';
+import { MAX_TIMER_MS } from '../common/validate.ts';
+import { DEFAULT_MAX_ERROR_TYPES } from '../core/metrics.ts';
+import { HTTP_SERVER_DEFAULTS } from '../http/server.ts';
+import type { Logger } from '../common/logger.ts';
 import { OTLP_PROTOCOLS } from './otlp.ts';
-import { boolean, fieldMeta, number, options, text, withMethods } from './common/option-schema.ts';
+import { boolean, fieldMeta, number, options, text, withMethods } from '../common/option-schema.ts';
 
 /** The groups `@opentelemetry/instrumentation-host-metrics` knows. */
 export const HOST_METRIC_GROUPS = ['system.cpu', 'system.memory', 'system.network', 'process.cpu', 'process.memory'] as const;

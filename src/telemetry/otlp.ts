@@ -2,13 +2,13 @@ import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
 import { OTLPTraceExporter as JsonTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { OTLPTraceExporter as ProtobufTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace';
-import { shortMessage } from './core/failure.ts';
-import { envNumber, envOneOf, envRaw, envText, type Environment } from './common/env.ts';
-import { OptionRangeError } from './common/errors.ts';
-import { describeValue, isHttpUrl } from './common/validate.ts';
-import { LogLimiter } from './common/log-limiter.ts';
-import type { Logger } from './common/logger.ts';
-import { maskSecrets } from './common/text.ts';
+import { shortMessage } from '../core/failure.ts';
+import { envNumber, envOneOf, envRaw, envText, type Environment } from '../common/env.ts';
+import { OptionRangeError } from '../common/errors.ts';
+import { describeValue, isHttpUrl } from '../common/validate.ts';
+import { LogLimiter } from '../common/log-limiter.ts';
+import type { Logger } from '../common/logger.ts';
+import { maskSecrets } from '../common/text.ts';
 
 /** The OTLP transports of the specification (`OTEL_EXPORTER_OTLP_PROTOCOL`). */
 export type OtlpProtocol = 'http/protobuf' | 'http/json' | 'grpc';

@@ -4,11 +4,11 @@ import { afterEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { metrics } from '@opentelemetry/api';
 import { MeterProvider } from '@opentelemetry/sdk-metrics';
-import { getMetricsRegistry, startTelemetry, type Telemetry } from '../src/telemetry.ts';
-import { initMetrics } from '../src/core/metrics.ts';
-import { parseExposition } from './helpers/exposition.ts';
-import { promtoolCheckMetrics } from './helpers/promtool.ts';
-import { recordingLogger } from './helpers/logger.ts';
+import { getMetricsRegistry, startTelemetry, type Telemetry } from '../../src/telemetry/start-telemetry.ts';
+import { initMetrics } from '../../src/core/metrics.ts';
+import { parseExposition } from '../helpers/exposition.ts';
+import { promtoolCheckMetrics } from '../helpers/promtool.ts';
+import { recordingLogger } from '../helpers/logger.ts';
 
 let telemetry: Telemetry | undefined;
 afterEach(async () => {

@@ -1,7 +1,7 @@
 import type { Meter } from '@opentelemetry/api';
 import type { ResourceMetrics } from '@opentelemetry/sdk-metrics';
-import type { Logger } from './common/logger.ts';
-import { METRIC_NAMES } from './core/metrics.ts';
+import type { Logger } from '../common/logger.ts';
+import { METRIC_NAMES } from '../core/metrics.ts';
 
 /** The attribute the OpenTelemetry SDK puts on the one series that collects what passed an instrument's cardinality limit. */
 const OVERFLOW_ATTRIBUTE = 'otel.metric.overflow';

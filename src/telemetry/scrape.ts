@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { allowMethod } from '../http/request-handler.ts';
 
 /** The Content-Type of the Prometheus text format. */
 export const EXPOSITION_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
@@ -77,10 +78,7 @@ export function scrapeSource(collect: () => Promise<string>): ScrapeSource {
       return (await render()).text;
     },
     handle(request, response) {
-      if (request.method !== 'GET' && request.method !== 'HEAD') {
-        response.writeHead(405, { allow: 'GET, HEAD', 'content-type': 'text/plain' }).end('method not allowed\n');
-        return;
-      }
+      if (!allowMethod(request, response)) return;
       const source = held.size >= MAX_HELD_RENDERINGS && newestHeld ? Promise.resolve(newestHeld) : render();
       source.then(
         (r) => {

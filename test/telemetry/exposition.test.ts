@@ -18,8 +18,8 @@ import {
   type MetricData,
   type ResourceMetrics,
 } from '@opentelemetry/sdk-metrics';
-import { ExpositionSerializer } from '../src/exposition.ts';
-import { promtoolCheckMetrics } from './helpers/promtool.ts';
+import { ExpositionSerializer } from '../../src/telemetry/exposition/serializer.ts';
+import { promtoolCheckMetrics } from '../helpers/promtool.ts';
 
 const NUM_RUNS = 200;
 
