@@ -15,8 +15,8 @@ import type { Meter, Tracer } from '@opentelemetry/api';
 import * as z from 'zod';
 import type { Logger } from './logger.ts';
 import { envNumber, type Environment } from './env.ts';
-import { OptionRangeError, OptionTypeError } from './errors.ts';
-import { maskSecrets } from './text.ts';
+import { isConductorHealthError, OptionRangeError, OptionTypeError } from './errors.ts';
+import { boundLine, maskSecrets } from './text.ts';
 import { checkOptionsObject, closestName, describeRange, describeValue, unknownOption, type NumberRange } from './validate.ts';
 
 /** What a field adds to its zod type: the phrase errors use, and what may stand in for a missing value. */
@@ -119,16 +119,36 @@ export function inner(schema: z.ZodType): z.ZodType {
   return s;
 }
 
-/** The schema at `path` inside `root`, for the known keys of an object an unknown key was found in. */
-export function schemaAt(root: z.ZodType, path: readonly PropertyKey[]): z.ZodType | undefined {
-  let s: z.ZodType | undefined = inner(root);
+/**
+ * The schema at `path` inside `root`, for the known keys of an object an
+ * unknown key was found in and for a field's own words. Given the value, a
+ * union is followed into the branch the value takes (a target's `type`).
+ */
+export function schemaAt(root: z.ZodType, path: readonly PropertyKey[], value?: unknown): z.ZodType | undefined {
+  let s: z.ZodType | undefined = branchOf(inner(root), value);
+  let v = value;
   for (const key of path) {
     if (s instanceof z.ZodObject) s = (s.shape as Record<string, z.ZodType>)[String(key)];
     else if (s instanceof z.ZodArray) s = s.element as z.ZodType;
     else return undefined;
-    if (s) s = inner(s);
+    v = valueAt(v, [key]);
+    if (s) s = branchOf(inner(s), v);
   }
   return s;
+}
+
+/** The branch of a union that `value` takes: by its discriminator, else the object branch for an object; other schemas as they are. */
+function branchOf(schema: z.ZodType, value: unknown): z.ZodType {
+  if (schema instanceof z.ZodDiscriminatedUnion) {
+    const key = schema.def.discriminator;
+    const tag = valueAt(value, [key]);
+    const match = (schema.options as z.ZodType[]).find((o) => o instanceof z.ZodObject && (o.shape as Record<string, z.ZodType>)[key]?.safeParse(tag).success);
+    return match ?? schema;
+  }
+  if (schema instanceof z.ZodUnion && typeof value === 'object' && value !== null) {
+    return (schema.options as z.ZodType[]).map(inner).find((o) => o instanceof z.ZodObject) ?? schema;
+  }
+  return schema;
 }
 
 /** `targets[0].breaker.failMax` from zod's path. */
@@ -151,12 +171,15 @@ const ZOD_DEFAULT = '\u0000zod';
  * (`nme:`) is the cause of the missing field zod also reports (`name`).
  * Otherwise the first issue, except that a union's own issue gives way to
  * its branch that got furthest (a bad `resources.threshold` names that
- * field, not `resources`).
+ * field, not `resources`), unless the union is a field that words itself
+ * (`expectStatus`: `{}` is not a status, whatever its missing `min` says).
  */
-function firstIssue(error: z.ZodError): z.core.$ZodIssue {
+function firstIssue(error: z.ZodError, schema: z.ZodType, value: unknown): z.core.$ZodIssue {
   const unknown = error.issues.find((i) => i.code === 'unrecognized_keys');
   let issue = unknown ?? error.issues[0]!;
   while (issue.code === 'invalid_union' && issue.errors.length > 0) {
+    const field = schemaAt(schema, issue.path, value);
+    if (field && fieldMeta.has(field)) break;
     const branches = issue.errors.map((branch) => branch.find((i) => i.code === 'unrecognized_keys') ?? branch[0]);
     const deepest = branches.filter((i): i is z.core.$ZodIssue => i !== undefined).sort((a, b) => b.path.length - a.path.length)[0];
     if (!deepest || deepest.path.length === 0) break;
@@ -210,14 +233,14 @@ export type Problem =
 export function findProblem<S extends z.ZodType>(schema: S, value: unknown): { data: z.output<S> } | { problem: Problem } {
   const result = schema.safeParse(value, { error: () => ZOD_DEFAULT });
   if (result.success) return { data: result.data };
-  const issue = firstIssue(result.error);
+  const issue = firstIssue(result.error, schema, value);
   if (issue.code === 'unrecognized_keys') {
-    const known = Object.keys((schemaAt(schema, issue.path) as AnyObject | undefined)?.shape ?? {});
+    const known = Object.keys((schemaAt(schema, issue.path, value) as AnyObject | undefined)?.shape ?? {});
     const key = issue.keys[0]!;
     return { problem: { kind: 'unknown', path: issue.path, key, known, closest: closestName(key, known) } };
   }
   const got = valueAt(value, issue.path);
-  const field = schemaAt(schema, issue.path);
+  const field = schemaAt(schema, issue.path, value);
   const expected = issue.message !== ZOD_DEFAULT ? issue.message : ((field && fieldMeta.get(field)?.expected) ?? expectedOf(issue));
   return { problem: { kind: 'value', path: issue.path, expected, value: got, typeError: isTypeProblem(issue, got) } };
 }
@@ -230,7 +253,7 @@ export function findProblem<S extends z.ZodType>(schema: S, value: unknown): { d
  * first problem; returns the parsed options, defaults applied.
  */
 export function parseOptions<S extends AnyObject>(schema: S, what: string, given: unknown, env: Environment = process.env): z.output<S> {
-  const opts = { ...checkOptionsObject(what, given) };
+  const opts = readOptions(what, given);
   for (const [key, field] of Object.entries(schema.shape as Record<string, z.ZodType>)) {
     const variable = fieldEnv.get(field)?.env;
     if (opts[key] !== undefined || variable === undefined) continue;
@@ -244,6 +267,16 @@ export function parseOptions<S extends AnyObject>(schema: S, what: string, given
   // A URL quoted back (an endpoint, a check's URL) shows no password.
   const message = `conductor-health: option "${formatPath(problem.path)}" must be ${problem.expected}, got ${maskSecrets(describeValue(problem.value))}`;
   throw problem.typeError ? new OptionTypeError('EOPTIONTYPE', message) : new OptionRangeError('EOPTIONRANGE', message);
+}
+
+/** A plain copy of an options object, each value read once; a getter that throws or a revoked Proxy is the caller's error, worded as ours. */
+function readOptions(what: string, given: unknown): Record<string, unknown> {
+  try {
+    return { ...checkOptionsObject(what, given) };
+  } catch (error) {
+    if (isConductorHealthError(error)) throw error;
+    throw new OptionTypeError('EOPTIONTYPE', `conductor-health: ${what} options could not be read: ${maskSecrets(boundLine(String((error as Error)?.message ?? error)))}`);
+  }
 }
 
 /** The defaults a schema declares, e.g. for `BREAKER_DEFAULTS`. */

@@ -43,16 +43,15 @@ export class HealthMonitor implements Subscribable<HealthMonitorEvents> {
   readonly #degraded: DegradedMode;
   readonly #staggered = new StaggeredStarts();
   readonly #transitions: TransitionLog;
-  readonly #settings: Pick<MonitorSettings, 'intervalMs' | 'timeoutMs' | 'staggerMs' | 'stopTimeoutMs' | 'stallMs'>;
+  readonly #settings: MonitorSettings;
   #stopped = false;
   #loopDone: Promise<void> | undefined;
   #resolveLoop = (): void => {};
 
   /** Validates the options (errors name the option and the value). */
   constructor(options?: HealthMonitorOptions) {
-    const opts = parseOptions(MONITOR_OPTIONS, 'health monitor', options);
-    const { intervalMs, timeoutMs, staggerMs, stopTimeoutMs, stallMs } = opts;
-    this.#settings = { intervalMs, timeoutMs, staggerMs, stopTimeoutMs, stallMs };
+    const opts = (this.#settings = parseOptions(MONITOR_OPTIONS, 'health monitor', options));
+    const { intervalMs, timeoutMs, staggerMs } = opts;
     ({ historySize: this.historySize, transitionHistorySize: this.transitionHistorySize } = opts);
     const logger = opts.logger ?? createLibraryLogger();
     const metrics = initMetrics({ meter: opts.meter });

@@ -43,3 +43,15 @@ describe('option schemas', () => {
     assert.throws(() => parseOptions(schema, 'tcpCheck', { host: 'a', port: 0 }), { name: 'RangeError', code: 'EOPTIONRANGE', message: 'conductor-health: option "port" must be an integer >= 1 <= 65535, got 0' });
   });
 });
+
+describe('options objects from a hostile caller', () => {
+  const schema = options({ host: text().optional() });
+  it('words a getter that throws, or a revoked Proxy, as its own error', () => {
+    const revoked = Proxy.revocable({}, {});
+    revoked.revoke();
+    const throwing = Object.defineProperty({}, 'host', { enumerable: true, get: () => { throw new Error('getter bug'); } });
+    for (const given of [revoked.proxy, throwing]) {
+      assert.throws(() => parseOptions(schema, 'tcpCheck', given), { name: 'TypeError', code: 'EOPTIONTYPE', message: /^conductor-health: tcpCheck options could not be read: / });
+    }
+  });
+});

@@ -4,9 +4,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { spawnServer, type ServerProcess } from './server-process.ts';
 
-const CLI = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
+const CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
 
-/** The built command (`node dist/cli.js run`) running a config; see {@link startCommand}. */
+/** The built command (`node dist/cli/main.js run`) running a config; see {@link startCommand}. */
 export interface RunningCommand {
   readonly process: ServerProcess;
   /** `http://127.0.0.1:port/metrics`, from its start-up log line. */

@@ -16,7 +16,8 @@ import { httpCheck } from '../../src/monitor/checks/http-check.ts';
 import { tcpCheck } from '../../src/monitor/checks/tcp-check.ts';
 import { PlatformCircuitBreaker } from '../../src/breaker/circuit-breaker.ts';
 import { isConductorHealthError } from '../../src/common/errors.ts';
-import { ConfigFileError, loadConfigFile, parseConfig, type CommandConfig } from '../../src/config-file.ts';
+import { ConfigFileError, loadConfigFile, parseConfig } from '../../src/cli/config-file.ts';
+import type { CommandConfig } from '../../src/cli/config-schema.ts';
 import { HealthMonitor } from '../../src/monitor/health-monitor.ts';
 import { silentLogger } from '../../src/common/logger.ts';
 import type { PluginManager } from '../../src/core/plugin-health.ts';
@@ -28,7 +29,7 @@ import { promtoolCheckMetrics } from '../helpers/promtool.ts';
 import { watchProcess, type ProcessWatch } from './fixtures/util.ts';
 
 const MAX_TIMER_MS = 2 ** 31 - 1;
-const CLI = fileURLToPath(new URL('../../src/cli.ts', import.meta.url));
+const CLI = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
 
 let otel: TestOtel;
 let watch: ProcessWatch;

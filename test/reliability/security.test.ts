@@ -93,7 +93,7 @@ describe('binding', () => {
     const dir = await mkdtemp(join(tmpdir(), 'conductor-health-security-'));
     const file = join(dir, 'config.yaml');
     await writeFile(file, 'resources: false\ntargets:\n  - { name: a, type: tcp, host: 127.0.0.1, port: 1 }\n');
-    const cli = spawn(process.execPath, [fileURLToPath(new URL('../../src/cli.ts', import.meta.url)), 'run', '--config', file, '--json-logs'], {
+    const cli = spawn(process.execPath, [fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url)), 'run', '--config', file, '--json-logs'], {
       env: { ...process.env, OTEL_EXPORTER_PROMETHEUS_PORT: '0', OTEL_EXPORTER_PROMETHEUS_HOST: '', LOG_LEVEL: 'info', OTEL_EXPORTER_OTLP_ENDPOINT: '' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });

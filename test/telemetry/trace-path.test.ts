@@ -1,5 +1,5 @@
 /**
- * The real trace path, end to end on loopback: the command (`node dist/cli.js
+ * The real trace path, end to end on loopback: the command (`node dist/cli/main.js
  * run`) → the OpenTelemetry Collector running the shipped otel-collector.yaml →
  * Jaeger v2, read back through Jaeger's query API. Both peers are the binaries
  * .ci/peers.sh builds; nothing here is a stand-in.

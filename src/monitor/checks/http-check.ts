@@ -14,30 +14,23 @@ import type { HealthCheck } from '../check-run.ts';
 import { BodyMismatchError, UnexpectedStatusError } from './errors.ts';
 
 const HTTP_URL_EXPECTED = 'an http: or https: URL';
-/** An http: or https: URL. */
-const HTTP_URL = z
-  .string({ error: () => HTTP_URL_EXPECTED })
-  .refine(isHttpUrl, { error: () => HTTP_URL_EXPECTED })
-  .register(fieldMeta, { expected: HTTP_URL_EXPECTED });
+const httpUrlError = { error: () => HTTP_URL_EXPECTED };
+/** An http: or https: URL (the pattern is for the config file's JSON Schema, the refinement for what a URL parser accepts). */
+const HTTP_URL = z.string(httpUrlError).regex(/^https?:\/\//i, httpUrlError).refine(isHttpUrl, httpUrlError).register(fieldMeta, { expected: HTTP_URL_EXPECTED });
 
 const STATUS_EXPECTED = 'a status code or a range like "200-399"';
+const statusError = { error: () => STATUS_EXPECTED };
 const STATUS_RANGE = /^\s*(\d{3})\s*(?:-\s*(\d{3})\s*)?$/;
+const STATUS_CODE = z.number(statusError).multipleOf(1, statusError).min(100, statusError).max(599, statusError);
 
 /** `204`, `"200-399"` or `{ min, max }` (absent: 200–299), as `{ min, max }`. */
 const EXPECT_STATUS = z
-  .union(
-    [
-      z.number({ error: () => STATUS_EXPECTED }),
-      z.string({ error: () => STATUS_EXPECTED }),
-      z.strictObject({ min: z.number({ error: () => STATUS_EXPECTED }), max: z.number({ error: () => STATUS_EXPECTED }) }, { error: () => STATUS_EXPECTED }),
-    ],
-    { error: () => STATUS_EXPECTED },
-  )
+  .union([STATUS_CODE, z.string(statusError).regex(STATUS_RANGE, statusError), z.strictObject({ min: STATUS_CODE, max: STATUS_CODE }, statusError)], statusError)
   .transform((value, ctx) => {
     const match = typeof value === 'object' ? undefined : STATUS_RANGE.exec(String(value));
     const min = typeof value === 'object' ? value.min : Number(match?.[1]);
     const max = typeof value === 'object' ? value.max : Number(match?.[2] ?? match?.[1]);
-    if (![min, max].every((n) => Number.isInteger(n) && n >= 100 && n <= 599) || min > max) {
+    if (!(min >= 100 && max <= 599 && min <= max)) {
       ctx.issues.push({ code: 'custom', message: STATUS_EXPECTED, input: value });
       return z.NEVER;
     }

@@ -6,10 +6,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Locator, type Page } from 'playwright-core';
-import { startDemoPlatforms, type DemoPlatforms } from '../../../src/demo.ts';
+import { startDemoPlatforms, type DemoPlatforms } from '../../../src/cli/demo.ts';
 import { freePort } from '../../helpers/ports.ts';
 
-const CLI = fileURLToPath(new URL('../../../src/cli.ts', import.meta.url));
+const CLI = fileURLToPath(new URL('../../../src/cli/main.ts', import.meta.url));
 const DEMO_CONFIG = fileURLToPath(new URL('../../../examples/demo.yaml', import.meta.url));
 const ARTIFACTS = fileURLToPath(new URL('../../../test-artifacts/', import.meta.url));
 /** Debian's Chromium (.ci/run installs it); a browser is never downloaded. */

@@ -1,6 +1,6 @@
-import type { HealthMonitor } from './monitor/health-monitor.ts';
-import type { HealthReport } from './monitor/report.ts';
-import { printable } from './common/text.ts';
+import type { HealthMonitor } from '../monitor/health-monitor.ts';
+import type { HealthReport } from '../monitor/report.ts';
+import { printable } from '../common/text.ts';
 
 const STATE_COLOURS: Record<string, string> = { CLOSED: '\x1b[32m', HALF_OPEN: '\x1b[33m', OPEN: '\x1b[31m' };
 const RESET = '\x1b[0m';

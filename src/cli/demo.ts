@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { context, propagation, SpanKind, trace } from '@opentelemetry/api';
-import { PACKAGE_NAME, PACKAGE_VERSION } from './common/version.ts';
+import { PACKAGE_NAME, PACKAGE_VERSION } from '../common/version.ts';
 
 /** The demo's loopback platforms, matching examples/demo.yaml. */
 export interface DemoPlatforms {

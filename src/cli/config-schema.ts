@@ -5,12 +5,14 @@
  * (`npm run schema`) for editors; a test keeps the two in step.
  */
 import * as z from 'zod';
-import { isHttpUrl, MAX_PLATFORM_NAME_LENGTH } from './common/validate.ts';
-import { BREAKER_SETTINGS } from './breaker/options.ts';
-import { MONITOR_OPTIONS, PLATFORM_OPTIONS } from './monitor/options.ts';
-import { RECOVER_BELOW, RESOURCE_OPTIONS } from './resources/options.ts';
-import { TELEMETRY_OPTIONS } from './telemetry/options.ts';
-import { given, number, options, text } from './common/option-schema.ts';
+import { MAX_PLATFORM_NAME_LENGTH } from '../common/validate.ts';
+import { HTTP_CHECK_FIELDS } from '../monitor/checks/http-check.ts';
+import { TCP_CHECK_FIELDS } from '../monitor/checks/tcp-check.ts';
+import { BREAKER_SETTINGS } from '../breaker/options.ts';
+import { MONITOR_OPTIONS, PLATFORM_OPTIONS } from '../monitor/options.ts';
+import { RECOVER_BELOW, RESOURCE_OPTIONS } from '../resources/options.ts';
+import { TELEMETRY_OPTIONS } from '../telemetry/options.ts';
+import { given, options, text } from '../common/option-schema.ts';
 
 /** Bounds of what a config file may ask for. */
 export const CONFIG_FILE_DEFAULTS = Object.freeze({
@@ -25,53 +27,16 @@ const NAME = text()
   // A lone surrogate cannot be encoded: two such names would render as one label value.
   .refine((name) => name.isWellFormed(), { error: () => 'well-formed Unicode (no lone surrogates)' });
 
-const HTTP_URL_EXPECTED = 'an http: or https: URL';
-const HTTP_URL = z
-  .string({ error: () => HTTP_URL_EXPECTED })
-  .regex(/^https?:\/\//i, { error: () => HTTP_URL_EXPECTED })
-  .refine(isHttpUrl, { error: () => HTTP_URL_EXPECTED });
-
-const STATUS_EXPECTED = 'a status code or a range like "200-399"';
-const STATUS_RANGE = /^\s*(\d{3})\s*(?:-\s*(\d{3})\s*)?$/;
-
-/** `200`, `"200-399"` or absent (200–299), as `{ min, max }`. */
-const EXPECT_STATUS = z
-  .union([z.number().multipleOf(1).min(100).max(599), z.string().regex(STATUS_RANGE)], { error: () => STATUS_EXPECTED })
-  .transform((value, ctx) => {
-    const match = STATUS_RANGE.exec(String(value))!;
-    const min = Number(match[1]);
-    const max = Number(match[2] ?? match[1]);
-    if (min < 100 || max > 599 || min > max) {
-      ctx.issues.push({ code: 'custom', message: STATUS_EXPECTED, input: value });
-      return z.NEVER;
-    }
-    return { min, max };
-  })
-  .prefault('200-299');
-
 /** What every target has, whatever its type. */
 const TARGET = {
   name: NAME,
   ...PLATFORM_OPTIONS.shape,
 };
 
-const HTTP_TARGET = options({
-  ...TARGET,
-  type: z.literal('http'),
-  url: HTTP_URL,
-  expectStatus: EXPECT_STATUS,
-  /** A substring the body must contain. */
-  bodyMatch: text().optional(),
-  /** How much of the body `bodyMatch` reads (default 64 KiB). */
-  maxBodyBytes: number({ min: 1, integer: true }).optional(),
-});
+// A target's check fields are the check's own (monitor/checks/), declared there once.
+const HTTP_TARGET = options({ ...TARGET, type: z.literal('http'), ...HTTP_CHECK_FIELDS });
 
-const TCP_TARGET = options({
-  ...TARGET,
-  type: z.literal('tcp'),
-  host: text(),
-  port: number({ min: 1, max: 65_535, integer: true }),
-});
+const TCP_TARGET = options({ ...TARGET, type: z.literal('tcp'), ...TCP_CHECK_FIELDS });
 
 const RESOURCES = options({
   ...given(RESOURCE_OPTIONS.pick({ threshold: true, path: true })).shape,

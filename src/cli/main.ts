@@ -3,20 +3,21 @@ import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
-import { httpCheck } from './monitor/checks/http-check.ts';
-import { tcpCheck } from './monitor/checks/tcp-check.ts';
-import { ConfigFileError, loadConfigFile, type CommandConfig, type TargetConfig } from './config-file.ts';
+import { httpCheck } from '../monitor/checks/http-check.ts';
+import { tcpCheck } from '../monitor/checks/tcp-check.ts';
+import { ConfigFileError, loadConfigFile } from './config-file.ts';
+import type { CommandConfig, TargetConfig } from './config-schema.ts';
 import { startDemoPlatforms } from './demo.ts';
-import { healthHandler, livenessHandler, readinessHandler } from './http/probes.ts';
-import { HealthMonitor } from './monitor/health-monitor.ts';
-import type { HealthCheck } from './monitor/check-run.ts';
-import { HTTP_SERVER_DEFAULTS } from './http/server.ts';
-import { createLogger, type Logger } from './common/logger.ts';
-import { ResourceMonitor } from './resources/resource-monitor.ts';
-import { statusPageHandler } from './http/status-page/status-page.ts';
-import { startLiveTable } from './status-table.ts';
-import { startTelemetry } from './telemetry/start-telemetry.ts';
-import { PACKAGE_VERSION } from './common/version.ts';
+import { healthHandler, livenessHandler, readinessHandler } from '../http/probes.ts';
+import { HealthMonitor } from '../monitor/health-monitor.ts';
+import type { HealthCheck } from '../monitor/check-run.ts';
+import { HTTP_SERVER_DEFAULTS } from '../http/server.ts';
+import { createLogger, type Logger } from '../common/logger.ts';
+import { ResourceMonitor } from '../resources/resource-monitor.ts';
+import { statusPageHandler } from '../http/status-page/status-page.ts';
+import { startLiveTable } from './live-table.ts';
+import { startTelemetry } from '../telemetry/start-telemetry.ts';
+import { PACKAGE_VERSION } from '../common/version.ts';
 
 const USAGE = `Usage:
   conductor-health run --config FILE [--json-logs]   monitor the targets a YAML or JSON file lists
@@ -80,7 +81,7 @@ async function demo(options: { jsonLogs: boolean }): Promise<ExitCode> {
     return 1;
   }
   try {
-    return await run(fileURLToPath(new URL('../examples/demo.yaml', import.meta.url)), options);
+    return await run(fileURLToPath(new URL('../../examples/demo.yaml', import.meta.url)), options);
   } finally {
     await platforms.close();
   }
@@ -171,14 +172,9 @@ function buildMonitor(config: CommandConfig, logger: Logger): { monitor: HealthM
 }
 
 function checkFor(target: TargetConfig): HealthCheck {
-  return target.type === 'http'
-    ? httpCheck({
-        url: target.url,
-        expectStatus: target.expectStatus,
-        ...(target.bodyMatch === undefined ? {} : { bodyMatch: target.bodyMatch }),
-        ...(target.maxBodyBytes === undefined ? {} : { maxBodyBytes: target.maxBodyBytes }),
-      })
-    : tcpCheck({ host: target.host, port: target.port });
+  if (target.type === 'tcp') return tcpCheck({ host: target.host, port: target.port });
+  const { url, expectStatus, bodyMatch, maxBodyBytes, headers } = target;
+  return httpCheck({ url, expectStatus, maxBodyBytes, ...(bodyMatch === undefined ? {} : { bodyMatch }), ...(headers === undefined ? {} : { headers }) });
 }
 
 /** An error's message without the package prefix the library's errors carry, which the command writes once itself. */

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import { runNode } from './helpers/child.ts';
+import { runNode } from '../helpers/child.ts';
 
 const fixture = (name: string) => fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url));
 
@@ -18,7 +18,7 @@ function sigtermHandler(text: string): string {
 
 describe("README's SIGTERM snippet", () => {
   it('is the handler the fixture runs', async () => {
-    const readme = await readFile(fileURLToPath(new URL('../README.md', import.meta.url)), 'utf8');
+    const readme = await readFile(fileURLToPath(new URL('../../README.md', import.meta.url)), 'utf8');
     assert.equal(sigtermHandler(readme), sigtermHandler(await readFile(fixture('sigterm-app.ts'), 'utf8')));
   });
 

@@ -1,21 +1,21 @@
 import { constants, type Stats } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { parseDocument } from 'yaml';
-import { describeValue } from './common/validate.ts';
+import { describeValue } from '../common/validate.ts';
 import { CONFIG_FILE, CONFIG_FILE_DEFAULTS, DEFAULT_THRESHOLD, type CommandConfig } from './config-schema.ts';
-import { findProblem, formatPath } from './common/option-schema.ts';
-import { maskSecrets } from './common/text.ts';
+import { findProblem, formatPath } from '../common/option-schema.ts';
+import { ConductorHealthError } from '../common/errors.ts';
+import { maskSecrets } from '../common/text.ts';
 
-export { CONFIG_FILE_DEFAULTS, type CommandConfig, type TargetConfig } from './config-schema.ts';
 
 /** A config file problem: names the file, the path inside it and what is wrong. */
-export class ConfigFileError extends Error {
+export class ConfigFileError extends ConductorHealthError {
   readonly file: string;
   /** Where in the file, e.g. `targets[2].url`; empty for the whole file. */
   readonly path: string;
   constructor(file: string, path: string, problem: string) {
     // A URL quoted in the problem (or in a YAML error's excerpt of the line) shows no password.
-    super(`${file}: ${path ? `${path}: ` : ''}${maskSecrets(problem)}`);
+    super('ECONFIGFILE', `${file}: ${path ? `${path}: ` : ''}${maskSecrets(problem)}`);
     this.name = 'ConfigFileError';
     this.file = file;
     this.path = path;

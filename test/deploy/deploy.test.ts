@@ -17,14 +17,14 @@ import { join, posix, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parse } from 'yaml';
-import { HealthMonitor } from '../src/monitor/health-monitor.ts';
-import { silentLogger } from '../src/common/logger.ts';
-import { ResourceMonitor } from '../src/resources/resource-monitor.ts';
-import { startTelemetry, type Telemetry } from '../src/telemetry/start-telemetry.ts';
-import { startPrometheus, type PrometheusHandle, type PromSample } from './helpers/prometheus.ts';
-import { promtoolCheck } from './helpers/promtool.ts';
+import { HealthMonitor } from '../../src/monitor/health-monitor.ts';
+import { silentLogger } from '../../src/common/logger.ts';
+import { ResourceMonitor } from '../../src/resources/resource-monitor.ts';
+import { startTelemetry, type Telemetry } from '../../src/telemetry/start-telemetry.ts';
+import { startPrometheus, type PrometheusHandle, type PromSample } from '../helpers/prometheus.ts';
+import { promtoolCheck } from '../helpers/promtool.ts';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const DEPLOY = join(ROOT, 'deploy');
 const RULE_TESTS = join(DEPLOY, 'tests');
 

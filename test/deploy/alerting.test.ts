@@ -10,12 +10,12 @@ import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startAlertmanager, type Alertmanager, type NotifiedAlert } from './helpers/alertmanager.ts';
-import { startCommand, type RunningCommand } from './helpers/command.ts';
-import { freePort } from './helpers/ports.ts';
-import { startPrometheus, type PrometheusHandle } from './helpers/prometheus.ts';
+import { startAlertmanager, type Alertmanager, type NotifiedAlert } from '../helpers/alertmanager.ts';
+import { startCommand, type RunningCommand } from '../helpers/command.ts';
+import { freePort } from '../helpers/ports.ts';
+import { startPrometheus, type PrometheusHandle } from '../helpers/prometheus.ts';
 
-const ALERTS = fileURLToPath(new URL('../deploy/alerts.yml', import.meta.url));
+const ALERTS = fileURLToPath(new URL('../../deploy/alerts.yml', import.meta.url));
 
 describe('deploy/alerts.yml in a real Prometheus, through a real Alertmanager', () => {
   let dir: string;

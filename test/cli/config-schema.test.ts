@@ -8,10 +8,10 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Ajv } from 'ajv';
 import { parse } from 'yaml';
-import { configJsonSchema } from '../src/config-schema.ts';
-import { parseConfig } from '../src/config-file.ts';
+import { configJsonSchema } from '../../src/cli/config-schema.ts';
+import { parseConfig } from '../../src/cli/config-file.ts';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const SCHEMA_FILE = join(ROOT, 'schema', 'config.schema.json');
 const EXAMPLES = join(ROOT, 'examples');
 

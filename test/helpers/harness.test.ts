@@ -7,10 +7,10 @@ import { SpanStatusCode } from '@opentelemetry/api';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { SimpleSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
-import { startOtlpReceiver } from './helpers/otlp-receiver.ts';
-import { freePort } from './helpers/ports.ts';
-import { startPrometheus } from './helpers/prometheus.ts';
-import { promtoolCheck, promtoolCheckMetrics } from './helpers/promtool.ts';
+import { startOtlpReceiver } from './otlp-receiver.ts';
+import { freePort } from './ports.ts';
+import { startPrometheus } from './prometheus.ts';
+import { promtoolCheck, promtoolCheckMetrics } from './promtool.ts';
 
 describe('promtool helper', { timeout: 30_000 }, () => {
   test('valid exposition passes (exit 0)', async () => {

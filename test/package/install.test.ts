@@ -8,10 +8,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { PACKAGE_VERSION } from '../src/common/version.ts';
+import { PACKAGE_VERSION } from '../../src/common/version.ts';
 
 const run = promisify(execFile);
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 // npm and npx run on the Node 24 of the `node` devDependency, as the npm scripts do.
 const env = { ...process.env, PATH: `${join(ROOT, 'node_modules', '.bin')}:${process.env.PATH ?? ''}`, npm_config_fund: 'false', npm_config_audit: 'false' };
 

@@ -9,12 +9,12 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { freePort } from './helpers/ports.ts';
-import { promtoolCheckMetrics } from './helpers/promtool.ts';
-import { find, parseExposition } from './helpers/exposition.ts';
-import { startOtlpReceiver } from './helpers/otlp-receiver.ts';
+import { freePort } from '../helpers/ports.ts';
+import { promtoolCheckMetrics } from '../helpers/promtool.ts';
+import { find, parseExposition } from '../helpers/exposition.ts';
+import { startOtlpReceiver } from '../helpers/otlp-receiver.ts';
 
-const CLI = fileURLToPath(new URL('../src/cli.ts', import.meta.url));
+const CLI = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
 const execFileAsync = promisify(execFile);
 
 /** Runs the command to its end; resolves with its exit status and stderr. */

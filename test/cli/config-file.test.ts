@@ -6,7 +6,8 @@ import { execFileSync } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CONFIG_FILE_DEFAULTS, ConfigFileError, loadConfigFile, parseConfig } from '../src/config-file.ts';
+import { CONFIG_FILE_DEFAULTS } from '../../src/cli/config-schema.ts';
+import { ConfigFileError, loadConfigFile, parseConfig } from '../../src/cli/config-file.ts';
 
 const target = (i: number) => `  - { name: t${i}, type: tcp, host: 127.0.0.1, port: 1 }`;
 const withTargets = (n: number, head = '') => `${head}targets:\n${Array.from({ length: n }, (_, i) => target(i)).join('\n')}\n`;
@@ -81,6 +82,17 @@ describe('what a config error shows of a target', () => {
     assert.throws(() => parseConfig(text, 'bad.yaml'), (error: Error) => {
       assert.equal(error.message, 'bad.yaml: targets[0].name: must be well-formed Unicode (no lone surrogates), got "a\\ud800"');
       return true;
+    });
+  });
+
+  it('names a typo as the unknown key it is, with the key it meant, rather than the field it left missing', () => {
+    assert.throws(() => parseConfig('targets:\n  - { nme: a, type: tcp, host: 127.0.0.1, port: 1 }\n', 'c.yaml'), {
+      code: 'ECONFIGFILE',
+      message: 'c.yaml: targets[0].nme: unknown key; did you mean "name"?',
+    });
+    assert.throws(() => parseConfig('monitr: {}\ntargets:\n  - { name: a, type: tcp, host: h, port: 1 }\n', 'c.yaml'), { message: 'c.yaml: monitr: unknown key; did you mean "monitor"?' });
+    assert.throws(() => parseConfig('targets:\n  - { name: a, type: http, url: "http://x/", expectStatus: 200-2999 }\n', 'c.yaml'), {
+      message: 'c.yaml: targets[0].expectStatus: must be a status code or a range like "200-399", got "200-2999"',
     });
   });
 
