@@ -46,7 +46,7 @@ export interface SkipRecorder {
 /** Options of a {@link Dispatcher}, validated by the monitor. */
 export interface DispatcherOptions {
   intervalMs: number;
-  staggerMs: number | undefined;
+  staggerMs?: number | undefined;
   maxConcurrent: number;
   maxLatenessMs: number;
   degradedIntervalFactor: number;

@@ -48,10 +48,10 @@ export class HealthMonitor implements Subscribable<HealthMonitorEvents> {
   #loopDone: Promise<void> | undefined;
   #resolveLoop = (): void => {};
 
-  /** Validates the options (errors name the option and the value). */
+  /** Validates the options: a bad one throws an error naming the option and the value. */
   constructor(options?: HealthMonitorOptions) {
     const opts = (this.#settings = parseOptions(MONITOR_OPTIONS, 'health monitor', options));
-    const { intervalMs, timeoutMs, staggerMs } = opts;
+    const { intervalMs, timeoutMs } = opts;
     ({ historySize: this.historySize, transitionHistorySize: this.transitionHistorySize } = opts);
     const logger = opts.logger ?? createLibraryLogger();
     const metrics = initMetrics({ meter: opts.meter });
@@ -60,9 +60,8 @@ export class HealthMonitor implements Subscribable<HealthMonitorEvents> {
     this.#transitions = new TransitionLog(opts.transitionHistorySize, logger, events);
     this.#registry = new PlatformRegistry({ breaker: opts.breaker, timeoutMs, historySize: opts.historySize, metrics, tracer, logger, onTransition: this.#transitions.record });
     this.#runner = new CheckRunner({ tracer, successSpanRatio: opts.successSpanRatio, metrics, logger, events, onSettled: () => this.#dispatcher.pump() });
-    const { maxConcurrent, degradedIntervalFactor, degradedConcurrencyFactor } = opts;
-    const maxLatenessMs = opts.maxLatenessMs ?? intervalMs / 5;
-    this.#dispatcher = new Dispatcher({ intervalMs, staggerMs, maxConcurrent, maxLatenessMs, degradedIntervalFactor, degradedConcurrencyFactor }, this.#registry, this.#runner, metrics, logger);
+    const dispatch = { ...opts, maxLatenessMs: opts.maxLatenessMs ?? intervalMs / 5 };
+    this.#dispatcher = new Dispatcher(dispatch, this.#registry, this.#runner, metrics, logger);
     this.#degraded = new DegradedMode({ resources: opts.resources, intervalMs, tracer, metrics, logger, events, dispatcher: this.#dispatcher });
   }
 
