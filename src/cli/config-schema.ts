@@ -1,6 +1,6 @@
 /**
  * The shape of a config file for `conductor-health run`, built from the
- * options' own schemas (options.ts), so a range is stated once for code and
+ * options' own schemas (each folder's options.ts, the checks' fields), so a range is stated once for code and
  * file alike. `schema/config.schema.json` is generated from it
  * (`npm run schema`) for editors; a test keeps the two in step.
  */

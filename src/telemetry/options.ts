@@ -1,11 +1,11 @@
 /**
- * The options of `startTelemetry`, declared once (see options.ts for the
- * monitor's and the breaker's): types, checks and defaults come from here,
- * and the config file's `telemetry` section picks its fields from it. The
- * variables that stand in for a missing value (`OTEL_EXPORTER_PROMETHEUS_*`,
- * `CONDUCTOR_HEALTH_SUCCESS_SPAN_RATIO`, `OTEL_EXPORTER_OTLP_*`) keep their
- * own readers in telemetry.ts and otlp.ts: they are strings, URLs and
- * ratios with messages of their own, not plain numbers.
+ * The options of `startTelemetry`, declared once: types, checks and
+ * defaults come from here, and the config file's `telemetry` section picks
+ * its fields from it. The variables that stand in for a missing value
+ * (`OTEL_EXPORTER_PROMETHEUS_*`, `CONDUCTOR_HEALTH_SUCCESS_SPAN_RATIO`,
+ * `OTEL_EXPORTER_OTLP_*`) are read, through common/env.ts, where they are
+ * resolved (start-telemetry.ts, otlp.ts): strings, URLs and ratios whose
+ * precedence the specification defines, not plain numbers.
  */
 import * as z from 'zod';
 import { MAX_TIMER_MS } from '../common/validate.ts';
