@@ -8,7 +8,11 @@ import type { RequestHandler } from './request-handler.ts';
  * memory or file descriptors.
  */
 export interface HttpServerBounds {
-  /** Connections held at once; past it a new one evicts the oldest idle one, or is closed when none is idle. */
+  /**
+   * Connections held at once; past it a new one evicts the oldest idle one, or
+   * is closed when none is idle. Long-lived streams may hold at most
+   * {@link streamPlaces} of them.
+   */
   maxConnections: number;
   /** Time a connection has to send its request headers (and a whole request); then it is dropped. */
   headersTimeoutMs: number;
@@ -29,6 +33,60 @@ export const HTTP_SERVER_DEFAULTS: Readonly<HttpServerBounds> = Object.freeze({
   keepAliveTimeoutMs: 5_000,
   writeTimeoutMs: 10_000,
 });
+
+/**
+ * Connections of a server with `maxConnections` that long-lived streams (the
+ * status page's events) may hold: half, rounded down. The other half stays for
+ * requests that end — a liveness and a readiness probe, a scrape or two, and a
+ * browser loading the page and its files over up to six connections — so no
+ * number of open pages locks out the probes, whichever handler's `maxStreams`
+ * let them in. It is the server that knows its connections, not a handler: two
+ * status pages routed on one server share these places.
+ */
+export function streamPlaces(maxConnections: number): number {
+  return Math.floor(maxConnections / 2);
+}
+
+/** The stream places of one bounded server: how many it lends, how many are held. */
+interface StreamPlaces {
+  readonly max: number;
+  readonly of: number;
+  held: number;
+}
+
+/** Each connection of a bounded server, to its server's places; connections of other servers are not here. */
+const placesOf = new WeakMap<Socket, StreamPlaces>();
+
+/** Why a bounded server refused a stream: the places it lends to streams, and its connections. */
+export interface StreamRefusal {
+  streams: number;
+  connections: number;
+}
+
+/**
+ * Marks `response` as a long-lived stream holding its connection until the
+ * response ends or closes. On a server made by {@link listenBounded} it
+ * returns a {@link StreamRefusal} instead when streams already hold all their
+ * places; the caller then answers and ends the response as any other. On any
+ * other server (Express, the conductor's own) it always succeeds: that
+ * server's own bounds apply.
+ */
+export function holdForStream(response: ServerResponse): StreamRefusal | undefined {
+  const places = response.socket ? placesOf.get(response.socket) : undefined;
+  if (places === undefined) return undefined;
+  if (places.held >= places.max) return { streams: places.max, connections: places.of };
+  places.held += 1;
+  let released = false;
+  const release = () => {
+    if (released) return;
+    released = true;
+    places.held -= 1;
+  };
+  // Once ended it is a response like any other, bounded by the write deadline.
+  response.once('prefinish', release);
+  response.once('close', release);
+  return undefined;
+}
 
 /**
  * Creates an HTTP server with `bounds` applied and listens on host:port.
@@ -65,10 +123,12 @@ export function listenBounded(handler: RequestHandler, host: string, port: numbe
    * probe. Only when every connection is busy is the new one closed.
    */
   const idle = new Set<Socket>();
+  const places: StreamPlaces = { max: streamPlaces(bounds.maxConnections), of: bounds.maxConnections, held: 0 };
   let open = 0;
   server.on('connection', (socket: Socket) => {
     open += 1;
     idle.add(socket);
+    placesOf.set(socket, places);
     socket.once('close', () => {
       open -= 1;
       idle.delete(socket);

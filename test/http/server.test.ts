@@ -8,13 +8,20 @@ import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
 import { getMetricsRegistry, startTelemetry, type Telemetry } from '../../src/telemetry/start-telemetry.ts';
 import { HTTP_SERVER_DEFAULTS } from '../../src/http/server.ts';
 import { MAX_HELD_RENDERINGS, scrapeSource } from '../../src/telemetry/scrape.ts';
-import { createServer, type ServerResponse } from 'node:http';
+import { createServer, request as httpRequest, type ServerResponse } from 'node:http';
 import { useFakeClock, useRealClock } from '../helpers/clock.ts';
+import { HealthMonitor } from '../../src/monitor/health-monitor.ts';
+import { silentLogger } from '../../src/common/logger.ts';
+import { livenessHandler } from '../../src/http/probes.ts';
+import { statusPageHandler, type StatusPageHandler } from '../../src/http/status-page/status-page.ts';
 
 let telemetry: Telemetry | undefined;
+let cleanups: Array<() => unknown> = [];
 afterEach(async () => {
   useRealClock();
   mock.restoreAll();
+  for (const cleanup of cleanups.reverse()) await cleanup();
+  cleanups = [];
   await telemetry?.shutdown();
   telemetry = undefined;
 });
@@ -157,5 +164,84 @@ describe('the /metrics server under hostile clients', () => {
       server.close();
       server.closeAllConnections();
     }
+  });
+});
+
+/** GET `path` on a connection of its own (no pool): resolves with the status, or the error's code. */
+function getAlone(port: number, path: string): Promise<number | string> {
+  return new Promise((resolve) => {
+    const req = httpRequest({ host: '127.0.0.1', port, path, agent: false }, (res) => {
+      res.resume();
+      res.once('end', () => resolve(res.statusCode!));
+    });
+    req.once('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? error.message));
+    req.end();
+  });
+}
+
+/** Opens an event stream on a raw socket; resolves with the socket and the status line once the head is in. */
+function openStream(port: number, path: string): Promise<{ socket: Socket; status: number }> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host: '127.0.0.1', port }, () => socket.write(`GET ${path} HTTP/1.1\r\nhost: x\r\n\r\n`));
+    let head = '';
+    const onData = (chunk: Buffer) => {
+      head += chunk.toString('latin1');
+      const match = /^HTTP\/1\.1 (\d{3})/.exec(head);
+      if (!match || !head.includes('\r\n\r\n')) return;
+      socket.off('data', onData);
+      // Reads and discards the rest, as a browser keeps up with its page.
+      socket.resume();
+      resolve({ socket, status: Number(match[1]) });
+    };
+    socket.on('data', onData);
+    socket.once('error', reject);
+  });
+}
+
+describe('the server keeps places for requests that end, whatever the event streams hold', () => {
+  it(`answers /livez and /metrics 10 of 10 times with ${HTTP_SERVER_DEFAULTS.maxConnections} status pages open on the default options`, async () => {
+    telemetry = await startTelemetry({ prometheusPort: 0, hostMetrics: false });
+    const monitor = new HealthMonitor({ resources: false, logger: silentLogger });
+    monitor.register('a', () => true);
+    const page: StatusPageHandler = statusPageHandler(monitor);
+    cleanups.push(() => monitor.stop(), () => page.close());
+    telemetry.route('/livez', livenessHandler(monitor));
+    for (const path of page.paths) telemetry.route(path, page);
+    const port = portOf(telemetry);
+    const streams: Array<{ socket: Socket; status: number }> = [];
+    for (let i = 0; i < HTTP_SERVER_DEFAULTS.maxConnections; i += 1) streams.push(await openStream(port, '/events'));
+    cleanups.push(() => streams.forEach((s) => s.socket.destroy()));
+    const answers: Array<number | string> = [];
+    for (let i = 0; i < 10; i += 1) answers.push(await getAlone(port, '/livez'), await getAlone(port, '/metrics'));
+    assert.deepEqual(answers, Array(20).fill(200));
+    const held = streams.filter((s) => s.status === 200).length;
+    assert.equal(held, HTTP_SERVER_DEFAULTS.maxConnections / 2, 'event streams hold at most half the connections');
+    assert.equal(page.streams, held, 'the probes took no stream away');
+    assert.ok(streams.filter((s) => s.status !== 200).every((s) => s.status === 503), 'the others are told to come back');
+  });
+
+  it('says why a stream is refused, in the package’s words', async () => {
+    telemetry = await startTelemetry({ prometheusPort: 0, hostMetrics: false, maxConnections: 4 });
+    const monitor = new HealthMonitor({ resources: false, logger: silentLogger });
+    const page = statusPageHandler(monitor, { maxStreams: 10 });
+    cleanups.push(() => monitor.stop(), () => page.close());
+    for (const path of page.paths) telemetry.route(path, page);
+    const port = portOf(telemetry);
+    const held = [await openStream(port, '/events'), await openStream(port, '/events')];
+    cleanups.push(() => held.forEach((s) => s.socket.destroy()));
+    assert.deepEqual(held.map((s) => s.status), [200, 200]);
+    const refused = await fetch(`http://127.0.0.1:${port}/events`);
+    assert.equal(refused.status, 503);
+    assert.equal(refused.headers.get('retry-after'), '10');
+    assert.equal(await refused.text(), 'too many event streams open on this server: they may hold 2 of its 4 connections, the rest stay for probes and scrapes\n');
+    held[0]!.socket.destroy();
+    for (let i = 0; page.streams > 1 && i < 500; i += 1) await realImmediate();
+    const again = await openStream(port, '/events');
+    held.push(again);
+    assert.equal(again.status, 200, 'a closed stream gives its place back');
+    page.close();
+    const after = [await openStream(port, '/events'), await openStream(port, '/events')];
+    held.push(...after);
+    assert.deepEqual(after.map((s) => s.status), [200, 200], 'streams the page ended give their places back');
   });
 });

@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { holdForStream } from '../server.ts';
 
 /** Limits of an {@link EventStreams}. */
 export interface EventStreamLimits {
@@ -45,9 +46,12 @@ export class EventStreams {
    */
   open(request: IncomingMessage, response: ServerResponse, headers: Record<string, string>, first: () => Buffer): void {
     if (this.#streams.size >= this.#limits.maxStreams) {
-      response
-        .writeHead(503, { ...headers, 'content-type': 'text/plain; charset=utf-8', 'retry-after': '10' })
-        .end(`too many event streams open (at most ${this.#limits.maxStreams})\n`);
+      refuse(response, headers, `too many event streams open (at most ${this.#limits.maxStreams})`);
+      return;
+    }
+    const refusal = holdForStream(response);
+    if (refusal) {
+      refuse(response, headers, `too many event streams open on this server: they may hold ${refusal.streams} of its ${refusal.connections} connections, the rest stay for probes and scrapes`);
       return;
     }
     response.writeHead(200, {
@@ -112,6 +116,11 @@ export class EventStreams {
     for (const response of streams) response.end();
     this.#onChange(0);
   }
+}
+
+/** Answers 503: the client may come back later. */
+function refuse(response: ServerResponse, headers: Record<string, string>, why: string): void {
+  response.writeHead(503, { ...headers, 'content-type': 'text/plain; charset=utf-8', 'retry-after': '10' }).end(`${why}\n`);
 }
 
 /** Socket writes per event-loop turn when broadcasting. */
