@@ -7,6 +7,7 @@
  * variable only for a setting that was not given.
  */
 import { OptionRangeError } from './errors.ts';
+import { printable } from './text.ts';
 import { describeRange, inRange, type NumberRange } from './validate.ts';
 
 /** The environment as this package reads it; tests pass their own. */
@@ -67,4 +68,94 @@ export function envOneOf<T extends string>(name: string, allowed: readonly T[], 
 export function envBoolean(name: string, env: Environment = process.env): boolean | undefined {
   const value = envOneOf(name, ['true', 'false'] as const, env);
   return value === undefined ? undefined : value === 'true';
+}
+
+/** What a headers variable must hold, with an example to copy. */
+const HEADERS_EXPECTED = 'comma-separated key=value pairs, percent-encoded (such as "x-tenant=acme,authorization=Bearer%20abc")';
+/** RFC 9110's token: what an HTTP header name may be made of. */
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+/** Controls an HTTP header value cannot carry: CR and LF would split the request, NUL and the rest make Node refuse it. */
+const HEADER_CONTROL = /[\u0000-\u0008\u000a-\u001f\u007f]/;
+/** Past Latin-1: Node writes header values one byte per character and refuses these. */
+const BEYOND_LATIN1 = /[^\u0000-\u00ff]/;
+
+/** A further rule a header must follow (a transport's own), as the problem it finds in `key`/`value`, or undefined. */
+export type HeaderRule = (key: string, value: string) => string | undefined;
+
+/**
+ * HTTP headers as `OTEL_EXPORTER_OTLP_HEADERS` writes them: `key=value` pairs
+ * separated by commas, each side percent-encoded (the W3C Baggage format
+ * without its `;` metadata, so a `;` is part of the value); white space around
+ * a key or value is dropped, an empty entry skipped, a later key wins. Returns
+ * undefined when unset or blank.
+ *
+ * Anything a request could not carry is refused here, at start, rather than
+ * silently dropped or failing every export later: an entry that is not
+ * key=value, a bad percent-encoding, a name that is not an HTTP token, a value
+ * with a control character (CR, LF, NUL…) or past Latin-1, and what `rule`
+ * finds. The error names the variable, the entry and the way out, and shows
+ * the variable with every value masked: a header often carries a secret.
+ */
+export function envHeaders(name: string, env: Environment = process.env, rule?: HeaderRule): Record<string, string> | undefined {
+  const raw = envRaw(name, env);
+  if (raw === undefined) return undefined;
+  const refuse = (problem: string) =>
+    new OptionRangeError('EENVIRONMENT', `conductor-health: environment variable ${name} must be ${HEADERS_EXPECTED}, got ${maskHeaderValues(raw)} (values masked): ${problem}`);
+  const headers: Record<string, string> = {};
+  const entries = raw.split(',');
+  for (const [i, entry] of entries.entries()) {
+    if (entry.trim() === '') continue;
+    const equals = entry.indexOf('=');
+    const rawKey = entry.slice(0, Math.max(equals, 0)).trim();
+    if (rawKey === '') {
+      throw refuse(`entry ${i + 1} of ${entries.length} is not key=value; give each header as name=value, and write a "," inside a value as %2C`);
+    }
+    const key = percentDecoded(rawKey);
+    const shownKey = JSON.stringify(printableKey(key ?? rawKey));
+    if (key === undefined) throw refuse(`the name ${shownKey} is not valid percent-encoding; write a literal "%" as %25`);
+    if (!HEADER_NAME.test(key)) throw refuse(`the name ${shownKey} is not an HTTP header name (letters, digits and !#$%&'*+-.^_\`|~ only); rename it`);
+    const value = percentDecoded(entry.slice(equals + 1).trim());
+    if (value === undefined) {
+      throw refuse(`the value of ${shownKey} is not valid percent-encoding (a "%" starts two hex digits of UTF-8); write a literal "%" as %25`);
+    }
+    if (HEADER_CONTROL.test(value)) {
+      throw refuse(`the value of ${shownKey} holds a control character (CR, LF, NUL or another), which a header cannot carry; remove it`);
+    }
+    if (BEYOND_LATIN1.test(value)) {
+      throw refuse(`the value of ${shownKey} holds a character past U+00FF, which a header cannot carry; remove it`);
+    }
+    const problem = rule?.(key, value);
+    if (problem !== undefined) throw refuse(problem);
+    headers[key] = value;
+  }
+  return headers;
+}
+
+/** `text` percent-decoded, or undefined when it is not valid percent-encoding of UTF-8. */
+function percentDecoded(text: string): string | undefined {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return undefined;
+  }
+}
+
+/** A header name as an error may show it: printable, at most 40 characters. */
+function printableKey(key: string): string {
+  const shown = printable(key);
+  return shown.length > 40 ? `${shown.slice(0, 40)}…` : shown;
+}
+
+/** The variable as an error may show it: each entry's key kept, every value `***`, quoted and cut at 80 characters. */
+function maskHeaderValues(raw: string): string {
+  const masked = raw
+    .split(',')
+    .map((entry) => {
+      if (entry.trim() === '') return entry;
+      const equals = entry.indexOf('=');
+      // An entry with no "=" may be a bare secret (a token missing its key): mask all of it.
+      return equals <= 0 ? '***' : `${printableKey(entry.slice(0, equals).trim())}=***`;
+    })
+    .join(',');
+  return JSON.stringify(masked.length > 80 ? `${masked.slice(0, 80)}…` : masked);
 }

@@ -3,7 +3,7 @@ import { OTLPTraceExporter as JsonTraceExporter } from '@opentelemetry/exporter-
 import { OTLPTraceExporter as ProtobufTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace';
 import { shortMessage } from '../core/failure.ts';
-import { envNumber, envOneOf, envRaw, envText, type Environment } from '../common/env.ts';
+import { envHeaders, envNumber, envOneOf, envRaw, envText, type Environment, type HeaderRule } from '../common/env.ts';
 import { OptionRangeError } from '../common/errors.ts';
 import { describeValue, isHttpUrl } from '../common/validate.ts';
 import { LogLimiter } from '../common/log-limiter.ts';
@@ -22,6 +22,11 @@ export interface OtlpTraceSettings {
   compression: 'gzip' | 'none';
   /** Bound on one export, retries included. */
   timeoutMillis: number;
+  /**
+   * Sent with every export (gRPC metadata over gRPC): `OTEL_EXPORTER_OTLP_HEADERS`
+   * with `OTEL_EXPORTER_OTLP_TRACES_HEADERS` over it, key by key; empty when neither is set.
+   */
+  headers: Record<string, string>;
 }
 
 /** The specification's default bound on one export (`OTEL_EXPORTER_OTLP_TIMEOUT`). */
@@ -38,8 +43,9 @@ export const EXPORT_FAILURE_LOG_INTERVAL_MS = 60_000;
  * endpoint is set anywhere: then spans are not exported.
  *
  * `maxTimeoutMs` caps the export timeout so that shutdown stays bounded.
- * Headers (`OTEL_EXPORTER_OTLP_[TRACES_]HEADERS`) and certificates are read
- * by the exporter itself.
+ * Headers are read and checked here, and a header no request could carry is
+ * refused like any bad variable (see `envHeaders`); certificates are read by
+ * the exporter itself.
  */
 export function otlpTraceSettings(
   options: { endpoint?: string | undefined; protocol?: OtlpProtocol | undefined },
@@ -63,8 +69,24 @@ export function otlpTraceSettings(
 
   const compression = envOneOf(tracesOrGeneral('COMPRESSION', env), ['gzip', 'none'] as const, env) ?? 'none';
   const timeout = envNumber(tracesOrGeneral('TIMEOUT', env), { min: 1, integer: true }, env) ?? DEFAULT_TIMEOUT_MS;
-  return { protocol, url, compression, timeoutMillis: Math.min(timeout, maxTimeoutMs) };
+  // The exporter would merge the two the same way, but drop what it cannot parse without a word.
+  const rule = protocol === 'grpc' ? grpcMetadataRule : undefined;
+  const headers = { ...envHeaders('OTEL_EXPORTER_OTLP_HEADERS', env, rule), ...envHeaders('OTEL_EXPORTER_OTLP_TRACES_HEADERS', env, rule) };
+  return { protocol, url, compression, timeoutMillis: Math.min(timeout, maxTimeoutMs), headers };
 }
+
+/**
+ * What gRPC metadata adds to an HTTP header: grpc-js lower-cases the key and
+ * throws, quoting the value, for a key outside [0-9a-z_.-], a `-bin` key
+ * given text, or a value outside printable ASCII.
+ */
+const grpcMetadataRule: HeaderRule = (key, value) => {
+  const shown = JSON.stringify(key);
+  if (!/^[0-9a-z_.-]+$/.test(key.toLowerCase())) return `the name ${shown} is not a gRPC metadata key (letters, digits, "_", "." and "-" only); rename it`;
+  if (key.toLowerCase().endsWith('-bin')) return `the name ${shown} ends in -bin, which gRPC keeps for binary values; rename it`;
+  if (!/^[ -~]*$/.test(value)) return `the value of ${shown} holds a character gRPC metadata cannot carry (printable ASCII only); remove it`;
+  return undefined;
+};
 
 /**
  * The exporter for `settings`, wrapped so that a collector that cannot be
@@ -75,15 +97,22 @@ export function otlpTraceSettings(
 export async function createTraceExporter(settings: OtlpTraceSettings, logger: Logger): Promise<SpanExporter> {
   // The exporters type compression as an enum of these same two strings.
   const config = { url: settings.url, compression: settings.compression as never, timeoutMillis: settings.timeoutMillis };
+  // Headers are given explicitly: what the exporter would read from the environment
+  // itself comes second, key by key, and holds nothing these do not.
   let exporter: SpanExporter;
   if (settings.protocol === 'grpc') {
     // gRPC pulls in @grpc/grpc-js: load it only when asked for.
-    const { OTLPTraceExporter } = await import('@opentelemetry/exporter-trace-otlp-grpc');
-    exporter = new OTLPTraceExporter(config);
+    const [{ OTLPTraceExporter }, { createEmptyMetadata }] = await Promise.all([
+      import('@opentelemetry/exporter-trace-otlp-grpc'),
+      import('@opentelemetry/otlp-grpc-exporter-base'),
+    ]);
+    const metadata = createEmptyMetadata();
+    for (const [key, value] of Object.entries(settings.headers)) metadata.set(key, value);
+    exporter = new OTLPTraceExporter({ ...config, metadata });
   } else if (settings.protocol === 'http/json') {
-    exporter = new JsonTraceExporter(config);
+    exporter = new JsonTraceExporter({ ...config, headers: settings.headers });
   } else {
-    exporter = new ProtobufTraceExporter(config);
+    exporter = new ProtobufTraceExporter({ ...config, headers: settings.headers });
   }
   return new ReportingExporter(exporter, `${settings.protocol} ${maskSecrets(settings.url)}`, logger);
 }

@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { envBoolean, envNumber, envOneOf, envRatio, envText } from '../../src/common/env.ts';
+import { envBoolean, envHeaders, envNumber, envOneOf, envRatio, envText } from '../../src/common/env.ts';
 import { isConductorHealthError } from '../../src/common/errors.ts';
 
 describe('the environment reader', () => {
@@ -34,5 +34,24 @@ describe('the environment reader', () => {
   it('trims text and treats blank as unset', () => {
     assert.equal(envText('T', { T: '  host  ' }), 'host');
     assert.equal(envText('T', { T: '\t' }), undefined);
+  });
+
+  it('reads headers as percent-encoded key=value pairs, blank as unset', () => {
+    assert.deepEqual(envHeaders('H', { H: ' a=1 ,, b%2Dc = x%2Cy ,d=,e=f=g;h ' }), { a: '1', 'b-c': 'x,y', d: '', e: 'f=g;h' });
+    assert.equal(envHeaders('H', { H: ' ' }), undefined);
+    assert.deepEqual(envHeaders('H', { H: 'a=1,a=2' }), { a: '2' }, 'a later key wins');
+  });
+
+  it('refuses a header with the problem the further rule finds, masking values', () => {
+    const rule = (key: string) => (key === 'bad' ? 'the name "bad" is refused; rename it' : undefined);
+    assert.deepEqual(envHeaders('H', { H: 'ok=1' }, rule), { ok: '1' });
+    assert.throws(() => envHeaders('H', { H: 'ok=secret1,bad=secret2' }, rule), {
+      code: 'EENVIRONMENT',
+      message: 'conductor-health: environment variable H must be comma-separated key=value pairs, percent-encoded (such as "x-tenant=acme,authorization=Bearer%20abc"), got "ok=***,bad=***" (values masked): the name "bad" is refused; rename it',
+    });
+  });
+
+  it('masks an entry with no "=" whole: it may be a bare token', () => {
+    assert.throws(() => envHeaders('H', { H: 'a=1,Bearer secret' }), (error: Error) => error.message.includes('got "a=***,***"') && !error.message.includes('secret'));
   });
 });

@@ -5,6 +5,7 @@ import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider, type Readabl
 import { EXPORT_FAILURE_LOG_INTERVAL_MS, ReportingExporter, createTraceExporter, otlpTraceSettings } from '../../src/telemetry/otlp.ts';
 import { maskSecrets } from '../../src/common/text.ts';
 import { trace } from '@opentelemetry/api';
+import { createServer as createHttp2Server, type IncomingHttpHeaders } from 'node:http2';
 import { silentLogger } from '../../src/common/logger.ts';
 import { startTelemetry } from '../../src/telemetry/start-telemetry.ts';
 import { startOtlpReceiver } from '../helpers/otlp-receiver.ts';
@@ -26,6 +27,7 @@ describe('otlpTraceSettings, as the OTLP exporter specification defines them', (
       url: 'http://collector:4318/v1/traces',
       compression: 'none',
       timeoutMillis: BOUND,
+      headers: {},
     });
     assert.equal(otlpTraceSettings({}, 60_000, { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:4318' })?.timeoutMillis, 10_000);
   });
@@ -49,7 +51,14 @@ describe('otlpTraceSettings, as the OTLP exporter specification defines them', (
       OTEL_EXPORTER_OTLP_TIMEOUT: '3000',
       OTEL_EXPORTER_OTLP_TRACES_TIMEOUT: '1500',
     });
-    assert.deepEqual(got, { protocol: 'http/json', url: 'http://c:4318/v1/traces', compression: 'gzip', timeoutMillis: 1_500 });
+    assert.deepEqual(got, { protocol: 'http/json', url: 'http://c:4318/v1/traces', compression: 'gzip', timeoutMillis: 1_500, headers: {} });
+  });
+
+  it('matches the protocol and compression without regard to case, as the specification says for enum values', () => {
+    const got = settings({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:4318', OTEL_EXPORTER_OTLP_PROTOCOL: 'HTTP/PROTOBUF', OTEL_EXPORTER_OTLP_TRACES_COMPRESSION: 'GZip' });
+    assert.equal(got?.protocol, 'http/protobuf');
+    assert.equal(got?.compression, 'gzip');
+    assert.equal(settings({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:4317', OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: 'GRPC' })?.url, 'http://c:4317', 'gRPC, so no /v1/traces');
   });
 
   it('lets values passed in code win over the environment', () => {
@@ -76,6 +85,56 @@ describe('otlpTraceSettings, as the OTLP exporter specification defines them', (
       () => settings({ OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'ftp://user:hunter2@c/' }),
       (error: Error) => !error.message.includes('hunter2') && error.message.includes('user:***@'),
     );
+  });
+});
+
+describe('otlpTraceSettings: the headers variables', () => {
+  const endpoint = { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:4318' };
+
+  it('decodes both, the traces-specific one winning key by key', () => {
+    const got = settings({ ...endpoint, OTEL_EXPORTER_OTLP_HEADERS: 'x-tenant=general, x-team = sre ,', OTEL_EXPORTER_OTLP_TRACES_HEADERS: 'x-tenant=traces%20only,api-key=a=b;c' });
+    assert.deepEqual(got?.headers, { 'x-tenant': 'traces only', 'x-team': 'sre', 'api-key': 'a=b;c' });
+  });
+
+  // Each was dropped without a word (bad encoding) or failed every export later (a control character).
+  const refused: Array<[what: string, value: string, problem: RegExp]> = [
+    ['a bad percent-encoding', 'x-team=sre,authorization=Bearer%zzhunter2', /the value of "authorization" is not valid percent-encoding .*; write a literal "%" as %25$/],
+    ['bytes that are not UTF-8', 'authorization=hunter2%FF', /the value of "authorization" is not valid percent-encoding/],
+    ['an encoded CR LF', 'authorization=hunter2%0D%0AX-Injected:%201', /the value of "authorization" holds a control character \(CR, LF, NUL or another\), which a header cannot carry; remove it$/],
+    ['an encoded NUL', 'authorization=hunter2%00', /the value of "authorization" holds a control character/],
+    ['a raw LF', 'authorization=hunter2\nx', /the value of "authorization" holds a control character/],
+    ['a character past Latin-1', 'authorization=hunter2%E2%82%AC', /the value of "authorization" holds a character past U\+00FF/],
+    ['an entry that is not key=value', 'authorization=Bearer hunter2,hunter3', /entry 2 of 2 is not key=value; give each header as name=value, and write a "," inside a value as %2C$/],
+    ['a name that is not an HTTP token', 'x tenant=hunter2', /the name "x tenant" is not an HTTP header name .*; rename it$/],
+  ];
+  for (const name of ['OTEL_EXPORTER_OTLP_HEADERS', 'OTEL_EXPORTER_OTLP_TRACES_HEADERS']) {
+    for (const [what, value, problem] of refused) {
+      it(`refuses ${what} in ${name}, naming the variable and masking every value`, () => {
+        assert.throws(() => settings({ ...endpoint, [name]: value }), (error: Error & { code?: string }) => {
+          assert.ok(error instanceof RangeError);
+          assert.equal(error.code, 'EENVIRONMENT');
+          assert.match(error.message, new RegExp(`^conductor-health: environment variable ${name} must be comma-separated key=value pairs, percent-encoded \\(such as "x-tenant=acme,authorization=Bearer%20abc"\\), got "[^"]*" \\(values masked\\): `));
+          assert.match(error.message, problem);
+          assert.ok(!/hunter/.test(error.message), `no value shown: ${error.message}`);
+          return true;
+        });
+      });
+    }
+  }
+
+  it('shows the keys and masks the values', () => {
+    assert.throws(() => settings({ ...endpoint, OTEL_EXPORTER_OTLP_HEADERS: 'x-team=sre,authorization=Bearer%zz' }), {
+      message: /got "x-team=\*\*\*,authorization=\*\*\*" \(values masked\)/,
+    });
+  });
+
+  it('over gRPC, also refuses what gRPC metadata cannot carry, before grpc-js would throw quoting the value', () => {
+    const grpc = { ...endpoint, OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' };
+    assert.deepEqual(settings({ ...grpc, OTEL_EXPORTER_OTLP_HEADERS: 'X-Tenant=acme' })?.headers, { 'X-Tenant': 'acme' });
+    assert.throws(() => settings({ ...grpc, OTEL_EXPORTER_OTLP_HEADERS: 'x-key=hunter2%09' }), /the value of "x-key" holds a character gRPC metadata cannot carry \(printable ASCII only\); remove it$/);
+    assert.throws(() => settings({ ...grpc, OTEL_EXPORTER_OTLP_HEADERS: 'x!key=hunter2' }), /the name "x!key" is not a gRPC metadata key/);
+    assert.throws(() => settings({ ...grpc, OTEL_EXPORTER_OTLP_HEADERS: 'x-key-bin=hunter2' }), /the name "x-key-bin" ends in -bin/);
+    assert.doesNotThrow(() => settings({ ...endpoint, OTEL_EXPORTER_OTLP_HEADERS: 'x!key=tab%09ok' }), 'HTTP takes both');
   });
 });
 
@@ -143,7 +202,7 @@ describe('ReportingExporter: a collector that cannot be reached is not silent', 
   it('names the real exporter’s endpoint with its password masked when the port is closed', async () => {
     const logger = recordingLogger();
     const port = await freePort();
-    const exporter = await createTraceExporter({ protocol: 'http/json', url: `http://user:hunter2@127.0.0.1:${port}/v1/traces`, compression: 'none', timeoutMillis: 2_000 }, logger);
+    const exporter = await createTraceExporter({ protocol: 'http/json', url: `http://user:hunter2@127.0.0.1:${port}/v1/traces`, compression: 'none', timeoutMillis: 2_000, headers: {} }, logger);
     const finished = new InMemorySpanExporter();
     new TracerProvider({ spanProcessors: [new SimpleSpanProcessor({ exporter: finished })] }).getTracer('test').startSpan('health_check').end();
     const result = await new Promise<ExportResult>((resolve) => exporter.export(finished.getFinishedSpans(), resolve));
@@ -155,21 +214,36 @@ describe('ReportingExporter: a collector that cannot be reached is not silent', 
   });
 });
 
+/** Runs `use` with `values` in process.env (startTelemetry reads the real environment), then puts it back. */
+async function withEnv<T>(values: Record<string, string>, use: () => Promise<T>): Promise<T> {
+  const saved = Object.keys(values).map((name) => [name, process.env[name]] as const);
+  Object.assign(process.env, values);
+  try {
+    return await use();
+  } finally {
+    for (const [name, value] of saved) {
+      if (value === undefined) delete process.env[name];
+      else process.env[name] = value;
+    }
+  }
+}
+
+/** Starts telemetry exporting to `receiver`, ends one span and shuts down (which flushes it). */
+async function exportOneSpan(options: Parameters<typeof startTelemetry>[0]): Promise<void> {
+  const telemetry = await startTelemetry({ startServer: false, hostMetrics: false, logger: silentLogger, ...options });
+  trace.getTracer('test').startSpan('health_check').end();
+  await telemetry.shutdown();
+}
+
 describe('startTelemetry on the wire: the OTLP variables reach the request', () => {
   it('sends OTEL_EXPORTER_OTLP_HEADERS (traces-specific ones winning) with gzip and the protocol’s content type', async () => {
-    const names = ['OTEL_EXPORTER_OTLP_HEADERS', 'OTEL_EXPORTER_OTLP_TRACES_HEADERS', 'OTEL_EXPORTER_OTLP_COMPRESSION'];
-    const saved = names.map((n) => process.env[n]);
-    Object.assign(process.env, { OTEL_EXPORTER_OTLP_HEADERS: 'x-tenant=general,x-team=sre', OTEL_EXPORTER_OTLP_TRACES_HEADERS: 'x-tenant=traces%20only', OTEL_EXPORTER_OTLP_COMPRESSION: 'gzip' });
     const receiver = await startOtlpReceiver();
     try {
-      for (const protocol of ['http/json', 'http/protobuf'] as const) {
-        const telemetry = await startTelemetry({ startServer: false, hostMetrics: false, otlpEndpoint: receiver.url, otlpProtocol: protocol, logger: silentLogger });
-        trace.getTracer('test').startSpan('health_check').end();
-        await telemetry.shutdown();
-      }
+      await withEnv({ OTEL_EXPORTER_OTLP_HEADERS: 'x-tenant=general,x-team=sre', OTEL_EXPORTER_OTLP_TRACES_HEADERS: 'x-tenant=traces%20only', OTEL_EXPORTER_OTLP_COMPRESSION: 'gzip' }, async () => {
+        for (const protocol of ['http/json', 'http/protobuf'] as const) await exportOneSpan({ otlpEndpoint: receiver.url, otlpProtocol: protocol });
+      });
     } finally {
       await receiver.close();
-      names.forEach((n, i) => (saved[i] === undefined ? delete process.env[n] : (process.env[n] = saved[i])));
     }
     const requests = receiver.received.filter((r) => r.path === '/v1/traces');
     assert.deepEqual(requests.map((r) => r.contentType), ['application/json', 'application/x-protobuf']);
@@ -178,5 +252,77 @@ describe('startTelemetry on the wire: the OTLP variables reach the request', () 
       assert.equal(request.headers['x-tenant'], 'traces only');
       assert.equal(request.headers['x-team'], 'sre');
     }
+  });
+
+  it('reads the protocol and compression variables without regard to case', async () => {
+    const receiver = await startOtlpReceiver();
+    try {
+      await withEnv({ OTEL_EXPORTER_OTLP_PROTOCOL: 'HTTP/JSON', OTEL_EXPORTER_OTLP_COMPRESSION: 'GZIP' }, () => exportOneSpan({ otlpEndpoint: receiver.url }));
+    } finally {
+      await receiver.close();
+    }
+    const [request] = receiver.received.filter((r) => r.path === '/v1/traces');
+    assert.equal(request?.contentType, 'application/json');
+    assert.equal(request?.contentEncoding, 'gzip');
+  });
+
+  it('sends the headers it parsed itself, not the exporter’s reading of the variable (which cuts a value at ";")', async () => {
+    const receiver = await startOtlpReceiver();
+    try {
+      await withEnv({ OTEL_EXPORTER_OTLP_HEADERS: 'api-key=abc;def' }, () => exportOneSpan({ otlpEndpoint: receiver.url, otlpProtocol: 'http/json' }));
+    } finally {
+      await receiver.close();
+    }
+    const [request] = receiver.received.filter((r) => r.path === '/v1/traces');
+    assert.equal(request?.headers['api-key'], 'abc;def');
+  });
+
+  it('sends them as gRPC metadata over grpc', async () => {
+    // gRPC is HTTP/2: a bare server sees the metadata as request headers and answers an empty ExportTraceServiceResponse.
+    const seen: IncomingHttpHeaders[] = [];
+    const server = createHttp2Server((request, response) => {
+      seen.push(request.headers);
+      request.resume();
+      response.writeHead(200, { 'content-type': 'application/grpc' });
+      response.addTrailers({ 'grpc-status': '0' });
+      response.end(Buffer.alloc(5));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const url = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+      await withEnv({ OTEL_EXPORTER_OTLP_HEADERS: 'X-Tenant=acme,api-key=abc;def' }, () => exportOneSpan({ otlpEndpoint: url, otlpProtocol: 'grpc' }));
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
+    assert.equal(seen.length, 1);
+    assert.equal(seen[0]!['x-tenant'], 'acme');
+    assert.equal(seen[0]!['api-key'], 'abc;def');
+  });
+
+  it('gives the exporter the settings’ headers, whatever the environment holds', async () => {
+    const receiver = await startOtlpReceiver();
+    try {
+      const exporter = await createTraceExporter({ protocol: 'http/json', url: receiver.tracesUrl, compression: 'none', timeoutMillis: 2_000, headers: { 'x-tenant': 'from-settings' } }, silentLogger);
+      const finished = new InMemorySpanExporter();
+      new TracerProvider({ spanProcessors: [new SimpleSpanProcessor({ exporter: finished })] }).getTracer('test').startSpan('health_check').end();
+      await new Promise<ExportResult>((resolve) => exporter.export(finished.getFinishedSpans(), resolve));
+      await exporter.shutdown();
+    } finally {
+      await receiver.close();
+    }
+    assert.equal(receiver.received.find((r) => r.path === '/v1/traces')?.headers['x-tenant'], 'from-settings');
+  });
+
+  it('refuses a bad headers variable at start, naming it, and leaves nothing running', async () => {
+    await withEnv({ OTEL_EXPORTER_OTLP_TRACES_HEADERS: 'authorization=Bearer%zzhunter2' }, async () => {
+      await assert.rejects(startTelemetry({ startServer: false, hostMetrics: false, otlpEndpoint: 'http://127.0.0.1:4318', logger: silentLogger }), (error: Error & { code?: string }) => {
+        assert.equal(error.code, 'EENVIRONMENT');
+        assert.match(error.message, /environment variable OTEL_EXPORTER_OTLP_TRACES_HEADERS must be .* got "authorization=\*\*\*" \(values masked\): the value of "authorization" is not valid percent-encoding/);
+        assert.ok(!error.message.includes('hunter2'));
+        return true;
+      });
+    });
+    const telemetry = await startTelemetry({ startServer: false, hostMetrics: false, logger: silentLogger });
+    await telemetry.shutdown();
   });
 });
