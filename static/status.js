@@ -1,12 +1,12 @@
 // Keeps the server-rendered status page current from its event stream
-// (src/status-page.ts). It builds the same markup as src/status-html.ts, with
+// (src/http/status-page/). It builds the same markup as status-html.ts, with
 // DOM calls and textContent only: no HTML from data, no inline handlers.
 'use strict';
 
 (() => {
   const SVG = 'http://www.w3.org/2000/svg';
   const WORDS = { healthy: 'Healthy', degraded: 'Degraded', unhealthy: 'Unhealthy' };
-  // The letters of STATUS_LETTERS in src/status-view.ts.
+  // The letters of STATUS_LETTERS in src/http/status-page/status-view.ts.
   const RESULTS = { s: 'success', f: 'failure', t: 'timeout', r: 'rejected' };
   const W = 120;
   const H = 28;
@@ -164,19 +164,37 @@
   function onSnapshot(s) {
     historySize = s.historySize;
     showSummary(s);
-    rows = s.platforms.map((view, i) => {
-      const tr = document.createElement('tr');
-      fillRow(tr, view, i);
-      return { tr, view };
-    });
+    rows = s.platforms.map(newRow);
     rowsBody.replaceChildren(...rows.map((r) => r.tr));
     timeline.replaceChildren();
     addTransitions(s.transitions);
     showCounts();
   }
 
+  function newRow(view, i) {
+    const tr = document.createElement('tr');
+    fillRow(tr, view, i);
+    return { tr, view };
+  }
+
+  /** Rows that went (indices before the update), then rows that came (indices after it), both ascending. */
+  function changeRows(removed, added) {
+    for (let k = removed.length - 1; k >= 0; k -= 1) {
+      const [row] = rows.splice(removed[k], 1);
+      if (row) row.tr.remove();
+    }
+    for (const { i, ...view } of added) {
+      const row = newRow(view, i);
+      rowsBody.insertBefore(row.tr, rows[i] ? rows[i].tr : null);
+      rows.splice(i, 0, row);
+    }
+    // Rows after a change moved: their index is what updates address.
+    rows.forEach((row, i) => (row.tr.dataset.i = String(i)));
+  }
+
   function onUpdate(u) {
     showSummary(u);
+    if (u.removed || u.added) changeRows(u.removed || [], u.added || []);
     const touched = new Set();
     // New checks come as columns; a row's last result is its newest check.
     const c = u.checks;
@@ -223,7 +241,13 @@
   };
 
   const source = new EventSource('events');
+  // Updates apply to a snapshot. Coming back, the EventSource sends the id of
+  // the last event it got, and the server answers with what the page missed
+  // or a new snapshot: what the page holds stays consistent across reconnects.
   let live = false;
+  // The server ends every stream at its age with 'bye': the reconnect that
+  // follows is routine, not a lost server.
+  let bye = false;
   source.addEventListener('snapshot', handle((s) => {
     live = true;
     onSnapshot(s);
@@ -231,12 +255,14 @@
   source.addEventListener('update', handle((u) => {
     if (live) onUpdate(u);
   }));
+  source.addEventListener('bye', () => (bye = true));
   source.addEventListener('open', () => {
+    bye = false;
     connection.textContent = 'live';
     connection.className = 'connection connection-live';
   });
   source.addEventListener('error', () => {
-    live = false;
+    if (bye && source.readyState !== EventSource.CLOSED) return;
     connection.textContent = source.readyState === EventSource.CLOSED ? 'disconnected (reload to retry)' : 'reconnecting…';
     connection.className = 'connection connection-lost';
   });

@@ -73,7 +73,8 @@ export interface StreamRefusal {
  */
 export function holdForStream(response: ServerResponse): StreamRefusal | undefined {
   const places = response.socket ? placesOf.get(response.socket) : undefined;
-  if (places === undefined) return undefined;
+  // A response already closed would never release its place.
+  if (places === undefined || response.destroyed || response.socket!.destroyed) return undefined;
   if (places.held >= places.max) return { streams: places.max, connections: places.of };
   places.held += 1;
   let released = false;

@@ -1,19 +1,30 @@
 /**
- * What the open status pages are sent: a snapshot when a page connects (or
- * the set of platforms changed), then every `updateIntervalMs` the checks
- * and transitions since the last update. It listens to the monitor only
- * while a stream is open, and its timer never keeps the process alive.
+ * What the open status pages are sent: a snapshot when a page connects, then
+ * every `updateIntervalMs` the checks and transitions since the last update,
+ * with the rows that came and went when platforms are registered or removed.
+ * Every snapshot and update has an id: a page the server ended (see
+ * {@link EventStreams}) comes back with the last one it got and receives the
+ * updates it missed, not a snapshot. It listens to the monitor only while a
+ * stream is open (or expected back), and its timer never keeps the process alive.
  */
+import { randomUUID } from 'node:crypto';
 import type { BreakerStateChange } from '../../breaker/state.ts';
 import { RingBuffer } from '../../common/ring-buffer.ts';
 import type { HealthMonitor } from '../../monitor/health-monitor.ts';
-import type { CheckSample, HealthCheckResult } from '../../monitor/report.ts';
-import { HEARTBEAT, encodeEvent, type EventStreams } from './event-streams.ts';
-import { appendChecks, platformViewOf, rowChange, snapshotOf, summaryOf, transitionViewOf, type CheckColumns, type PlatformView, type RowChange } from './status-view.ts';
+import type { CheckSample, HealthCheckResult, HealthReport } from '../../monitor/report.ts';
+import { HEARTBEAT, RETURN_GRACE_MS, encodeEvent, type EventStreams } from './event-streams.ts';
+import { PageRows } from './page-rows.ts';
+import { appendChecks, platformViewOf, snapshotOf, summaryOf, transitionViewOf, type CheckColumns, type PlatformView, type RowChange } from './status-view.ts';
 
 const HEARTBEAT_MS = 10_000;
 /** How long a page's EventSource waits before reconnecting. */
 const RETRY = Buffer.from('retry: 2000\n');
+/**
+ * Updates kept for pages coming back: as many as are sent while one is
+ * expected back, plus two, and at most 64 (below an interval of ~160 ms a
+ * page coming back late gets a snapshot instead).
+ */
+const recentUpdates = (intervalMs: number) => Math.min(64, Math.ceil(RETURN_GRACE_MS / intervalMs) + 2);
 
 export class StatusFeed {
   readonly #monitor: HealthMonitor;
@@ -25,14 +36,18 @@ export class StatusFeed {
   /** Transitions since the last update, as many as the monitor's transition history keeps. */
   #transitions: RingBuffer<BreakerStateChange>;
   #dirty = false;
-  /** Row index of each platform in the last snapshot sent; updates address rows by it. */
-  #rows = new Map<string, number>();
-  /** Each row as the pages have it, so an update carries only what changed. */
-  #sent: PlatformView[] = [];
+  /** The rows as the pages have them. */
+  readonly #rows: PageRows;
   /** The snapshot event, built at most once between two updates. */
   #snapshot: Buffer | undefined;
   /** `performance.now()` of the last write: the heartbeat runs on the monotonic clock, so a wall-clock step cannot pause it. */
   #lastWrite = 0;
+  /** Names the ids of this period of following: an id from an earlier one (or another process) never matches. */
+  #period = '';
+  /** Updates sent in this period; the id of the last. */
+  #seq = 0;
+  /** The latest updates, the newest numbered {@link #seq}. */
+  #recent: RingBuffer<Buffer>;
 
   readonly #onCheck = (result: HealthCheckResult) => {
     let ring = this.#checks.get(result.platform);
@@ -50,9 +65,11 @@ export class StatusFeed {
     this.#monitor = monitor;
     this.#intervalMs = intervalMs;
     this.#transitions = new RingBuffer(monitor.transitionHistorySize);
+    this.#rows = new PageRows((platform) => monitor.getBreaker(platform));
+    this.#recent = new RingBuffer(recentUpdates(intervalMs));
   }
 
-  /** Starts updating `streams`, or stops when undefined (no stream open). */
+  /** Starts updating `streams`, or stops when undefined (no stream open or expected back). */
   follow(streams: EventStreams | undefined): void {
     if (streams === this.#streams) return;
     this.#streams = streams;
@@ -62,6 +79,10 @@ export class StatusFeed {
       this.#monitor.on('degraded', this.#onDegraded);
       this.#timer = setInterval(() => this.#update(), this.#intervalMs);
       this.#timer.unref();
+      // Changes made while nobody followed were never sent: no id from before may resume.
+      this.#period = randomUUID().slice(0, 8);
+      this.#seq = 0;
+      this.#recent = new RingBuffer(this.#recent.capacity);
     } else {
       this.#monitor.off('check', this.#onCheck);
       this.#monitor.off('transition', this.#onTransition);
@@ -73,8 +94,14 @@ export class StatusFeed {
     }
   }
 
-  /** The snapshot a new stream starts with; consistent with the updates that follow it. */
-  snapshotEvent(): Buffer {
+  /**
+   * The first bytes of a new stream: the updates since `lastEventId` when the
+   * page comes back with one this feed still holds, else a snapshot
+   * consistent with the updates that follow it.
+   */
+  firstEvents(lastEventId: string | undefined): Buffer {
+    const missed = this.#since(lastEventId);
+    if (missed) return Buffer.concat([RETRY, ...missed]);
     if (this.#snapshot === undefined) {
       // Send what is pending to the pages already open, so the snapshot and
       // the next update do not both carry the same checks.
@@ -84,12 +111,20 @@ export class StatusFeed {
     return Buffer.concat([RETRY, this.#snapshot]);
   }
 
+  /** The updates after `id`, if it is one of this period and every one since is still held. */
+  #since(id: string | undefined): Buffer[] | undefined {
+    const [period, n] = id?.split('-') ?? [];
+    const seen = Number(n);
+    if (period !== this.#period || !Number.isSafeInteger(seen) || seen > this.#seq) return undefined;
+    const missed = this.#seq - seen;
+    return missed > this.#recent.length ? undefined : this.#recent.toArray().slice(this.#recent.length - missed);
+  }
+
   #buildSnapshot(): Buffer {
     const report = this.#monitor.report({ history: true });
-    this.#rows = new Map(report.platforms.map((p, i) => [p.platform, i]));
     const snapshot = snapshotOf(report, Date.now(), this.#monitor.historySize);
-    this.#sent = snapshot.platforms;
-    return encodeEvent('snapshot', JSON.stringify(snapshot));
+    this.#rows.reset(report.platforms, snapshot.platforms);
+    return encodeEvent('snapshot', JSON.stringify(snapshot), this.#id());
   }
 
   #update(): void {
@@ -102,38 +137,50 @@ export class StatusFeed {
       return;
     }
     const report = this.#monitor.report();
-    const sameRows = report.platforms.length === this.#rows.size && report.platforms.every((p, i) => this.#rows.get(p.platform) === i);
-    if (!sameRows) {
-      // Platforms came or went: every page starts over from a fresh snapshot.
-      this.#clearPending();
-      this.#snapshot = this.#buildSnapshot();
-      this.#write(streams, this.#snapshot);
-      return;
-    }
+    // A new row comes with its recent checks, which only the report with history has.
+    let full: HealthReport | undefined;
+    const set = this.#rows.follow(report.platforms, (i) => {
+      full ??= this.#monitor.report({ history: true });
+      return platformViewOf(full.platforms[i]!, full.platforms[i]!.history ?? []);
+    });
+    const added = new Set(set?.added);
     const checks: CheckColumns = { row: [], status: '', ms: [], at: [] };
     const touched = new Set<number>();
     for (const [name, samples] of this.#checks) {
-      const i = this.#rows.get(name);
-      if (i === undefined) continue;
+      const i = this.#rows.indexOf(name);
+      if (i === undefined || added.has(i)) continue;
       appendChecks(checks, i, samples.toArray(), now);
       touched.add(i);
     }
     // Transitions also change rows that had no check (OPEN → HALF_OPEN happens on a timer).
     for (const change of transitions) {
-      const i = this.#rows.get(change.platform);
-      if (i !== undefined) touched.add(i);
+      const i = this.#rows.indexOf(change.platform);
+      if (i !== undefined && !added.has(i)) touched.add(i);
     }
     const rows: RowChange[] = [];
     for (const i of touched) {
-      const next = platformViewOf(report.platforms[i]!, []);
-      const change = rowChange(i, this.#sent[i]!, next);
-      this.#sent[i] = next;
+      const change = this.#rows.update(i, platformViewOf(report.platforms[i]!, []));
       if (change) rows.push(change);
     }
-    const update = { ...summaryOf(report, now), checks, rows, transitions: transitions.map(transitionViewOf) };
+    const update = {
+      ...summaryOf(report, now),
+      ...(set && set.removed.length > 0 ? { removed: set.removed } : {}),
+      ...(set && set.added.length > 0 ? { added: set.added.map((i): PlatformView & { i: number } => ({ i, ...this.#rows.view(i) })) } : {}),
+      checks,
+      rows,
+      transitions: transitions.map(transitionViewOf),
+    };
     this.#clearPending();
     this.#snapshot = undefined;
-    this.#write(streams, encodeEvent('update', JSON.stringify(update)));
+    this.#seq += 1;
+    const bytes = encodeEvent('update', JSON.stringify(update), this.#id());
+    this.#recent.push(bytes);
+    this.#write(streams, bytes);
+  }
+
+  /** The id of the state the pages reach with the last update. */
+  #id(): string {
+    return `${this.#period}-${this.#seq}`;
   }
 
   #clearPending(): void {

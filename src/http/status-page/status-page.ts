@@ -48,9 +48,9 @@ const ASSETS: Record<string, string> = {
  * `events` below that path. Read-only: GET and HEAD only.
  */
 export function statusPageHandler(monitor: HealthMonitor, options?: StatusPageOptions): StatusPageHandler {
-  const { maxStreams, maxBufferedBytes, updateIntervalMs } = parseOptions(STATUS_PAGE_OPTIONS, 'status page', options);
+  const { maxStreams, maxBufferedBytes, maxStreamAgeMs, updateIntervalMs } = parseOptions(STATUS_PAGE_OPTIONS, 'status page', options);
   const feed = new StatusFeed(monitor, updateIntervalMs);
-  const streams = new EventStreams({ maxStreams, maxBufferedBytes }, (open) => feed.follow(open > 0 ? streams : undefined));
+  const streams = new EventStreams({ maxStreams, maxBufferedBytes, maxAgeMs: maxStreamAgeMs }, (open) => feed.follow(open > 0 ? streams : undefined));
 
   const handler = ((request: IncomingMessage, response: ServerResponse) => {
     if (!allowMethod(request, response)) return;
@@ -62,7 +62,10 @@ export function statusPageHandler(monitor: HealthMonitor, options?: StatusPageOp
       response.writeHead(200, { ...SECURITY_HEADERS, 'content-type': 'text/html; charset=utf-8' }).end(head ? undefined : html);
     } else if (name === 'events') {
       if (head) response.writeHead(200, { ...SECURITY_HEADERS, 'content-type': 'text/event-stream; charset=utf-8' }).end();
-      else streams.open(request, response, SECURITY_HEADERS, () => feed.snapshotEvent());
+      else {
+        const since = request.headers['last-event-id'];
+        streams.open(request, response, SECURITY_HEADERS, () => feed.firstEvents(typeof since === 'string' ? since : undefined));
+      }
     } else if (Object.hasOwn(ASSETS, name)) {
       response.writeHead(200, { ...SECURITY_HEADERS, 'content-type': ASSETS[name]! }).end(head ? undefined : asset(name));
     } else {

@@ -1,12 +1,13 @@
 import { after, afterEach, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
-import { connect } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { HealthMonitor } from '../../../src/monitor/health-monitor.ts';
 import type { HealthMonitorOptions } from '../../../src/monitor/options.ts';
 import { silentLogger } from '../../../src/common/logger.ts';
 import { sparklineSvg } from '../../../src/http/status-page/status-html.ts';
 import { appendChecks, rowChange, type CheckColumns, type PlatformView } from '../../../src/http/status-page/status-view.ts';
+import { PageRows } from '../../../src/http/status-page/page-rows.ts';
 import { statusPageHandler, type StatusPageHandler } from '../../../src/http/status-page/status-page.ts';
 import type { StatusPageOptions } from '../../../src/http/status-page/options.ts';
 import { maskSecrets } from '../../../src/common/text.ts';
@@ -47,12 +48,18 @@ async function serve(platforms: Record<string, () => boolean>, options: StatusPa
 }
 
 /** Reads Server-Sent Events from `url` until `enough` says so; returns them parsed. */
-async function readEvents(url: string, enough: (events: Array<{ event: string; data: any }>) => boolean): Promise<Array<{ event: string; data: any }>> {
+async function readEvents(
+  url: string,
+  enough: (events: Array<{ event: string; data: any; id?: string }>) => boolean,
+  signal?: AbortSignal,
+  headers: Record<string, string> = {},
+): Promise<Array<{ event: string; data: any; id?: string }>> {
   const controller = new AbortController();
-  const response = await fetch(url, { signal: controller.signal });
+  signal?.addEventListener('abort', () => controller.abort());
+  const response = await fetch(url, { signal: controller.signal, headers });
   assert.equal(response.status, 200);
   assert.match(response.headers.get('content-type')!, /^text\/event-stream/);
-  const events: Array<{ event: string; data: any }> = [];
+  const events: Array<{ event: string; data: any; id?: string }> = [];
   let buffer = '';
   const decoder = new TextDecoder();
   for await (const chunk of response.body!) {
@@ -63,7 +70,8 @@ async function readEvents(url: string, enough: (events: Array<{ event: string; d
       buffer = buffer.slice(end + 2);
       const event = /^event: (.*)$/m.exec(block)?.[1];
       const data = /^data: (.*)$/m.exec(block)?.[1];
-      if (event && data) events.push({ event, data: JSON.parse(data) });
+      const id = /^id: (.*)$/m.exec(block)?.[1];
+      if (event && data) events.push({ event, data: JSON.parse(data), ...(id === undefined ? {} : { id }) });
     }
     if (enough(events)) break;
   }
@@ -167,16 +175,44 @@ describe('the status page handler', () => {
     assert.deepEqual(update.data.transitions.map((t: { name: string; to: string }) => `${t.name}>${t.to}`), ['b>CLOSED', 'c>CLOSED']);
   });
 
-  it('starts a fresh snapshot on every page when platforms come or go', async () => {
-    const { monitor, base } = await serve({ a: () => true }, { updateIntervalMs: 20 });
+  it('sends the rows that came and went, not a new snapshot, when platforms come, go or are registered again', async () => {
+    const ok = () => true;
+    const { monitor, base } = await serve({ a: ok, b: ok, c: ok }, { updateIntervalMs: 20 });
+    // Known before it is scheduled: registered later, it comes between c and d, not at the end.
+    await monitor.checkPlatformHealth('x', ok);
     monitor.start();
-    let registered = false;
+    const steps = [
+      () => (monitor.unregister('b'), monitor.register('d', ok)),
+      () => monitor.register('x', ok),
+      // Registered again, 'a' is another platform (new breaker, no history): its row goes, a new one comes.
+      () => (monitor.unregister('a'), monitor.register('a', ok)),
+    ];
+    const changes = (list: Array<{ event: string; data: any }>) => list.filter((e) => e.event === 'update' && (e.data.added || e.data.removed));
+    // What answered each step: an update with the change, or (before) a whole new snapshot.
+    const answers = (list: Array<{ event: string; data: any }>) => list.slice(1).filter((e) => e.event === 'snapshot' || e.data.added || e.data.removed).length;
     const events = await readEvents(`${base}events`, (list) => {
-      if (!registered) monitor.register('b', () => true);
-      registered = true;
-      return list.filter((e) => e.event === 'snapshot').length === 2;
+      if (answers(list) === 3 - steps.length) steps.shift()?.();
+      return answers(list) === 3;
     });
-    assert.deepEqual(events.at(-1)!.data.platforms.map((p: { name: string }) => p.name), ['a', 'b']);
+    assert.deepEqual(events.map((e) => e.event).filter((e) => e === 'snapshot'), ['snapshot'], 'one snapshot, when the page connected');
+    assert.deepEqual(
+      changes(events).map((e) => ({ removed: e.data.removed, added: e.data.added?.map((r: { i: number; name: string }) => [r.i, r.name]) })),
+      [
+        { removed: [1], added: [[2, 'd']] },
+        { removed: undefined, added: [[2, 'x']] },
+        { removed: [0], added: [[3, 'a']] },
+      ],
+    );
+    // What the page does with them (static/status.js): the rows end as the report has them.
+    let rows: string[] = events[0]!.data.platforms.map((p: { name: string }) => p.name);
+    for (const { data } of events.slice(1)) {
+      rows = rows.filter((_, i) => !(data.removed ?? []).includes(i));
+      for (const { i, name } of data.added ?? []) rows.splice(i, 0, name);
+    }
+    assert.deepEqual(rows, monitor.report().platforms.map((p) => p.platform));
+    const added = changes(events).at(-1)!.data.added[0];
+    assert.equal(added.state, 'CLOSED');
+    assert.equal(added.checks.length, monitor.report({ history: true }).platforms.at(-1)!.history!.length, 'a new row comes with its checks, not the old platform’s');
   });
 
   it('answers 503 past maxStreams, and takes a stream again once one closes', async () => {
@@ -235,7 +271,7 @@ describe('the status page handler', () => {
     assert.equal(monitor.listenerCount('check'), 0);
     assert.equal(page.streams, 0);
     const text = await response.text();
-    assert.match(text, /^retry: 2000\nevent: snapshot\n/, 'the stream ended after its snapshot');
+    assert.match(text, /^retry: 2000\nid: [0-9a-f]{8}-\d+\nevent: snapshot\n/, 'the stream ended after its snapshot');
   });
 
   it('rejects bad options, naming them', () => {
@@ -254,6 +290,28 @@ describe('update encoding', () => {
     const next: PlatformView = { name: 'db', state: 'CLOSED', critical: true, failures: 0, last: 'success', lastAt: 2, lastMs: 4, checks: '', ms: [] };
     assert.deepEqual(rowChange(7, sent, next), { i: 7, state: 'CLOSED', failures: 0, error: null, nextAt: null });
     assert.equal(rowChange(7, next, { ...next, last: 'failure', lastAt: 3, lastMs: 9 }), undefined);
+  });
+
+  it('turns any new order of platforms into rows removed then inserted that give that order, keeping rows that stay in order', () => {
+    const breakers = new Map<string, object>();
+    const rows = new PageRows((name) => breakers.get(name));
+    const reports = (names: string) => [...names].map((platform) => ({ platform, breakerState: 'CLOSED' as const, consecutiveFailures: 0, critical: false }));
+    const view = (name: string): PlatformView => ({ name, state: 'CLOSED', critical: false, failures: 0, checks: '', ms: [] });
+    for (const name of 'abcde') breakers.set(name, {});
+    rows.reset(reports('abcde'), [...'abcde'].map(view));
+    assert.equal(rows.follow(reports('abcde'), () => assert.fail('nothing is new')), undefined);
+    breakers.set('c', {}); // registered again
+    breakers.set('x', {});
+    // What the pages show, changed as static/status.js does: removals (old indices), then insertions (new indices).
+    let shown = [...'abcde'];
+    for (const [next, removed, added] of [['eabxc', [0, 1, 2, 3], [1, 2, 3, 4]], ['eaxc', [2], []], ['', [0, 1, 2, 3], []], ['ab', [], [0, 1]]] as const) {
+      const change = rows.follow(reports(next), (i) => view(next[i]!))!;
+      assert.deepEqual(change, { removed, added }, next);
+      shown = shown.filter((_, i) => !change.removed.includes(i));
+      for (const i of change.added) shown.splice(i, 0, next[i]!);
+      assert.equal(shown.join(''), next, 'the pages end in the new order');
+      assert.equal(Array.from({ length: next.length }, (_, i) => rows.view(i).name).join(''), next);
+    }
   });
 
   it('puts every new check in columns, times relative to now', () => {
@@ -343,5 +401,63 @@ describe('the status page stream on a wall clock that steps', () => {
     } finally {
       useRealClock();
     }
+  });
+});
+
+describe('event streams that never read', () => {
+  it('frees every place at maxStreamAgeMs: 16 clients that never read, 200 platforms, a 17th gets in after 60 s', async () => {
+    useFakeClock(1_750_000_000_000);
+    const sockets: Socket[] = [];
+    try {
+      const platforms = Object.fromEntries(Array.from({ length: 200 }, (_, i) => [`platform-${i}`, () => true]));
+      const { monitor, page, base } = await serve(platforms, { maxStreams: 16 }, 1_000);
+      monitor.start();
+      const { port } = new URL(base);
+      /** A client that asks for the stream and never reads a byte of it; resolves once the server has taken or refused it. */
+      const stalled = async () => {
+        const socket = connect(Number(port), '127.0.0.1');
+        sockets.push(socket);
+        socket.on('error', () => {});
+        await new Promise((resolve) => socket.once('connect', resolve));
+        socket.pause();
+        const before = page.streams;
+        socket.write(`GET /status/events HTTP/1.1\r\nHost: x\r\n\r\n`);
+        for (let i = 0; i < 200 && page.streams === before; i += 1) await settle();
+      };
+      for (let i = 0; i < 16; i += 1) await stalled();
+      assert.equal(page.streams, 16);
+      assert.equal((await fetch(`${base}events`)).status, 503, 'a 17th is refused while they hold every place');
+      await advance(59_000, 1_000);
+      assert.equal(page.streams, 16, 'held until their age');
+      await advance(1_000);
+      assert.equal(page.streams, 0, 'ended at 60 s though they never read');
+      const controller = new AbortController();
+      const seventeenth = await fetch(`${base}events`, { signal: controller.signal });
+      assert.equal(seventeenth.status, 200, 'the 17th gets a place');
+      controller.abort();
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      useRealClock();
+    }
+  });
+
+  it('sends a page that comes back with the id of the last event it got what it missed, not a snapshot', async () => {
+    const { monitor, base } = await serve({ a: () => true, b: () => false }, { updateIntervalMs: 20 }, 10);
+    monitor.start();
+    // One page stays open throughout, so the feed keeps following and numbering its updates.
+    const stay = new AbortController();
+    const staying = readEvents(`${base}events`, () => false, stay.signal).catch(() => {});
+    const first = await readEvents(`${base}events`, (list) => list.length >= 2);
+    const lastId = first.at(-1)!.id!;
+    assert.match(lastId, /^[0-9a-f]{8}-\d+$/);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const back = await readEvents(`${base}events`, (list) => list.length >= 3, undefined, { 'last-event-id': lastId });
+    assert.ok(back.every((e) => e.event === 'update'), `no snapshot: ${back.map((e) => e.event)}`);
+    const seq = (id: string) => Number(id.split('-')[1]);
+    assert.deepEqual(back.map((e) => seq(e.id!)), back.map((_, k) => seq(lastId) + k + 1), 'the updates right after the last one it got, in order');
+    const stranger = await readEvents(`${base}events`, (list) => list.length >= 1, undefined, { 'last-event-id': 'deadbeef-3' });
+    assert.equal(stranger[0]!.event, 'snapshot', 'an id this feed did not give gets a snapshot');
+    stay.abort();
+    await staying;
   });
 });
