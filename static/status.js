@@ -30,6 +30,12 @@
     if (text !== undefined) node.textContent = text;
     return node;
   };
+  // A cell with the label a narrow screen shows above it (the column headers are hidden there).
+  const cell = (className, label) => {
+    const td = el('td', className);
+    td.dataset.label = label;
+    return td;
+  };
   const svgEl = (tag, attrs) => {
     const node = document.createElementNS(SVG, tag);
     for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, String(v));
@@ -39,6 +45,7 @@
   const plural = (n, word) => `${n} ${n === 1 ? word : `${word}s`}`;
   const formatMs = (ms) => (ms < 1000 ? `${ms} ms` : `${(ms / 1000).toFixed(1)} s`);
   const formatTime = (at) => `${new Date(at).toISOString().slice(11, 19)} UTC`;
+  // As percent() in src/monitor/status-rule.ts, which words the reasons below the banner.
   const percent = (ratio) => `${Number((ratio * 100).toFixed(ratio < 0.1 ? 1 : 0))} %`;
   const countdown = (ms) => (ms <= 0 ? 'due now' : `in ${Math.ceil(ms / 1000)} s`);
 
@@ -90,7 +97,7 @@
     breaker.appendChild(el('span', `state state-${state}`, p.state));
     if (p.failures > 0) breaker.appendChild(el('span', 'sub', `${p.failures} consecutive ${p.failures === 1 ? 'failure' : 'failures'}`));
 
-    const last = el('td', 'c-last');
+    const last = cell('c-last', 'Last check');
     if (p.last) {
       const parts = [];
       if (p.lastMs !== undefined && p.last !== 'rejected') parts.push(formatMs(p.lastMs));
@@ -101,16 +108,16 @@
     }
     if (p.error) last.appendChild(el('span', 'error', p.error));
 
-    const latency = el('td', 'c-latency');
+    const latency = cell('c-latency', 'Latency');
     latency.appendChild(sparkline(p.checks, p.ms));
 
-    const success = el('td', 'c-success');
+    const success = cell('c-success', 'Success');
     const ran = [...p.checks].filter((c) => c !== 'r').length;
     const ok = [...p.checks].filter((c) => c === 's').length;
     if (ran > 0) success.append(el('span', 'share', `${Math.round((100 * ok) / ran)} %`), el('span', 'sub', `of ${ran} checks`));
     else success.append(el('span', 'share', '—'), el('span', 'sub', p.checks.length > 0 ? 'no check ran' : 'no checks yet'));
 
-    const next = el('td', 'c-next');
+    const next = cell('c-next', 'Next trial');
     if (p.nextAt === undefined) next.appendChild(el('span', 'sub', '—'));
     else {
       const span = el('span', 'next', countdown(p.nextAt - (Date.now() + skew)));

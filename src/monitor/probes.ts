@@ -27,7 +27,7 @@ export function readiness(stopped: boolean, running: boolean, platforms: Iterabl
   const reasons: string[] = [];
   for (const entry of platforms) {
     const state = entry.critical ? entry.breaker.getState().state : 'CLOSED';
-    if (state !== 'CLOSED') reasons.push(`critical platform ${describeValue(entry.name)} has a ${state} breaker`);
+    if (state !== 'CLOSED') reasons.push(`critical platform ${describeValue(entry.name)}: breaker is ${state}`);
   }
   return { ok: reasons.length === 0, reasons };
 }

@@ -43,7 +43,15 @@ export function overallStatus(platforms: readonly StatusRuleInput[], degraded?: 
   if (criticalDown.length > 0) reasons.push(`critical platform breaker not closed: ${criticalDown.slice(0, 5).join(', ')}${criticalDown.length > 5 ? ` and ${criticalDown.length - 5} more` : ''}`);
   if (notClosed > 0) reasons.push(`${notClosed} of ${platforms.length} platforms have an open or half-open breaker`);
   if (failing > 0) reasons.push(`${failing} of ${platforms.length} platforms failed their last check`);
-  if (degraded) reasons.push(`degraded mode: ${degraded.resource} at ${degraded.value.toFixed(2)} (threshold ${degraded.threshold})`);
+  if (degraded) reasons.push(`degraded mode: ${degraded.resource} at ${percent(degraded.value)} (threshold ${percent(degraded.threshold)})`);
   const status: OverallStatus = criticalDown.length > 0 ? 'unhealthy' : reasons.length > 0 ? 'degraded' : 'healthy';
   return { status, reasons };
+}
+
+/**
+ * A ratio as people read it on the page, in the reasons and in the banner
+ * alike: `0.8` is `80 %`, with one decimal below 10 % (`0.001` is `0.1 %`).
+ */
+export function percent(ratio: number): string {
+  return `${Number((ratio * 100).toFixed(ratio < 0.1 ? 1 : 0))} %`;
 }

@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { BreakerState } from '../../src/core/breaker-state.ts';
 import type { HealthCheckStatus } from '../../src/core/metrics.ts';
-import { overallStatus, type OverallStatus } from '../../src/monitor/status-rule.ts';
+import { overallStatus, percent, type OverallStatus } from '../../src/monitor/status-rule.ts';
 
 /** `name:STATE:last` with a trailing `!` for critical, e.g. `db:OPEN:rejected!`. */
 function platform(spec: string) {
@@ -47,7 +47,17 @@ describe('the status rule', () => {
       'critical platform breaker not closed: "a\\nb" (OPEN), "c0" (OPEN), "c1" (OPEN), "c2" (OPEN), "c3" (OPEN) and 2 more',
       '7 of 8 platforms have an open or half-open breaker',
       '1 of 8 platforms failed their last check',
-      'degraded mode: memory at 0.86 (threshold 0.8)',
+      'degraded mode: memory at 86 % (threshold 80 %)',
     ]);
+  });
+});
+
+describe('percent', () => {
+  const table: Array<[number, string]> = [[1, '100 %'], [0.8, '80 %'], [0.856, '86 %'], [0.1, '10 %'], [0.0999, '10 %'], [0.05, '5 %'], [0.001, '0.1 %'], [0, '0 %']];
+  for (const [ratio, text] of table) it(`words ${ratio} as ${text}`, () => assert.equal(percent(ratio), text));
+
+  it('words the degraded-mode reason in percent, as the status page banner does', () => {
+    const { reasons } = overallStatus([], { resource: 'cpu', value: 1, threshold: 0.8 });
+    assert.deepEqual(reasons, ['degraded mode: cpu at 100 % (threshold 80 %)']);
   });
 });

@@ -1,3 +1,4 @@
+import { percent } from '../../monitor/status-rule.ts';
 import type { PlatformView, StatusSnapshot, TransitionView } from './status-view.ts';
 
 // The server-rendered status page: complete without JavaScript (it reloads
@@ -72,10 +73,10 @@ function renderRow(p: PlatformView, i: number, now: number, historySize: number)
   return `<tr data-i="${i}" class="row row-${state}">
 <th scope="row" class="c-name"><span class="name">${escapeHtml(p.name)}</span>${p.critical ? ' <span class="tag">critical</span>' : ''}</th>
 <td class="c-state"><span class="state state-${state}">${p.state}</span>${p.failures > 0 ? `<span class="sub">${p.failures} consecutive ${p.failures === 1 ? 'failure' : 'failures'}</span>` : ''}</td>
-<td class="c-last">${p.last ? `<span class="result result-${p.last}">${p.last}</span><span class="sub">${lastText(p)}</span>` : '<span class="sub">not checked yet</span>'}${p.error ? `<span class="error">${escapeHtml(p.error)}</span>` : ''}</td>
-<td class="c-latency">${sparklineSvg(p.checks, p.ms, historySize)}</td>
-<td class="c-success">${ran > 0 ? `<span class="share">${Math.round((100 * ok) / ran)} %</span><span class="sub">of ${ran} checks</span>` : `<span class="share">—</span><span class="sub">${p.checks.length > 0 ? 'no check ran' : 'no checks yet'}</span>`}</td>
-<td class="c-next">${p.nextAt === undefined ? '<span class="sub">—</span>' : `<span class="next" data-at="${p.nextAt}">${countdownText(p.nextAt - now)}</span>`}</td>
+<td class="c-last" data-label="Last check">${p.last ? `<span class="result result-${p.last}">${p.last}</span><span class="sub">${lastText(p)}</span>` : '<span class="sub">not checked yet</span>'}${p.error ? `<span class="error">${escapeHtml(p.error)}</span>` : ''}</td>
+<td class="c-latency" data-label="Latency">${sparklineSvg(p.checks, p.ms, historySize)}</td>
+<td class="c-success" data-label="Success">${ran > 0 ? `<span class="share">${Math.round((100 * ok) / ran)} %</span><span class="sub">of ${ran} checks</span>` : `<span class="share">—</span><span class="sub">${p.checks.length > 0 ? 'no check ran' : 'no checks yet'}</span>`}</td>
+<td class="c-next" data-label="Next trial">${p.nextAt === undefined ? '<span class="sub">—</span>' : `<span class="next" data-at="${p.nextAt}">${countdownText(p.nextAt - now)}</span>`}</td>
 </tr>`;
 }
 
@@ -137,10 +138,6 @@ function countsText(platforms: readonly PlatformView[]): string {
 
 function degradedText(d: { resource: string; value: number; threshold: number }): string {
   return `Degraded mode: ${d.resource} at ${percent(d.value)} (threshold ${percent(d.threshold)}). Checks run less often and fewer at once until it recovers.`;
-}
-
-function percent(ratio: number): string {
-  return `${Number((ratio * 100).toFixed(ratio < 0.1 ? 1 : 0))} %`;
 }
 
 function countdownText(ms: number): string {

@@ -130,6 +130,37 @@ resources: { threshold: 0.001, recoverBelow: 0.0005 }
     await context.close();
   });
 
+  it('keeps every column in view at a 420 px wide viewport: each platform a card, its latency, success and next trial labelled', async () => {
+    const width = 420;
+    const context = await browser.newContext({ viewport: { width, height: 900 }, colorScheme: 'light' });
+    const page = await context.newPage();
+    await page.goto(`${base}/`);
+    await page.locator('#connection', { hasText: /^live$/ }).waitFor();
+    await row(page, 'down').locator('.c-next .next').waitFor();
+    const rows = await page.locator('#platform-rows tr').all();
+    assert.equal(rows.length, 4);
+    for (const tr of rows) {
+      const name = await tr.locator('.name').textContent();
+      for (const [what, locator] of [['latency', tr.locator('.c-latency svg')], ['success', tr.locator('.c-success .share')], ['next trial', tr.locator('.c-next > *').first()], ['breaker', tr.locator('.c-state .state')]] as const) {
+        assert.ok(await locator.isVisible(), `${name}: ${what} visible`);
+        const box = (await locator.boundingBox())!;
+        assert.ok(box.x >= 0 && box.x + box.width <= width, `${name}: ${what} inside the viewport, at ${box.x}..${box.x + box.width} of ${width} px`);
+      }
+      const labels = await tr.locator('td[data-label]').evaluateAll((cells) => cells.map((td) => (globalThis as any).getComputedStyle(td, '::before').content));
+      assert.deepEqual(labels, ['"Last check"', '"Latency"', '"Success"', '"Next trial"'], `${name}: each column is labelled`);
+    }
+    // Run in the page, which these type-checked tests reach through globalThis (no DOM types here).
+    const overflow = await page.evaluate(() => {
+      const doc = (globalThis as any).document;
+      const wrap = doc.querySelector('.table-wrap');
+      return { page: doc.documentElement.scrollWidth, wrap: wrap.scrollWidth - wrap.clientWidth };
+    });
+    assert.deepEqual(overflow, { page: width, wrap: 0 }, 'nothing scrolls sideways');
+    await mkdir(ARTIFACTS, { recursive: true });
+    await page.screenshot({ path: join(ARTIFACTS, 'status-page-420.png'), fullPage: true });
+    await context.close();
+  });
+
   it('is useful without JavaScript: the server-rendered page shows every platform and its breaker', async () => {
     const context = await browser.newContext({ javaScriptEnabled: false, viewport: { width: 1360, height: 900 } });
     const page = await context.newPage();

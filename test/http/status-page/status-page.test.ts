@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { HealthMonitor } from '../../../src/monitor/health-monitor.ts';
+import { ResourceMonitor } from '../../../src/resources/resource-monitor.ts';
 import type { HealthMonitorOptions } from '../../../src/monitor/options.ts';
 import { silentLogger } from '../../../src/common/logger.ts';
 import { sparklineSvg } from '../../../src/http/status-page/status-html.ts';
@@ -92,6 +93,19 @@ describe('the status page handler', () => {
     assert.doesNotMatch(html, /<script>alert|<img src=x/);
     assert.match(html, /<span class="state state-closed">CLOSED<\/span>/);
     assert.match(html, /<span class="error">check returned false<\/span>/);
+  });
+
+  it('words degraded mode in percent in the banner and in the reasons alike', async () => {
+    const resources = new ResourceMonitor({ sampler: () => ({ memory: 0.2, cpu: 1, disk: 0.1 }), intervalMs: 60_000, logger: silentLogger });
+    const { monitor, base } = await serve({ a: () => true }, {}, 50, { resources });
+    monitor.start();
+    await resources.sample();
+    const html = await (await fetch(base)).text();
+    const banner = /<div id="banner"[^>]*>([^<]*)<\/div>/.exec(html)?.[1];
+    const reasons = [...html.matchAll(/<li>([^<]*)<\/li>/g)].map((m) => m[1]);
+    assert.match(banner ?? '', /^Degraded mode: cpu at 100 % \(threshold 80 %\)\./);
+    assert.ok(reasons.includes('degraded mode: cpu at 100 % (threshold 80 %)'), JSON.stringify(reasons));
+    await resources.stop();
   });
 
   it('sends a Content-Security-Policy without inline script or style, and the page has neither', async () => {
