@@ -25,6 +25,12 @@ const RETRY = Buffer.from('retry: 2000\n');
  * page coming back late gets a snapshot instead).
  */
 const recentUpdates = (intervalMs: number) => Math.min(64, Math.ceil(RETURN_GRACE_MS / intervalMs) + 2);
+/**
+ * Bytes of updates kept for pages coming back. Missing more, a page gets a
+ * snapshot, which is then about as large (1,000 platforms: ~250 KB); so
+ * this is the whole memory the resuming costs, however large updates get.
+ */
+const RECENT_BYTES = 256 * 1024;
 
 export class StatusFeed {
   readonly #monitor: HealthMonitor;
@@ -47,7 +53,7 @@ export class StatusFeed {
   /** Updates sent in this period; the id of the last. */
   #seq = 0;
   /** The latest updates, the newest numbered {@link #seq}. */
-  #recent: RingBuffer<Buffer>;
+  readonly #recent: RecentUpdates;
 
   readonly #onCheck = (result: HealthCheckResult) => {
     let ring = this.#checks.get(result.platform);
@@ -66,7 +72,7 @@ export class StatusFeed {
     this.#intervalMs = intervalMs;
     this.#transitions = new RingBuffer(monitor.transitionHistorySize);
     this.#rows = new PageRows((platform) => monitor.getBreaker(platform));
-    this.#recent = new RingBuffer(recentUpdates(intervalMs));
+    this.#recent = new RecentUpdates(recentUpdates(intervalMs), RECENT_BYTES);
   }
 
   /** Starts updating `streams`, or stops when undefined (no stream open or expected back). */
@@ -82,7 +88,7 @@ export class StatusFeed {
       // Changes made while nobody followed were never sent: no id from before may resume.
       this.#period = randomUUID().slice(0, 8);
       this.#seq = 0;
-      this.#recent = new RingBuffer(this.#recent.capacity);
+      this.#recent.clear();
     } else {
       this.#monitor.off('check', this.#onCheck);
       this.#monitor.off('transition', this.#onTransition);
@@ -116,8 +122,7 @@ export class StatusFeed {
     const [period, n] = id?.split('-') ?? [];
     const seen = Number(n);
     if (period !== this.#period || !Number.isSafeInteger(seen) || seen > this.#seq) return undefined;
-    const missed = this.#seq - seen;
-    return missed > this.#recent.length ? undefined : this.#recent.toArray().slice(this.#recent.length - missed);
+    return this.#recent.newest(this.#seq - seen);
   }
 
   #buildSnapshot(): Buffer {
@@ -192,5 +197,35 @@ export class StatusFeed {
   #write(streams: EventStreams, bytes: Buffer): void {
     this.#lastWrite = performance.now();
     streams.broadcast(bytes);
+  }
+}
+
+/** The latest updates: at most `maxCount` of them, and `maxBytes` together. */
+export class RecentUpdates {
+  readonly #maxCount: number;
+  readonly #maxBytes: number;
+  #updates: Buffer[] = [];
+  #bytes = 0;
+
+  constructor(maxCount: number, maxBytes: number) {
+    this.#maxCount = maxCount;
+    this.#maxBytes = maxBytes;
+  }
+
+  /** Keeps `update` as the newest, letting the oldest go past either bound. */
+  push(update: Buffer): void {
+    this.#updates.push(update);
+    this.#bytes += update.length;
+    while (this.#updates.length > this.#maxCount || this.#bytes > this.#maxBytes) this.#bytes -= this.#updates.shift()!.length;
+  }
+
+  /** The newest `n` updates, oldest first, or undefined when fewer are kept. */
+  newest(n: number): Buffer[] | undefined {
+    return n > this.#updates.length ? undefined : this.#updates.slice(this.#updates.length - n);
+  }
+
+  clear(): void {
+    this.#updates = [];
+    this.#bytes = 0;
   }
 }

@@ -9,6 +9,7 @@ import { silentLogger } from '../../../src/common/logger.ts';
 import { sparklineSvg } from '../../../src/http/status-page/status-html.ts';
 import { appendChecks, rowChange, type CheckColumns, type PlatformView } from '../../../src/http/status-page/status-view.ts';
 import { PageRows } from '../../../src/http/status-page/page-rows.ts';
+import { RecentUpdates } from '../../../src/http/status-page/status-feed.ts';
 import { statusPageHandler, type StatusPageHandler } from '../../../src/http/status-page/status-page.ts';
 import type { StatusPageOptions } from '../../../src/http/status-page/options.ts';
 import { maskSecrets } from '../../../src/common/text.ts';
@@ -326,6 +327,20 @@ describe('update encoding', () => {
       assert.equal(shown.join(''), next, 'the pages end in the new order');
       assert.equal(Array.from({ length: next.length }, (_, i) => rows.view(i).name).join(''), next);
     }
+  });
+
+  it('keeps the latest updates for pages coming back within a count and a byte bound', () => {
+    const recent = new RecentUpdates(3, 250);
+    const update = (n: number, size = 100) => Buffer.alloc(size, n);
+    for (let n = 1; n <= 4; n += 1) recent.push(update(n, 50));
+    assert.deepEqual(recent.newest(3)?.map((b) => b[0]), [2, 3, 4], 'the three newest, oldest first');
+    assert.equal(recent.newest(4), undefined, 'one that missed more gets a snapshot');
+    assert.deepEqual(recent.newest(0), []);
+    recent.push(update(5, 201));
+    assert.deepEqual(recent.newest(1)?.map((b) => b[0]), [5]);
+    assert.equal(recent.newest(2), undefined, 'past 250 bytes together the older ones go');
+    recent.push(update(6, 300));
+    assert.equal(recent.newest(1), undefined, 'an update larger than the bound is not kept');
   });
 
   it('puts every new check in columns, times relative to now', () => {
