@@ -4,14 +4,11 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { HealthMonitor } from '../../../src/monitor/health-monitor.ts';
 import { silentLogger } from '../../../src/common/logger.ts';
 import { statusPageHandler, type StatusPageHandler } from '../../../src/http/status-page/status-page.ts';
-
-/** Debian's Chromium (.ci/run installs it); a browser is never downloaded. */
-const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+import { launchChromium } from './chromium.ts';
 
 describe('the status page script in Chromium', () => {
   let browser: Browser;
@@ -33,7 +30,7 @@ describe('the status page script in Chromium', () => {
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     base = `http://127.0.0.1:${(server.address() as { port: number }).port}/`;
     monitor.start();
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: true });
+    browser = await launchChromium();
   });
 
   after(async () => {
