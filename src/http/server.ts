@@ -43,7 +43,7 @@ export const HTTP_SERVER_DEFAULTS: Readonly<HttpServerBounds> = Object.freeze({
  * let them in. It is the server that knows its connections, not a handler: two
  * status pages routed on one server share these places.
  */
-export function streamPlaces(maxConnections: number): number {
+function streamPlaces(maxConnections: number): number {
   return Math.floor(maxConnections / 2);
 }
 
@@ -65,7 +65,8 @@ export interface StreamRefusal {
 
 /**
  * Marks `response` as a long-lived stream holding its connection until the
- * response ends or closes. On a server made by {@link listenBounded} it
+ * response ends or closes (call it once per response, before its head is
+ * written). On a server made by {@link listenBounded} it
  * returns a {@link StreamRefusal} instead when streams already hold all their
  * places; the caller then answers and ends the response as any other. On any
  * other server (Express, the conductor's own) it always succeeds: that
