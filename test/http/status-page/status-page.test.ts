@@ -295,6 +295,7 @@ describe('the status page handler', () => {
     assert.throws(() => statusPageHandler(monitor, { maxStreams: 0 }), /"maxStreams".*0/);
     assert.throws(() => statusPageHandler(monitor, { maxBufferedBytes: 1.5 }), /"maxBufferedBytes".*1\.5/);
     assert.throws(() => statusPageHandler(monitor, { updateIntervalMs: 5 }), /"updateIntervalMs".*5/);
+    assert.throws(() => statusPageHandler(monitor, { maxStreamAgeMs: 500 }), /"maxStreamAgeMs".*500/);
     assert.throws(() => statusPageHandler(monitor, { maxstreams: 5 } as never), /unknown status page option "maxstreams"/);
   });
 });
