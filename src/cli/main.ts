@@ -12,10 +12,12 @@ import { healthHandler, livenessHandler, readinessHandler } from '../http/probes
 import { HealthMonitor } from '../monitor/health-monitor.ts';
 import type { HealthCheck } from '../monitor/check-run.ts';
 import { HTTP_SERVER_DEFAULTS } from '../http/server.ts';
-import { createLogger, type Logger } from '../common/logger.ts';
+import type { Logger } from '../common/logger.ts';
+import { envText } from '../common/env.ts';
 import { ResourceMonitor } from '../resources/resource-monitor.ts';
 import { statusPageHandler } from '../http/status-page/status-page.ts';
 import { startLiveTable } from './live-table.ts';
+import { catchStopSignals } from './stop-signals.ts';
 import { startTelemetry } from '../telemetry/start-telemetry.ts';
 import { PACKAGE_VERSION } from '../common/version.ts';
 
@@ -89,6 +91,9 @@ async function demo(options: { jsonLogs: boolean }): Promise<ExitCode> {
 
 /** Loads the config, starts telemetry and the monitor, and runs until SIGINT or SIGTERM. */
 async function run(file: string, { jsonLogs }: { jsonLogs: boolean }): Promise<ExitCode> {
+  const logger = commandLogger(jsonLogs);
+  // From here on a signal asks for a stop, even one that arrives while starting.
+  const stop = catchStopSignals(logger);
   let config: CommandConfig;
   try {
     config = await loadConfigFile(file);
@@ -97,8 +102,6 @@ async function run(file: string, { jsonLogs }: { jsonLogs: boolean }): Promise<E
     process.stderr.write(`conductor-health: bad config file ${error.message}\n`);
     return 2;
   }
-  // On a terminal the table owns stdout; only errors are logged, to stderr.
-  const logger: Logger = jsonLogs ? createLogger() : pino({ level: 'error' }, pino.destination(2));
 
   let telemetry;
   try {
@@ -125,37 +128,31 @@ async function run(file: string, { jsonLogs }: { jsonLogs: boolean }): Promise<E
   for (const path of page.paths) telemetry.route(path, page);
   monitor.start();
   logger.info({ config: file, targets: config.targets.length, metrics: telemetry.metricsUrl, otlp: telemetry.exportingSpans }, 'conductor-health running');
-  const stopTable = jsonLogs ? () => {} : startLiveTable(monitor, process.stdout);
+  const stopTable = jsonLogs || stop.requested ? () => {} : startLiveTable(monitor, process.stdout);
 
-  // Handlers stay installed until the end: a second signal while stopping must
-  // not take the default action (death before the spans are flushed). Stopping
-  // is bounded, so later signals are only logged.
-  let stopping = false;
-  let resolveSignal: (signal: NodeJS.Signals) => void = () => {};
-  const firstSignal = new Promise<NodeJS.Signals>((resolve) => (resolveSignal = resolve));
-  const onSignal = (received: NodeJS.Signals) => {
-    if (stopping) logger.warn({ signal: received }, 'already stopping; the stop is bounded and will finish');
-    stopping = true;
-    resolveSignal(received);
-  };
-  for (const name of STOP_SIGNALS) process.on(name, onSignal);
-  const signal = await firstSignal;
-  try {
-    stopTable();
-    logger.info({ signal }, 'stopping');
-    // The resource monitor is the command's, not the health monitor's: stop both.
-    await Promise.all([monitor.stop(), resources?.stop()]);
-    page.close();
-    // Bounded: spans are flushed within shutdownTimeoutMs even with the collector down.
-    await telemetry.shutdown();
-    return 0;
-  } finally {
-    for (const name of STOP_SIGNALS) process.off(name, onSignal);
-  }
+  const signal = await stop.first;
+  stopTable();
+  logger.info({ signal }, 'stopping');
+  // The resource monitor is the command's, not the health monitor's: stop both.
+  await Promise.all([monitor.stop(), resources?.stop()]);
+  page.close();
+  // Bounded: spans are flushed within shutdownTimeoutMs even with the collector down.
+  await telemetry.shutdown();
+  logger.info({ signal }, 'stopped');
+  return 0;
 }
 
-/** Each stops the command cleanly: Ctrl-C, a service manager, a closed terminal. */
-const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+/**
+ * JSON lines on stdout at `LOG_LEVEL` (default info), or on a terminal, where
+ * the table owns stdout, errors only on stderr. Written synchronously: the
+ * command ends with process.exit(), which would let a line still being
+ * written asynchronously land after the ones flushed at exit.
+ */
+function commandLogger(jsonLogs: boolean): Logger {
+  return jsonLogs
+    ? pino({ name: 'conductor-health', level: envText('LOG_LEVEL') ?? 'info' }, pino.destination({ fd: 1, sync: true }))
+    : pino({ level: 'error' }, pino.destination({ fd: 2, sync: true }));
+}
 
 function buildMonitor(config: CommandConfig, logger: Logger): { monitor: HealthMonitor; resources: ResourceMonitor | undefined } {
   const resources = config.resources === false ? undefined : new ResourceMonitor({ ...config.resources, logger });
@@ -189,5 +186,11 @@ function usageError(message: string): ExitCode {
 
 // Run when executed (directly or through the npm bin link), not when imported.
 if (process.argv[1] && fileURLToPath(import.meta.url) === realpathSync(process.argv[1])) {
-  process.exitCode = await main(process.argv.slice(2));
+  const code = await main(process.argv.slice(2));
+  // Exit now rather than when the event loop drains: Node's teardown first puts
+  // SIGINT, SIGTERM and SIGHUP back to their default action, and a signal in that
+  // window (a second Ctrl-C, npm's forwarded copy) killed the process after a
+  // clean stop. process.exit() keeps the handlers to the end; pending log lines
+  // are flushed on its 'exit' event.
+  process.exit(code);
 }
