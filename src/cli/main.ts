@@ -7,7 +7,7 @@ import { httpCheck } from '../monitor/checks/http-check.ts';
 import { tcpCheck } from '../monitor/checks/tcp-check.ts';
 import { ConfigFileError, loadConfigFile } from './config-file.ts';
 import type { CommandConfig, TargetConfig } from './config-schema.ts';
-import { startDemoPlatforms } from './demo.ts';
+import { demoPorts, startDemoPlatforms, withDemoPorts, type DemoPlatforms } from './demo.ts';
 import { healthHandler, livenessHandler, readinessHandler } from '../http/probes.ts';
 import { HealthMonitor } from '../monitor/health-monitor.ts';
 import type { HealthCheck } from '../monitor/check-run.ts';
@@ -17,13 +17,14 @@ import { envText } from '../common/env.ts';
 import { ResourceMonitor } from '../resources/resource-monitor.ts';
 import { statusPageHandler } from '../http/status-page/status-page.ts';
 import { startLiveTable } from './live-table.ts';
-import { catchStopSignals } from './stop-signals.ts';
+import { catchStopSignals, type StopRequest } from './stop-signals.ts';
 import { startTelemetry } from '../telemetry/start-telemetry.ts';
 import { PACKAGE_VERSION } from '../common/version.ts';
 
 const USAGE = `Usage:
   conductor-health run --config FILE [--json-logs]   monitor the targets a YAML or JSON file lists
-  conductor-health demo [--json-logs]                three loopback platforms and examples/demo.yaml
+  conductor-health demo [--json-logs]                three loopback platforms and examples/demo.yaml, on free ports
+                                                     (or CONDUCTOR_HEALTH_DEMO_PORT and the two after it)
   conductor-health --help | --version
 
 Serves /metrics, /healthz, /livez, /readyz and a status page at / on OTEL_EXPORTER_PROMETHEUS_HOST:OTEL_EXPORTER_PROMETHEUS_PORT
@@ -65,35 +66,33 @@ export async function main(argv: readonly string[]): Promise<ExitCode> {
   const jsonLogs = values['json-logs'] === true || !process.stdout.isTTY;
   if (command === 'run') {
     if (!values.config) return usageError('run needs --config FILE');
-    return run(values.config, { jsonLogs });
+    return serve({ file: values.config }, { jsonLogs });
   }
   if (command === 'demo') {
     if (values.config) return usageError('demo uses examples/demo.yaml; use run --config FILE for your own');
-    return demo({ jsonLogs });
+    return serve({ file: DEMO_CONFIG, demo: true }, { jsonLogs });
   }
   return usageError(command === undefined ? 'no command given' : `unknown command "${command}"`);
 }
 
-async function demo(options: { jsonLogs: boolean }): Promise<ExitCode> {
-  let platforms;
-  try {
-    platforms = await startDemoPlatforms();
-  } catch (error) {
-    process.stderr.write(`conductor-health: ${unprefixed(error)}\n`);
-    return 1;
-  }
-  try {
-    return await run(fileURLToPath(new URL('../../examples/demo.yaml', import.meta.url)), options);
-  } finally {
-    await platforms.close();
-  }
+/** Where the config comes from: a file, or (`demo`) the demo's own with its platforms started first. */
+interface Source {
+  file: string;
+  demo?: boolean;
 }
 
-/** Loads the config, starts telemetry and the monitor, and runs until SIGINT or SIGTERM. */
-async function run(file: string, { jsonLogs }: { jsonLogs: boolean }): Promise<ExitCode> {
+/** examples/demo.yaml, shipped with the package. */
+const DEMO_CONFIG = fileURLToPath(new URL('../../examples/demo.yaml', import.meta.url));
+
+/**
+ * Loads the config (the demo's with its platforms' ports), starts telemetry
+ * and the monitor, and runs until SIGINT, SIGTERM or SIGHUP.
+ */
+async function serve(source: Source, { jsonLogs }: { jsonLogs: boolean }): Promise<ExitCode> {
   const logger = commandLogger(jsonLogs);
   // From here on a signal asks for a stop, even one that arrives while starting.
   const stop = catchStopSignals(logger);
+  const { file } = source;
   let config: CommandConfig;
   try {
     config = await loadConfigFile(file);
@@ -102,7 +101,37 @@ async function run(file: string, { jsonLogs }: { jsonLogs: boolean }): Promise<E
     process.stderr.write(`conductor-health: bad config file ${error.message}\n`);
     return 2;
   }
+  let platforms: DemoPlatforms | undefined;
+  if (source.demo) {
+    try {
+      // Free ports unless pinned: the ports demo.yaml names may be taken on this host.
+      platforms = await startDemoPlatforms(demoPorts());
+    } catch (error) {
+      process.stderr.write(`conductor-health: ${unprefixed(error)}\n`);
+      return 1;
+    }
+    config = withDemoPorts(config, platforms);
+  }
+  try {
+    return await run({ config, file, logger, stop, jsonLogs, platforms });
+  } finally {
+    await platforms?.close();
+  }
+}
 
+/** What {@link run} runs: the config, where it came from (named in messages), and how to report and stop. */
+interface Session {
+  config: CommandConfig;
+  file: string;
+  logger: Logger;
+  stop: StopRequest;
+  jsonLogs: boolean;
+  /** The demo's platforms, listed in the start-up log line. */
+  platforms: DemoPlatforms | undefined;
+}
+
+/** Runs the monitor on the session's config until a stop is requested. */
+async function run({ config, file, logger, stop, jsonLogs, platforms }: Session): Promise<ExitCode> {
   let telemetry;
   try {
     telemetry = await startTelemetry({ ...config.telemetry, logger });
@@ -127,11 +156,12 @@ async function run(file: string, { jsonLogs }: { jsonLogs: boolean }): Promise<E
   const page = statusPageHandler(monitor, { maxStreams: Math.floor(HTTP_SERVER_DEFAULTS.maxConnections / 2) });
   for (const path of page.paths) telemetry.route(path, page);
   monitor.start();
-  logger.info({ config: file, targets: config.targets.length, metrics: telemetry.metricsUrl, otlp: telemetry.exportingSpans }, 'conductor-health running');
-  const stopTable = jsonLogs || stop.requested ? () => {} : startLiveTable(monitor, process.stdout);
+  const demo = platforms && { healthy: platforms.healthyUrl, flaky: platforms.flakyUrl, down: `tcp 127.0.0.1:${platforms.ports.down}` };
+  logger.info({ config: file, targets: config.targets.length, metrics: telemetry.metricsUrl, otlp: telemetry.exportingSpans, ...(demo ? { demo } : {}) }, 'conductor-health running');
+  const closeTable = jsonLogs || stop.requested ? undefined : startLiveTable(monitor, process.stdout);
 
   const signal = await stop.first;
-  stopTable();
+  closeTable?.();
   logger.info({ signal }, 'stopping');
   // The resource monitor is the command's, not the health monitor's: stop both.
   await Promise.all([monitor.stop(), resources?.stop()]);
