@@ -49,9 +49,11 @@ export function renderStatusTable(report: HealthReport, now: number, recentEvent
 /**
  * Redraws the table in place on a terminal (the alternate screen, so the
  * shell's scrollback is left as it was) every `refreshMs`, listing breaker
- * transitions and degraded-mode changes as they happen.
+ * transitions and degraded-mode changes as they happen. The returned function
+ * closes it and prints `farewell` on the main screen, which would otherwise
+ * show nothing of the run.
  */
-export function startLiveTable(monitor: HealthMonitor, out: NodeJS.WriteStream, refreshMs = 1_000): () => void {
+export function startLiveTable(monitor: HealthMonitor, out: NodeJS.WriteStream, refreshMs = 1_000): (farewell?: string) => void {
   const events: string[] = [];
   const remember = (text: string) => {
     events.unshift(`${new Date().toISOString().slice(11, 19)}  ${text}`);
@@ -66,10 +68,10 @@ export function startLiveTable(monitor: HealthMonitor, out: NodeJS.WriteStream, 
   draw();
   const timer = setInterval(draw, refreshMs);
   timer.unref();
-  return () => {
+  return (farewell) => {
     clearInterval(timer);
     monitor.off('transition', onTransition);
     monitor.off('degraded', onDegraded);
-    out.write('\x1b[?25h\x1b[?1049l');
+    out.write(`\x1b[?25h\x1b[?1049l${farewell === undefined ? '' : `${farewell}\n`}`);
   };
 }

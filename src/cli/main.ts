@@ -17,6 +17,7 @@ import { envText } from '../common/env.ts';
 import { ResourceMonitor } from '../resources/resource-monitor.ts';
 import { statusPageHandler } from '../http/status-page/status-page.ts';
 import { startLiveTable } from './live-table.ts';
+import { summaryLine, trackRun } from './run-summary.ts';
 import { catchStopSignals, type StopRequest } from './stop-signals.ts';
 import { startTelemetry } from '../telemetry/start-telemetry.ts';
 import { PACKAGE_VERSION } from '../common/version.ts';
@@ -155,20 +156,23 @@ async function run({ config, file, logger, stop, jsonLogs, platforms }: Session)
   // Open pages may take half of the server's connections; scrapes and probes keep the rest.
   const page = statusPageHandler(monitor, { maxStreams: Math.floor(HTTP_SERVER_DEFAULTS.maxConnections / 2) });
   for (const path of page.paths) telemetry.route(path, page);
+  const summarise = trackRun(monitor);
   monitor.start();
   const demo = platforms && { healthy: platforms.healthyUrl, flaky: platforms.flakyUrl, down: `tcp 127.0.0.1:${platforms.ports.down}` };
   logger.info({ config: file, targets: config.targets.length, metrics: telemetry.metricsUrl, otlp: telemetry.exportingSpans, ...(demo ? { demo } : {}) }, 'conductor-health running');
   const closeTable = jsonLogs || stop.requested ? undefined : startLiveTable(monitor, process.stdout);
 
   const signal = await stop.first;
-  closeTable?.();
+  const summary = summarise();
+  // Ctrl-C gives the terminal back with what the run did, not a blank screen.
+  closeTable?.(summaryLine(summary));
   logger.info({ signal }, 'stopping');
   // The resource monitor is the command's, not the health monitor's: stop both.
   await Promise.all([monitor.stop(), resources?.stop()]);
   page.close();
   // Bounded: spans are flushed within shutdownTimeoutMs even with the collector down.
   await telemetry.shutdown();
-  logger.info({ signal }, 'stopped');
+  logger.info({ signal, ...summary }, 'stopped');
   return 0;
 }
 

@@ -12,6 +12,7 @@ import type { HealthReport } from '../../src/monitor/report.ts';
 import { HealthMonitor } from '../../src/monitor/health-monitor.ts';
 import { silentLogger } from '../../src/common/logger.ts';
 import { renderStatusTable, startLiveTable } from '../../src/cli/live-table.ts';
+import { summaryLine, trackRun } from '../../src/cli/run-summary.ts';
 import { advance, useFakeClock, useRealClock } from '../helpers/clock.ts';
 import { freePort } from '../helpers/ports.ts';
 
@@ -19,6 +20,40 @@ const CLI = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
 const execFileAsync = promisify(execFile);
 const SOCKET = `conductor-health-test-${process.pid}`;
 const tmux = (...args: string[]) => execFileAsync('tmux', ['-L', SOCKET, ...args]);
+
+/**
+ * `command` as a shell runs it for a person: bash waits for it and prints its
+ * exit status, then keeps the pane (and the screen, which tmux may drop with a
+ * dead pane) until the server is killed. Bash ends there itself, killed by the
+ * SIGINT, only when the command died of it: what an interactive shell does too.
+ */
+const asTyped = (command: string) => `bash --norc --noprofile -c '${command.replaceAll("'", `'\\''`)}; echo "[exit status $?]"; exec cat'`;
+
+/** Reads the pane until the command's exit status shows; resolves with the screen, or with how the pane died. */
+async function afterExit(session: string, timeoutMs = 15_000): Promise<{ status: string; screen: string }> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const screen = (await tmux('capture-pane', '-p', '-t', session)).stdout;
+    const shown = /\[exit status (\d+)\]/.exec(screen);
+    if (shown) return { status: `status ${shown[1]}`, screen };
+    const [dead, signal] = (await tmux('display-message', '-p', '-t', session, '#{pane_dead}|#{pane_dead_signal}')).stdout.trim().split('|');
+    if (dead === '1') return { status: `the shell killed by signal ${signal}, as its command was`, screen };
+    if (Date.now() > deadline) throw new Error(`${session}: still running after Ctrl-C:\n${screen}`);
+    await sleep(100);
+  }
+}
+
+/** Reads the pane until `done` holds for its text, for at most `timeoutMs` (a bound for a broken run); resolves with the last text read. */
+async function screenUntil(session: string, done: (screen: string) => boolean, timeoutMs = 20_000): Promise<string> {
+  const deadline = Date.now() + timeoutMs;
+  let screen = '';
+  while (Date.now() < deadline) {
+    screen = (await tmux('capture-pane', '-p', '-t', session)).stdout;
+    if (done(screen)) break;
+    await sleep(200);
+  }
+  return screen;
+}
 
 describe('renderStatusTable', () => {
   const report: HealthReport = {
@@ -83,6 +118,36 @@ describe('names and trials in the live table', () => {
   });
 });
 
+describe('the summary the table closes with', () => {
+  it('counts the checks that ran and names the breakers that are not closed', async () => {
+    useFakeClock();
+    const monitor = new HealthMonitor({ resources: false, logger: silentLogger, breaker: { failMax: 1, resetTimeoutMs: 600_000 } });
+    try {
+      monitor.register('ok', () => true);
+      monitor.register('bad', () => false);
+      const summarise = trackRun(monitor, () => Date.now());
+      await monitor.checkPlatformHealth('ok');
+      await monitor.checkPlatformHealth('bad');
+      await monitor.checkPlatformHealth('bad');
+      await advance(83_000);
+      const summary = summarise();
+      assert.deepEqual(summary, { uptimeSeconds: 83, checks: 2, platforms: 2, breakers: { CLOSED: 1, OPEN: 1, HALF_OPEN: 0 }, open: ['bad'], halfOpen: [] }, 'the refused third check did not run');
+      assert.equal(summaryLine(summary), 'conductor-health ran 1 m 23 s: 2 checks of 2 platforms; breakers 1 CLOSED, 1 OPEN (bad)');
+    } finally {
+      const stopping = monitor.stop();
+      await advance(5_000);
+      await stopping;
+      useRealClock();
+    }
+  });
+
+  it('stays one line with many platforms, and with hostile names', () => {
+    const open = ['a', 'b', 'c', 'd', 'e'];
+    const line = summaryLine({ uptimeSeconds: 7_500, checks: 1, platforms: 10_000, breakers: { CLOSED: 9_000, OPEN: 999, HALF_OPEN: 1 }, open, halfOpen: ['x?y'] });
+    assert.equal(line, 'conductor-health ran 2 h 5 m: 1 check of 10000 platforms; breakers 9000 CLOSED, 999 OPEN (a, b, c, d, e, 994 more), 1 HALF_OPEN (x?y)');
+  });
+});
+
 describe('the live status table in a terminal', () => {
   let dir: string;
   let web: Server;
@@ -101,23 +166,22 @@ describe('the live status table in a terminal', () => {
     };
     await writeFile(join(dir, 'config.json'), JSON.stringify(config));
   });
+
+  before(async () => {
+    // A pane whose shell died of the signal stays, so how it died can be read.
+    await tmux('-f', '/dev/null', 'new-session', '-d', '-s', 'keeper', ';', 'set-option', '-g', 'remain-on-exit', 'on');
+  });
   after(async () => {
     await tmux('kill-server').catch(() => {});
     web?.close();
     await rm(dir, { recursive: true, force: true });
   });
 
-  it('redraws the table in place, shows the open breaker, and exits on Ctrl-C', async () => {
+  it('redraws the table in place, shows the open breaker, and on Ctrl-C exits 0 leaving a summary on the screen', async () => {
     const port = await freePort();
     const command = `OTEL_EXPORTER_PROMETHEUS_PORT=${port} '${process.execPath}' '${CLI}' run --config '${join(dir, 'config.json')}'`;
-    await tmux('new-session', '-d', '-s', 'live', '-x', '140', '-y', '30', command);
-    let screen = '';
-    const deadline = Date.now() + 20_000;
-    while (Date.now() < deadline) {
-      screen = (await tmux('capture-pane', '-p', '-t', 'live')).stdout;
-      if (/^gone\s+OPEN\s+rejected/m.test(screen) && /^web\s+CLOSED\s+success/m.test(screen)) break;
-      await sleep(200);
-    }
+    await tmux('new-session', '-d', '-s', 'live', '-x', '140', '-y', '30', asTyped(command));
+    let screen = await screenUntil('live', (text) => /^gone\s+OPEN\s+rejected/m.test(text) && /^web\s+CLOSED\s+success/m.test(text));
     assert.match(screen, /^web\s+CLOSED\s+success\s+\d+ ms\s+0\s+-$/m, screen);
     assert.match(screen, /^gone\s+OPEN\s+rejected\s+-\s+3\s+\d+ s$/m, screen);
     assert.match(screen, /gone: CLOSED → OPEN/, screen);
@@ -125,12 +189,10 @@ describe('the live status table in a terminal', () => {
     assert.doesNotMatch(screen, /"level"/, 'no JSON log lines on a terminal');
 
     await tmux('send-keys', '-t', 'live', 'C-c');
-    const gone = Date.now() + 10_000;
-    let running = true;
-    while (running && Date.now() < gone) {
-      running = await tmux('has-session', '-t', 'live').then(() => true, () => false);
-      if (running) await sleep(100);
-    }
-    assert.equal(running, false, 'the command ended after Ctrl-C');
+    const end = await afterExit('live');
+    assert.equal(end.status, 'status 0', end.screen);
+    screen = end.screen;
+    assert.doesNotMatch(screen, /PLATFORM/, 'the main screen is back');
+    assert.match(screen, /^conductor-health ran (\d+ m )?\d+ s: \d+ checks of 2 platforms; breakers 1 CLOSED, 1 OPEN \(gone\)$/m, screen);
   });
 });

@@ -92,7 +92,7 @@ describe('conductor-health run, end to end', () => {
     assert.equal(find(metrics, 'circuit_breaker_state', { platform: 'web', state: 'closed' })[0]?.value, '1');
   });
 
-  it('exits 0 on SIGTERM within its bound, having logged JSON lines, the last saying it stopped', async () => {
+  it('exits 0 on SIGTERM within its bound, having logged JSON lines, the last saying what the run did', async () => {
     cli.child.kill('SIGTERM');
     assert.equal(await cli.exited, 0, cli.output());
     const lines = logLines(cli.output());
@@ -102,6 +102,11 @@ describe('conductor-health run, end to end', () => {
     const stopped = lines.at(-1)!;
     assert.equal(stopped.msg, 'stopped');
     assert.equal(stopped.signal, 'SIGTERM');
+    assert.equal(stopped.platforms, 2);
+    assert.deepEqual(stopped.breakers, { CLOSED: 1, OPEN: 1, HALF_OPEN: 0 });
+    assert.deepEqual(stopped.open, ['db']);
+    assert.ok(typeof stopped.checks === 'number' && stopped.checks >= 4, `web and db each checked: ${stopped.checks}`);
+    assert.equal(typeof stopped.uptimeSeconds, 'number');
   });
 });
 
