@@ -11,10 +11,10 @@ const execFileAsync = promisify(execFile);
 /** OTLP variables a developer may have set, cleared so they cannot leak into a run. */
 const NO_OTLP = { OTEL_EXPORTER_OTLP_ENDPOINT: '', OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: '', OTEL_EXPORTER_OTLP_HEADERS: '', OTEL_EXPORTER_OTLP_TRACES_HEADERS: '' };
 
-/** Runs the command to its end; resolves with its exit status and stderr. */
-export async function runCli(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stderr: string }> {
+/** Runs the command to its end (in `cwd`, if given); resolves with its exit status and stderr. */
+export async function runCli(args: string[], env: Record<string, string> = {}, { cwd }: { cwd?: string } = {}): Promise<{ code: number; stderr: string }> {
   try {
-    const { stderr } = await execFileAsync(process.execPath, [CLI, ...args], { env: { ...process.env, ...NO_OTLP, ...env } });
+    const { stderr } = await execFileAsync(process.execPath, [CLI, ...args], { cwd, env: { ...process.env, ...NO_OTLP, ...env } });
     return { code: 0, stderr };
   } catch (error) {
     const { code, stderr } = error as { code: number; stderr: string };
