@@ -17,6 +17,7 @@ import { advance, useFakeClock, useRealClock } from '../helpers/clock.ts';
 import { freePort } from '../helpers/ports.ts';
 
 const CLI = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const execFileAsync = promisify(execFile);
 const SOCKET = `conductor-health-test-${process.pid}`;
 const tmux = (...args: string[]) => execFileAsync('tmux', ['-L', SOCKET, ...args]);
@@ -194,5 +195,16 @@ describe('the live status table in a terminal', () => {
     screen = end.screen;
     assert.doesNotMatch(screen, /PLATFORM/, 'the main screen is back');
     assert.match(screen, /^conductor-health ran (\d+ m )?\d+ s: \d+ checks of 2 platforms; breakers 1 CLOSED, 1 OPEN \(gone\)$/m, screen);
+  });
+
+  it('npm start ends with status 0 on Ctrl-C, not 130 (the start script execs node, so no shell between npm and the command dies of the SIGINT)', async () => {
+    const port = await freePort();
+    await tmux('new-session', '-d', '-s', 'npm', '-x', '140', '-y', '30', '-c', ROOT, asTyped(`OTEL_EXPORTER_PROMETHEUS_PORT=${port} CONDUCTOR_HEALTH_DEMO_PORT= npm start`));
+    const screen = await screenUntil('npm', (text) => /^healthy\s+CLOSED\s+success/m.test(text));
+    assert.match(screen, /^healthy\s+CLOSED\s+success/m, screen);
+    await tmux('send-keys', '-t', 'npm', 'C-c');
+    const end = await afterExit('npm');
+    assert.equal(end.status, 'status 0', `npm start ended with ${end.status} (status 130 to a shell): package.json's start script must be "exec node dist/cli/main.js demo"\n${end.screen}`);
+    assert.match(end.screen, /^conductor-health ran (\d+ m )?\d+ s: \d+ checks? of 3 platforms; breakers /m);
   });
 });
