@@ -38,7 +38,8 @@ async function afterExit(session: string, timeoutMs = 15_000): Promise<{ status:
     const shown = /\[exit status (\d+)\]/.exec(screen);
     if (shown) return { status: `status ${shown[1]}`, screen };
     const [dead, signal] = (await tmux('display-message', '-p', '-t', session, '#{pane_dead}|#{pane_dead_signal}')).stdout.trim().split('|');
-    if (dead === '1') return { status: `the shell killed by signal ${signal}, as its command was`, screen };
+    // tmux does not always know the signal; the missing status line says enough.
+    if (dead === '1') return { status: `no status: the shell was killed${signal ? ` by signal ${signal}` : ''}, as its command was`, screen };
     if (Date.now() > deadline) throw new Error(`${session}: still running after Ctrl-C:\n${screen}`);
     await sleep(100);
   }
