@@ -18,8 +18,12 @@ export function describeValue(value: unknown): string {
   if (typeof value === 'number' || typeof value === 'bigint' || typeof value === 'boolean') return String(value);
   if (value === null || value === undefined) return String(value);
   if (typeof value === 'function') return 'a function';
-  if (Array.isArray(value)) return 'an array';
-  return 'an object';
+  try {
+    return Array.isArray(value) ? 'an array' : 'an object';
+  } catch {
+    // A revoked Proxy throws even on Array.isArray.
+    return 'an object';
+  }
 }
 
 function fail(kind: 'type' | 'range', name: string, value: unknown, expected: string): never {

@@ -34,16 +34,34 @@ export interface Failure {
 const PROCESS_RESOURCE_CODES = ['EMFILE', 'ENFILE', 'ENOMEM'] as const;
 export type ProcessResourceCode = (typeof PROCESS_RESOURCE_CODES)[number];
 
-/** The process-resource code of an error or of its causes (fetch wraps socket errors in `cause`), if any. */
+/**
+ * An error and its causes, outermost first: fetch wraps what went wrong
+ * (`connect ECONNREFUSED …`) in a `TypeError: fetch failed`, whose `cause`
+ * says it. A few levels are enough (fetch's error → undici's → the socket's),
+ * and a cause that cannot be read ends the chain.
+ */
+function causeChain(thrown: unknown): object[] {
+  const chain: object[] = [];
+  for (let error = thrown; chain.length < 4 && typeof error === 'object' && error !== null && !chain.includes(error); ) {
+    chain.push(error);
+    error = read(() => (error as { cause?: unknown }).cause, undefined);
+  }
+  return chain;
+}
+
+/** The process-resource code of an error or of its causes, if any. */
 function processResourceCode(thrown: unknown): ProcessResourceCode | undefined {
-  let error = thrown;
-  // A few levels are enough: fetch's TypeError → undici's error → the socket's.
-  for (let depth = 0; depth < 4 && typeof error === 'object' && error !== null; depth += 1) {
-    const code = (error as { code?: unknown }).code;
+  for (const error of causeChain(thrown)) {
+    const code = read(() => (error as { code?: unknown }).code, undefined);
     if ((PROCESS_RESOURCE_CODES as readonly unknown[]).includes(code)) return code as ProcessResourceCode;
-    error = (error as { cause?: unknown }).cause;
   }
   return undefined;
+}
+
+/** An Error's own message, or its name when it has none. */
+function messageOf(error: Error): string {
+  const message: unknown = error.message;
+  return typeof message === 'string' && message !== '' ? message : String(error.name);
 }
 
 const UNREADABLE = 'the check threw a value that cannot be read';
@@ -60,12 +78,22 @@ function read<T>(get: () => T, fallback: T): T {
 export function shortMessage(error: unknown): string {
   return read(() => {
     if (error instanceof Error) {
-      const message: unknown = error.message;
-      return boundLine(typeof message === 'string' && message !== '' ? message : String(error.name));
+      // The causes' messages follow, each once: `fetch failed: connect ECONNREFUSED 127.0.0.1:8080`.
+      const parts: string[] = [];
+      for (const cause of causeChain(error)) {
+        const part = read(() => (cause instanceof Error ? messageOf(cause) : undefined), undefined);
+        if (part !== undefined && !parts.some((p) => p.includes(part))) parts.push(part);
+      }
+      return boundLine(parts.join(': '));
     }
     if (typeof error === 'string') return boundLine(error);
     return boundLine(`threw ${describeValue(error)}`);
   }, UNREADABLE);
+}
+
+/** True for an Error (a revoked Proxy, on which `instanceof` throws, is not one). */
+export function isError(value: unknown): boolean {
+  return read(() => value instanceof Error, false);
 }
 
 /** Reads a thrown value once into a {@link Failure}. */
@@ -87,7 +115,7 @@ export function captureFailure(thrown: unknown): Failure {
 }
 
 /**
- * The `error_type` label for a failure: a string `code` (`ECONNREFUSED`),
+ * The `error_type` label for a failure: a string `code` (`ECONNREFUSED`), its causes' when it has none,
  * `timeout` for timeouts, an Error's class name (`TypeError`), `unhealthy`
  * for an unhealthy PluginHealth, `other` for anything else. Never a
  * message: label values must stay few. Never throws: a getter that throws,
@@ -107,6 +135,11 @@ function readErrorType(error: object): string {
     if (typeof ours === 'string') return ours;
   }
   if (typeof code === 'string' && code !== '') return toLabel(code);
+  // No code of its own: a cause's says what went wrong (fetch's `TypeError` wraps `ECONNREFUSED`).
+  for (const cause of causeChain(error).slice(1)) {
+    const causeCode = read(() => (cause as { code?: unknown }).code, undefined);
+    if (typeof causeCode === 'string' && causeCode !== '') return toLabel(causeCode);
+  }
   if (error instanceof Error) {
     // Every DOMException shares one class; its name (AbortError, ...) is the informative part.
     return toLabel(error instanceof DOMException ? String(name) : String(error.constructor?.name ?? name));

@@ -7,9 +7,9 @@
  */
 import { describeValue } from '../common/validate.ts';
 import { boundLine } from '../common/text.ts';
-import { errorTypeOf, type Failure } from './failure.ts';
+import { captureFailure, errorTypeOf, type Failure } from './failure.ts';
 import type { HealthCheckStatus } from './metrics.ts';
-import { isPluginHealth, type PluginHealthStatus } from './plugin-health.ts';
+import { isPluginHealth, type PluginHealth, type PluginHealthStatus } from './plugin-health.ts';
 
 /** What a check or a call produced, read once. */
 export type Outcome =
@@ -21,6 +21,26 @@ export type Outcome =
   | { readonly kind: 'threw'; readonly failure: Failure }
   /** It ran out of time; `error` says whose and how long. */
   | { readonly kind: 'timeout'; readonly error: Error };
+
+/**
+ * A value a check returned (or a caller recorded), read once: a
+ * PluginHealth is copied to a plain object (its getters may throw, or
+ * answer differently, on a later read); reading it throwing is the check
+ * failing. Any other object is only described later ("an object", "an
+ * array"), so it becomes a plain stand-in of the same kind.
+ */
+export function captureValue(value: unknown): Outcome {
+  try {
+    if (typeof value === 'object' && value !== null) {
+      const copy = { status: (value as PluginHealth).status, message: (value as PluginHealth).message };
+      if (isPluginHealth(copy)) return { kind: 'value', value: typeof copy.message === 'string' ? copy : { status: copy.status } };
+      return { kind: 'value', value: Array.isArray(value) ? [] : copy };
+    }
+    return { kind: 'value', value };
+  } catch (error) {
+    return { kind: 'threw', failure: captureFailure(error) };
+  }
+}
 
 /**
  * What the breaker takes from an outcome: a success, a failure, or a release

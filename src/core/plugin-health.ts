@@ -27,9 +27,11 @@ export interface PluginManager {
 
 /** True when `value` is a {@link PluginHealth} with a known status. */
 export function isPluginHealth(value: unknown): value is PluginHealth {
-  return (
-    typeof value === 'object' &&
-    value !== null &&
-    (PLUGIN_HEALTH_STATUSES as readonly unknown[]).includes((value as { status?: unknown }).status)
-  );
+  if (typeof value !== 'object' || value === null) return false;
+  try {
+    return (PLUGIN_HEALTH_STATUSES as readonly unknown[]).includes((value as { status?: unknown }).status);
+  } catch {
+    // A status getter that throws, or a revoked Proxy: not a health report anyone can read.
+    return false;
+  }
 }

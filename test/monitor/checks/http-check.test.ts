@@ -5,7 +5,8 @@ import { BodyMismatchError } from '../../../src/monitor/checks/errors.ts';
 import { tcpCheck } from '../../../src/monitor/checks/tcp-check.ts';
 import { httpCheck } from '../../../src/monitor/checks/http-check.ts';
 import { HealthMonitor } from '../../../src/monitor/health-monitor.ts';
-import type { Logger } from '../../../src/common/logger.ts';
+import { silentLogger, type Logger } from '../../../src/common/logger.ts';
+import { find } from '../../helpers/exposition.ts';
 import { setupOtel, type TestOtel } from '../../helpers/otel.ts';
 
 /** A loopback server answering with `handler`; `url(path)` points at it. */
@@ -113,6 +114,27 @@ describe('the http check', () => {
       for (const [where, text] of [['report', report], ['spans', spans], ['logs', lines.join('\n')]] as const) {
         assert.ok(!text.includes('hunter2'), `${where}: ${text}`);
       }
+    } finally {
+      await monitor.stop();
+    }
+  });
+
+  it('reports an unreachable target by the socket error fetch wraps: ECONNREFUSED in the error type, the message, the span and the metric', async () => {
+    const { server, url } = await serve((_req, res) => res.end('ok'));
+    const target = url('/health');
+    server.close();
+    await new Promise((resolve) => server.once('close', resolve));
+    const monitor = new HealthMonitor({ resources: false, tracer: otel.tracer, logger: silentLogger });
+    try {
+      const result = await monitor.checkPlatformHealth('unreachable', httpCheck({ url: target }));
+      assert.equal(result.errorType, 'ECONNREFUSED');
+      assert.match(result.error!, /^fetch failed: connect ECONNREFUSED 127\.0\.0\.1:\d+$/);
+      const span = otel.spans().find((s) => s.attributes['health_check.platform'] === 'unreachable')!;
+      const exception = span.events.find((e) => e.name === 'exception')!;
+      assert.match(String(exception.attributes?.['exception.message']), /ECONNREFUSED/);
+      const scraped = await otel.scrape();
+      assert.equal(find(scraped, 'plugin_failure_total', { platform: 'unreachable', error_type: 'ECONNREFUSED' })[0]?.value, '1');
+      assert.deepEqual(find(scraped, 'plugin_failure_total', { platform: 'unreachable', error_type: 'TypeError' }), []);
     } finally {
       await monitor.stop();
     }
