@@ -1,5 +1,7 @@
 // The public API. Instrumentation code (monitor, breaker, metrics) talks to
 // @opentelemetry/api only; startTelemetry is the one place that builds the SDK.
+// The types use Node's (node:http handlers, Buffer): TypeScript 7 no longer loads them by itself.
+/// <reference types="node" preserve="true" />
 export { HealthMonitor } from './monitor/health-monitor.ts';
 export type { HealthCheck, HealthCheckValue } from './monitor/check-run.ts';
 export type { CheckSample, HealthCheckResult, HealthMonitorEvents, HealthReport, PlatformReport, ProbeResult, ReportOptions } from './monitor/report.ts';
@@ -13,7 +15,7 @@ export { errorTypeOf } from './core/failure.ts';
 export { ConductorHealthError, ERROR_CODES, isConductorHealthError } from './common/errors.ts';
 export type { ConductorHealthErrorLike, ErrorCode } from './common/errors.ts';
 export { BREAKER_STATES, BREAKER_STATE_LABELS } from './core/breaker-state.ts';
-export type { BreakerOptions, ExecuteOptions } from './breaker/options.ts';
+export type { AcquireOptions, BreakerOptions, ExecuteOptions } from './breaker/options.ts';
 export type { BreakerPermit } from './breaker/permit.ts';
 export type { BreakerEvents, BreakerSnapshot, BreakerStateChange } from './breaker/state.ts';
 export type { BreakerState } from './core/breaker-state.ts';

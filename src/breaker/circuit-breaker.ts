@@ -23,16 +23,15 @@ import { Emitter, type Subscribable } from '../common/emitter.ts';
 import { OptionTypeError } from '../common/errors.ts';
 import { silentLogger, type Logger } from '../common/logger.ts';
 import { parseOptions } from '../common/option-schema.ts';
-import { isThenable } from '../common/promise.ts';
 import { printable } from '../common/text.ts';
 import { checkPlatformName, describeValue } from '../common/validate.ts';
-import { captureFailure, errorTypeOf } from '../core/failure.ts';
+import { captureFailure, errorTypeOf, isError } from '../core/failure.ts';
 import { initMetrics, type HealthMetrics } from '../core/metrics.ts';
-import { classifyOutcome, type Classification } from '../core/outcome.ts';
+import { captureValue, classifyOutcome, type Classification } from '../core/outcome.ts';
 import { isPluginHealth, type PluginHealth } from '../core/plugin-health.ts';
-import { BreakerShutdownError, CircuitOpenError, notAPromise } from './errors.ts';
+import { BreakerShutdownError, CircuitOpenError, notThenable } from './errors.ts';
 import { callAbortable, callWithPermit } from './guarded-call.ts';
-import { BREAKER_OPTIONS, EXECUTE_OPTIONS, type BreakerOptions, type ExecuteOptions } from './options.ts';
+import { ACQUIRE_OPTIONS, BREAKER_OPTIONS, EXECUTE_OPTIONS, type AcquireOptions, type BreakerOptions, type ExecuteOptions } from './options.ts';
 import type { BreakerPermit } from './permit.ts';
 import { acquireTicker, releaseTicker, ticker } from './rotation.ts';
 import { addRejectedEvent } from './span-events.ts';
@@ -61,6 +60,10 @@ export class PlatformCircuitBreaker implements Subscribable<BreakerEvents> {
   readonly failMax: number;
   /** Time OPEN before the half-open trial, in ms. */
   readonly resetTimeoutMs: number;
+  /** Backoff on repeated openings: the n-th in a row waits `resetTimeoutMs` × this^(n−1); 1 is none. */
+  readonly resetBackoffFactor: number;
+  /** The longest wait the backoff reaches, in ms. */
+  readonly maxResetTimeoutMs: number;
   /** Lease of a half-open trial, in ms: unsettled by then, it counts as failed. */
   readonly halfOpenTimeoutMs: number;
   /** Default per-call timeout of `execute()`, in ms; 0 means none. */
@@ -83,6 +86,7 @@ export class PlatformCircuitBreaker implements Subscribable<BreakerEvents> {
     this.platform = checkPlatformName(platform);
     const opts = parseOptions(BREAKER_OPTIONS, 'circuit breaker', options);
     ({ failMax: this.failMax, resetTimeoutMs: this.resetTimeoutMs, halfOpenTimeoutMs: this.halfOpenTimeoutMs, timeoutMs: this.timeoutMs } = opts);
+    ({ resetBackoffFactor: this.resetBackoffFactor, maxResetTimeoutMs: this.maxResetTimeoutMs } = opts);
     this.metrics = opts.metrics ?? initMetrics(opts.meter === undefined ? undefined : { meter: opts.meter });
     this.logger = opts.logger ?? silentLogger;
     this.events = new Emitter((error) => this.logger.warn({ err: error, platform: printable(this.platform) }, 'circuit breaker transition listener threw'));
@@ -91,6 +95,8 @@ export class PlatformCircuitBreaker implements Subscribable<BreakerEvents> {
       platform: this.platform,
       failMax: this.failMax,
       resetTimeoutMs: this.resetTimeoutMs,
+      resetBackoffFactor: this.resetBackoffFactor,
+      maxResetTimeoutMs: this.maxResetTimeoutMs,
       halfOpenTimeoutMs: this.halfOpenTimeoutMs,
       timeoutMs: this.timeoutMs,
       metrics: this.metrics,
@@ -103,12 +109,14 @@ export class PlatformCircuitBreaker implements Subscribable<BreakerEvents> {
 
   /**
    * Asks to make one call. CLOSED: a permit. HALF_OPEN with the trial free:
-   * a permit for the trial, leased for `halfOpenTimeoutMs`. OPEN, HALF_OPEN
-   * with the trial taken, or shut down: undefined (and the active span gets
-   * `circuit_breaker.rejected`). Settle the permit once, whatever happens.
+   * a permit for the trial, leased for `halfOpenTimeoutMs` (or the longer
+   * `options.leaseMs`). OPEN, HALF_OPEN with the trial taken, or shut down:
+   * undefined (and the active span gets `circuit_breaker.rejected`). Settle
+   * the permit once, whatever happens.
    */
-  tryAcquire(): BreakerPermit | undefined {
-    const permit = this.machine.acquire();
+  tryAcquire(options?: AcquireOptions): BreakerPermit | undefined {
+    const leaseMs = options === undefined ? undefined : parseOptions(ACQUIRE_OPTIONS, 'tryAcquire', options).leaseMs;
+    const permit = this.machine.acquire(leaseMs);
     if (permit === undefined && !this.machine.shut) addRejectedEvent(this.platform, this.machine.state);
     return permit;
   }
@@ -160,8 +168,9 @@ export class PlatformCircuitBreaker implements Subscribable<BreakerEvents> {
         return Promise.reject(error);
       }
       if (result instanceof Promise) return result.then(machine.onClosedSuccess, machine.onClosedFailure) as Promise<T>;
-      if (!isThenable(result)) {
-        const error = notAPromise(this.platform, result);
+      // Reading `then` may throw (a hostile value): that is the call failing, as `await` would have it.
+      const error = notThenable(this.platform, result);
+      if (error !== undefined) {
         machine.settleClosed(generation, 'failure', error);
         return Promise.reject(error);
       }
@@ -180,7 +189,7 @@ export class PlatformCircuitBreaker implements Subscribable<BreakerEvents> {
    * with overlapping calls, use {@link tryAcquire}.
    */
   recordSuccess(): void {
-    this.machine.record(true, undefined);
+    this.machine.record(true);
   }
 
   /**
@@ -194,7 +203,7 @@ export class PlatformCircuitBreaker implements Subscribable<BreakerEvents> {
   recordFailure(error?: unknown): void {
     if (this.machine.shut) return;
     this.metrics.recordPluginFailure(this.platform, errorTypeOf(error));
-    this.machine.record(false, error);
+    this.machine.record(false);
   }
 
   /**
@@ -214,7 +223,9 @@ export class PlatformCircuitBreaker implements Subscribable<BreakerEvents> {
   recordResult(outcome: PluginHealth): void;
   recordResult(outcome: unknown): void {
     if (this.machine.shut) return;
-    this.recordClassified(classifyOutcome(outcome instanceof Error ? { kind: 'threw', failure: captureFailure(outcome) } : { kind: 'value', value: outcome }));
+    // A revoked Proxy throws on `instanceof`: whatever cannot be read is a failure, read no further.
+    const thrown = isError(outcome);
+    this.recordClassified(classifyOutcome(thrown ? { kind: 'threw', failure: captureFailure(outcome) } : captureValue(outcome)));
   }
 
   /**
@@ -224,11 +235,12 @@ export class PlatformCircuitBreaker implements Subscribable<BreakerEvents> {
    * claimed it, to the next caller, since it gave no verdict).
    */
   recordPluginHealth(health: PluginHealth): void {
-    if (!isPluginHealth(health)) {
+    const outcome = captureValue(health);
+    if (outcome.kind !== 'value' || !isPluginHealth(outcome.value)) {
       throw new OptionTypeError('EOPTIONTYPE', `conductor-health: recordPluginHealth() needs { status: "healthy" | "degraded" | "unhealthy" | "unknown" }, got ${describeValue(health)}`);
     }
     if (this.machine.shut) return;
-    this.recordClassified(classifyOutcome({ kind: 'value', value: health }));
+    this.recordClassified(classifyOutcome(outcome));
   }
 
   /**
@@ -313,7 +325,7 @@ export class PlatformCircuitBreaker implements Subscribable<BreakerEvents> {
 
   /** A classified result with no call identity (recordResult, recordPluginHealth): applies to the current period. */
   private recordClassified(outcome: Classification): void {
-    if (outcome.verdict === 'success') this.machine.record(true, undefined);
+    if (outcome.verdict === 'success') this.machine.record(true);
     else if (outcome.verdict === 'failure') this.recordFailure(outcome.cause);
     else if (this.machine.current() === 'HALF_OPEN' && this.machine.trialClaimed) this.machine.releaseTrial();
   }

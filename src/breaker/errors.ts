@@ -1,5 +1,6 @@
 /** The errors a breaker's `execute()` rejects with, besides a call's own and its `TimeoutError`. */
 import { ConductorHealthError, OptionTypeError } from '../common/errors.ts';
+import { isThenable } from '../common/promise.ts';
 import { describeValue } from '../common/validate.ts';
 import type { BreakerState } from '../core/breaker-state.ts';
 
@@ -45,7 +46,16 @@ export class BreakerShutdownError extends ConductorHealthError {
   }
 }
 
-/** The failure of a function given to `execute()` that returned something other than a promise (code `ENOTAPROMISE`). */
-export function notAPromise(platform: string, result: unknown): OptionTypeError {
+/**
+ * What the value a function given to `execute()` returned fails with, or
+ * undefined when it is a thenable: a non-promise (code `ENOTAPROMISE`), or
+ * what reading its `then` threw (a hostile value), as `await` would reject.
+ */
+export function notThenable(platform: string, result: unknown): unknown {
+  try {
+    if (isThenable(result)) return undefined;
+  } catch (error) {
+    return error;
+  }
   return new OptionTypeError('ENOTAPROMISE', `conductor-health: the function given to execute() for platform "${platform}" must return a promise, got ${describeValue(result)}`);
 }

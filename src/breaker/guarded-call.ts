@@ -4,10 +4,9 @@
  * timeout or a caller signal gets its own AbortController, made only then
  * (`new AbortController()` per call costs ~4.4 µs, 40x a bare call).
  */
-import { notAPromise } from './errors.ts';
+import { notThenable } from './errors.ts';
 import type { BreakerPermit } from './permit.ts';
 import { TimeoutError } from '../core/timeout-error.ts';
-import { isThenable } from '../common/promise.ts';
 
 /** A function given to `execute()`. */
 type Call<T> = (signal: AbortSignal) => PromiseLike<T>;
@@ -21,8 +20,8 @@ export function callWithPermit<T>(platform: string, fn: Call<T>, permit: Breaker
     permit.failure(error);
     return Promise.reject(error);
   }
-  if (!isThenable(result)) {
-    const error = notAPromise(platform, result);
+  const error = notThenable(platform, result);
+  if (error !== undefined) {
     permit.failure(error);
     return Promise.reject(error);
   }
@@ -93,11 +92,13 @@ export function callAbortable<T>(
       fail(error);
       return;
     }
-    if (!isThenable(result)) {
-      fail(notAPromise(platform, result));
+    const error = notThenable(platform, result);
+    if (error !== undefined) {
+      fail(error);
       return;
     }
-    result.then(
+    // Through Promise.resolve: a `then` of the caller's that throws becomes a rejection, not a throw in here.
+    Promise.resolve(result).then(
       (value) => {
         if (!finish()) return;
         permit.success();

@@ -13,6 +13,8 @@ import type { Trial } from './trial.ts';
 /** The subset of opossum 10 used here (it ships no types; `@types/opossum` describes v8). */
 interface Opossum {
   readonly pendingClose: boolean;
+  /** Read by opossum each time it opens, for its reset timer. */
+  readonly options: { resetTimeout: number };
   fire(task: () => unknown): Promise<unknown>;
   open(): void;
   close(): void;
@@ -54,6 +56,17 @@ export class OpossumGate {
       rotateBucketController: rotation,
     };
     this.#opossum = this.#create(undefined);
+  }
+
+  /**
+   * The wait of the next opening, in ms: opossum reads its `resetTimeout`
+   * option each time it opens, so setting it before an action that may open
+   * (a failure at the threshold, a failed trial, `forceOpen()`) gives that
+   * opening its own wait (the backoff).
+   */
+  set nextResetTimeoutMs(ms: number) {
+    this.#options.resetTimeout = ms;
+    this.#opossum.options.resetTimeout = ms;
   }
 
   /** True while HALF_OPEN with the trial not yet claimed. */

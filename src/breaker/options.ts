@@ -29,6 +29,16 @@ export const BREAKER_OPTIONS = options({
    * (0 would mean "wait for ever" for a trial: the wedge the lease exists to prevent.)
    */
   halfOpenTimeoutMs: fromEnv(number({ min: 1, max: MAX_TIMER_MS }).default(30_000), 'CONDUCTOR_HEALTH_HALF_OPEN_TIMEOUT_MS'),
+  /**
+   * Backoff on repeated openings (default 1: off, every wait is `resetTimeoutMs`; env
+   * `CONDUCTOR_HEALTH_RESET_BACKOFF_FACTOR`): the n-th opening in a row (a failed trial
+   * re-opens) waits `resetTimeoutMs` × factor^(n−1), at most `maxResetTimeoutMs`. A
+   * successful trial (or `reset()`) starts over. A platform down for a day then gets a
+   * trial every `maxResetTimeoutMs`, not every 30 s.
+   */
+  resetBackoffFactor: fromEnv(number({ min: 1, max: 1_000 }).default(1), 'CONDUCTOR_HEALTH_RESET_BACKOFF_FACTOR'),
+  /** The longest wait the backoff reaches, in ms (default 300,000, env `CONDUCTOR_HEALTH_MAX_RESET_TIMEOUT_MS`); never shortens the first wait below `resetTimeoutMs`. */
+  maxResetTimeoutMs: fromEnv(number({ min: 0, max: MAX_TIMER_MS }).default(300_000), 'CONDUCTOR_HEALTH_MAX_RESET_TIMEOUT_MS'),
   /** Timeout `execute()` puts on every call, in ms; 0 (the default) means none. */
   timeoutMs: number({ min: 0, max: MAX_TIMER_MS }).default(0),
   /** Meter for the instruments, passed to `initMetrics()`; default the global meter. */
@@ -55,6 +65,20 @@ export const EXECUTE_OPTIONS = options({
 /** Options of one `PlatformCircuitBreaker.execute()` call. */
 export type ExecuteOptions = z.input<typeof EXECUTE_OPTIONS>;
 
+/** Options of `PlatformCircuitBreaker.tryAcquire()`; every one is optional. */
+export const ACQUIRE_OPTIONS = options({
+  /**
+   * The lease of the half-open trial this permit may hold, in ms, when it
+   * is longer than `halfOpenTimeoutMs`: a caller that bounds its own call
+   * (the monitor, by its check timeout) holds the trial until its bound, so
+   * its own timeout, not the lease, ends a slow trial.
+   */
+  leaseMs: number({ min: 1, max: MAX_TIMER_MS }).optional(),
+});
+
+/** Options of `PlatformCircuitBreaker.tryAcquire()`. */
+export type AcquireOptions = z.input<typeof ACQUIRE_OPTIONS>;
+
 /** Options of `PlatformCircuitBreaker`. */
 export type BreakerOptions = z.input<typeof BREAKER_OPTIONS>;
 
@@ -63,7 +87,9 @@ export type BreakerOptions = z.input<typeof BREAKER_OPTIONS>;
  * passed on (the monitor's `breaker` option, `register()`, a config file):
  * the breaker's own, without defaults, which the breaker fills in.
  */
-export const BREAKER_SETTINGS = given(BREAKER_OPTIONS.pick({ failMax: true, resetTimeoutMs: true, halfOpenTimeoutMs: true }));
+export const BREAKER_SETTINGS = given(
+  BREAKER_OPTIONS.pick({ failMax: true, resetTimeoutMs: true, halfOpenTimeoutMs: true, resetBackoffFactor: true, maxResetTimeoutMs: true }),
+);
 
 /** The tunable breaker settings, as the monitor and a config file pass them on. */
 export type BreakerSettings = z.input<typeof BREAKER_SETTINGS>;

@@ -5,7 +5,7 @@
  * transition (gauge, span event, listeners). The `PlatformCircuitBreaker`
  * around it validates, runs calls and hands it their outcomes.
  */
-import type { Tracer } from '@opentelemetry/api';
+import type { SpanContext, Tracer } from '@opentelemetry/api';
 import type { EventEmitter } from 'node:events';
 import type { Emitter } from '../common/emitter.ts';
 import type { Logger } from '../common/logger.ts';
@@ -16,7 +16,8 @@ import type { HealthMetrics } from '../core/metrics.ts';
 import type { Verdict } from '../core/outcome.ts';
 import { OpossumGate } from './opossum-gate.ts';
 import { Permit } from './permit.ts';
-import { addStaleEvent, addTransitionEvent } from './span-events.ts';
+import { resetDelay } from './reset-delay.ts';
+import { addStaleEvent, addTransitionEvent, sampledSpanContext } from './span-events.ts';
 import type { BreakerEvents, BreakerStateChange } from './state.ts';
 import { Trial } from './trial.ts';
 import { TrialLease } from './trial-lease.ts';
@@ -26,6 +27,8 @@ export interface MachineSettings {
   readonly platform: string;
   readonly failMax: number;
   readonly resetTimeoutMs: number;
+  readonly resetBackoffFactor: number;
+  readonly maxResetTimeoutMs: number;
   readonly halfOpenTimeoutMs: number;
   /** The breaker's default call timeout: a CLOSED breaker without one takes the fast path. */
   readonly timeoutMs: number;
@@ -62,6 +65,12 @@ export class BreakerStateMachine {
   });
   /** `performance.now()` at which OPEN turns HALF_OPEN: the reset runs on the monotonic clock, so a wall-clock step moves it not. */
   #halfOpenAt: number | undefined;
+  /** Openings in a row since the last close: the backoff's exponent. */
+  #openings = 0;
+  /** The wait of the current opening, in ms. */
+  #resetDelayMs: number;
+  /** The sampled span that opened the breaker, for the link of a transition a timer fires later. */
+  #openedBy: SpanContext | undefined;
 
   /** What every permit calls to settle; bound once and handed to each. */
   readonly settlePermit = (permit: Permit, verdict: Verdict, error: unknown): boolean => {
@@ -76,24 +85,28 @@ export class BreakerStateMachine {
     }
     // The permit holds the current trial, so the breaker is HALF_OPEN and not shut down.
     if (verdict === 'release') this.releaseTrial();
-    else this.#settleTrial(permit.trial, verdict === 'success', error);
+    else this.#settleTrial(permit.trial, verdict === 'success');
     return true;
   };
 
   constructor(settings: MachineSettings) {
     this.#s = settings;
     this.fastPath = settings.timeoutMs === 0;
+    this.#resetDelayMs = settings.resetTimeoutMs;
     this.#armClosedPeriod();
     this.#gate = new OpossumGate(settings.platform, settings.resetTimeoutMs, settings.rotation, {
       onOpen: () => {
+        this.#openings += 1;
         this.openedAt = Date.now();
-        this.#halfOpenAt = performance.now() + settings.resetTimeoutMs;
+        this.#halfOpenAt = performance.now() + this.#resetDelayMs;
+        this.#openedBy = sampledSpanContext();
         this.#transition('OPEN');
       },
       onHalfOpen: () => this.#transition('HALF_OPEN'),
       onClose: () => {
         this.failureCount = 0;
-        this.openedAt = this.#halfOpenAt = undefined;
+        this.#openings = 0;
+        this.openedAt = this.#halfOpenAt = this.#openedBy = undefined;
         this.#transition('CLOSED');
       },
     });
@@ -112,21 +125,21 @@ export class BreakerStateMachine {
     return this.state;
   }
 
-  /** A permit for a call now, or undefined when the breaker refuses it (OPEN, the trial taken, shut down). */
-  acquire(): Permit | undefined {
+  /** A permit for a call now, or undefined when the breaker refuses it (OPEN, the trial taken, shut down); a trial's lease is at least `leaseMs`. */
+  acquire(leaseMs?: number): Permit | undefined {
     if (this.shut) return undefined;
     const state = this.current();
     if (state === 'CLOSED') return new Permit(this.settlePermit, this.generation, undefined);
-    const trial = state === 'HALF_OPEN' ? this.claimTrial() : undefined;
+    const trial = state === 'HALF_OPEN' ? this.claimTrial(leaseMs) : undefined;
     return trial === undefined ? undefined : new Permit(this.settlePermit, this.generation, trial);
   }
 
-  /** Claims the half-open trial under its lease; undefined when it is taken (or the breaker is not HALF_OPEN). */
-  claimTrial(): Trial | undefined {
+  /** Claims the half-open trial under its lease (`halfOpenTimeoutMs`, or the longer `leaseMs`); undefined when it is taken (or the breaker is not HALF_OPEN). */
+  claimTrial(leaseMs = 0): Trial | undefined {
     if (this.#lease.trial !== undefined || !this.#gate.trialFree) return undefined;
     const trial = new Trial();
     this.#gate.claim(trial);
-    this.#lease.claim(trial, this.#s.halfOpenTimeoutMs);
+    this.#lease.claim(trial, Math.max(this.#s.halfOpenTimeoutMs, leaseMs));
     return trial;
   }
 
@@ -142,13 +155,13 @@ export class BreakerStateMachine {
   }
 
   /** An outcome with no call identity: it applies to the current period (CLOSED counts, HALF_OPEN settles the trial, OPEN ignores it). */
-  record(ok: boolean, error: unknown): void {
+  record(ok: boolean): void {
     if (this.shut) return;
     const state = this.current();
     if (state === 'CLOSED') this.#count(ok);
     else if (state === 'HALF_OPEN') {
       const trial = this.#lease.trial ?? this.claimTrial();
-      if (trial !== undefined) this.#settleTrial(trial, ok, error);
+      if (trial !== undefined) this.#settleTrial(trial, ok);
     }
     // OPEN: the breaker allowed no call, so there is no result to count.
   }
@@ -169,9 +182,10 @@ export class BreakerStateMachine {
   forceOpen(): void {
     if (this.shut || this.current() === 'OPEN') return;
     const trial = this.#lease.trial;
+    this.#prepareOpening();
     this.#gate.open();
     // Settle the dropped trial after the transition: opossum, no longer half-open, only books it.
-    trial?.fail(undefined);
+    trial?.fail();
   }
 
   /** Closes with the count at 0, dropping a claimed trial; a new period even when CLOSED. */
@@ -182,14 +196,14 @@ export class BreakerStateMachine {
     this.failureCount = 0;
     if (state !== 'CLOSED') this.#gate.close();
     else this.#startPeriod();
-    trial?.fail(undefined);
+    trial?.fail();
   }
 
   /** Wall time of the next trial (see `BreakerSnapshot.nextAttemptAt`); call after {@link current}. */
   nextAttemptAt(): number | undefined {
     if (this.state === 'CLOSED' || this.#halfOpenAt === undefined || this.openedAt === undefined) return undefined;
     // Shut down, the breaker is frozen: so is the time its reset was planned for.
-    if (this.shut && this.state === 'OPEN') return this.openedAt + this.#s.resetTimeoutMs;
+    if (this.shut && this.state === 'OPEN') return this.openedAt + this.#resetDelayMs;
     const now = Date.now();
     return this.state === 'OPEN' ? now + Math.max(0, Math.round(this.#halfOpenAt - performance.now())) : now;
   }
@@ -207,10 +221,10 @@ export class BreakerStateMachine {
   #expireTrial(): void {
     const trial = this.#lease.trial as Trial;
     this.#s.logger.warn({ platform: printable(this.#s.platform), halfOpenTimeoutMs: this.#s.halfOpenTimeoutMs }, 'circuit breaker half-open trial not settled in time; re-opening');
-    this.#settleTrial(trial, false, undefined);
+    this.#settleTrial(trial, false);
   }
 
-  #settleTrial(trial: Trial, ok: boolean, error: unknown): void {
+  #settleTrial(trial: Trial, ok: boolean): void {
     this.#lease.drop();
     // opossum closes (or opens) inside these calls; the model test checks the state after every step.
     if (ok) {
@@ -218,14 +232,23 @@ export class BreakerStateMachine {
       trial.succeed();
     } else {
       this.failureCount++;
-      trial.fail(error);
+      this.#prepareOpening();
+      trial.fail();
     }
   }
 
   /** A CLOSED-period verdict: a success sets the count to 0, a failure adds one and opens at failMax. */
   #count(ok: boolean): void {
     if (ok) this.failureCount = 0;
-    else if (++this.failureCount >= this.#s.failMax) this.#gate.open();
+    else if (++this.failureCount >= this.#s.failMax) {
+      this.#prepareOpening();
+      this.#gate.open();
+    }
+  }
+
+  /** Gives the opening an action may cause its wait (see reset-delay.ts), before opossum opens and starts its timer. */
+  #prepareOpening(): void {
+    this.#gate.nextResetTimeoutMs = this.#resetDelayMs = resetDelay(this.#openings + 1, this.#s);
   }
 
   /** Starts a new period; a CLOSED one gets its own fast-path handlers, which remember it. */
@@ -257,10 +280,11 @@ export class BreakerStateMachine {
     this.#startPeriod();
     this.fastPath = to === 'CLOSED' && this.#s.timeoutMs === 0 && !this.shut;
     const change: BreakerStateChange = { platform, from, to, failureCount: this.failureCount, at: Date.now() };
+    if (to === 'OPEN') change.resetTimeoutMs = this.#resetDelayMs;
     // Telemetry and listeners run inside opossum's emit(): nothing thrown here may escape into it.
     try {
       metrics.setBreakerState(platform, to);
-      addTransitionEvent(tracer, change);
+      addTransitionEvent(tracer, change, to === 'OPEN' ? undefined : this.#openedBy);
     } catch (error) {
       logger.warn({ err: error, platform: printable(platform) }, 'circuit breaker telemetry failed');
     }

@@ -31,6 +31,8 @@ export interface BreakerStateChange {
   failureCount: number;
   /** `Date.now()` at the transition. */
   at: number;
+  /** Entering OPEN: how long this opening waits before its trial, in ms (grows with `resetBackoffFactor`). */
+  resetTimeoutMs?: number;
 }
 
 /** Events a breaker emits. */

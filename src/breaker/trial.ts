@@ -26,7 +26,8 @@ export class Trial {
     this.onSuccess?.(undefined);
   }
 
-  fail(error: unknown): void {
-    this.onFailure?.(error);
+  /** Fails the trial. opossum is handed no error: it needs none, and one of the caller's could throw when read. */
+  fail(): void {
+    this.onFailure?.(undefined);
   }
 }

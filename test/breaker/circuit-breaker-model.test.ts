@@ -48,14 +48,20 @@ class Model {
   failures = 0;
   transitions: Transition[] = [];
   now: number;
+  /** Openings in a row since the last close: the backoff's exponent. */
+  openings = 0;
   readonly failMax: number;
   readonly resetMs: number;
   readonly leaseMs: number;
+  readonly factor: number;
+  readonly capMs: number;
 
   constructor(config: Config, now: number) {
     this.failMax = config.failMax;
     this.resetMs = config.resetTimeoutMs;
     this.leaseMs = config.halfOpenTimeoutMs;
+    this.factor = config.resetBackoffFactor;
+    this.capMs = config.maxResetTimeoutMs;
     this.now = now;
   }
 
@@ -69,10 +75,13 @@ class Model {
 
   private enter(to: BreakerState): void {
     if (to === 'OPEN') {
+      this.openings++;
       this.openedAt = this.now;
-      this.nextAt = this.now + this.resetMs;
+      // The n-th opening in a row waits reset × factor^(n-1), capped, never under reset.
+      this.nextAt = this.now + Math.max(this.resetMs, Math.min(this.capMs, this.resetMs * this.factor ** (this.openings - 1)));
     } else if (to === 'CLOSED') {
       this.count = 0;
+      this.openings = 0;
       this.openedAt = this.nextAt = undefined;
     }
     this.transitions.push([this.state, to, this.count]);
@@ -95,18 +104,18 @@ class Model {
     }
   }
 
-  private claim(holder: ModelPermit | 'anonymous'): boolean {
+  private claim(holder: ModelPermit | 'anonymous', leaseMs = 0): boolean {
     if (this.state !== 'HALF_OPEN' || this.trialHolder !== undefined) return false;
     this.trialHolder = holder;
-    this.trialDeadline = this.now + this.leaseMs;
+    this.trialDeadline = this.now + Math.max(this.leaseMs, leaseMs);
     return true;
   }
 
-  acquire(): ModelPermit | undefined {
+  acquire(leaseMs?: number): ModelPermit | undefined {
     if (this.shut) return undefined;
     const state = this.derive();
     const permit: ModelPermit = { generation: this.generation, trial: state === 'HALF_OPEN', settled: false };
-    if (state === 'CLOSED' || this.claim(permit)) return permit;
+    if (state === 'CLOSED' || this.claim(permit, leaseMs)) return permit;
     return undefined;
   }
 
@@ -174,13 +183,15 @@ interface Config {
   failMax: number;
   resetTimeoutMs: number;
   halfOpenTimeoutMs: number;
+  resetBackoffFactor: number;
+  maxResetTimeoutMs: number;
 }
 
 /** How far a step moves the clock: symbolic, so programs hit the edges (a deadline, one ms before it). */
 type Delay = 'zero' | 'one' | 'reset' | 'reset-1' | 'lease' | 'lease-1' | 'to-next-attempt' | 'to-lease-end' | 'long';
 
 type Step =
-  | { op: 'acquire' }
+  | { op: 'acquire'; leaseMs?: number }
   | { op: 'execute'; abortable: boolean }
   | { op: 'settle'; call: number; verdict: Verdict }
   | { op: 'advance'; delay: Delay; starve: boolean }
@@ -193,7 +204,9 @@ type Step =
   | { op: 'getState' };
 
 const stepArbitrary: fc.Arbitrary<Step> = fc.oneof(
-  { weight: 5, arbitrary: fc.constant({ op: 'acquire' as const }) },
+  { weight: 4, arbitrary: fc.constant({ op: 'acquire' as const }) },
+  // A caller that bounds its own call holds the trial for its bound (the monitor, its check timeout).
+  { weight: 1, arbitrary: fc.record({ op: fc.constant('acquire' as const), leaseMs: fc.constantFrom(1, 3_000) }) },
   { weight: 3, arbitrary: fc.record({ op: fc.constant('execute' as const), abortable: fc.boolean() }) },
   { weight: 8, arbitrary: fc.record({ op: fc.constant('settle' as const), call: fc.nat(MAX_STEPS - 1), verdict: fc.constantFrom<Verdict>('success', 'failure', 'release') }) },
   {
@@ -219,12 +232,18 @@ const configArbitrary: fc.Arbitrary<Config> = fc.record({
   failMax: fc.constantFrom(1, 2, 3),
   resetTimeoutMs: fc.constantFrom(0, 7, 1_000),
   halfOpenTimeoutMs: fc.constantFrom(1, 5, 2_000),
+  resetBackoffFactor: fc.constantFrom(1, 1, 2, 3),
+  maxResetTimeoutMs: fc.constantFrom(0, 2_500, 100_000),
 });
 
 function describeStep(step: Step): string {
   switch (step.op) {
+    case 'acquire':
+      return step.leaseMs === undefined ? 'acquire' : `acquire (lease ${step.leaseMs} ms)`;
     case 'execute':
       return `execute${step.abortable ? ' (with a signal)' : ''}`;
+    case 'acquire':
+      return step.leaseMs === undefined ? 'acquire' : `acquire (lease ${step.leaseMs} ms)`;
     case 'settle':
       return `settle call #${step.call} (mod the calls so far): ${step.verdict}`;
     case 'advance':
@@ -285,8 +304,8 @@ async function runProgram(config: Config, program: Step[], model = new Model(con
     for (const [index, step] of program.entries()) {
       switch (step.op) {
         case 'acquire': {
-          const permit = breaker.tryAcquire();
-          const expected = model.acquire();
+          const permit = breaker.tryAcquire(step.leaseMs === undefined ? undefined : { leaseMs: step.leaseMs });
+          const expected = model.acquire(step.leaseMs);
           same(index, 'permit granted', permit !== undefined, expected !== undefined);
           if (permit !== undefined && expected !== undefined) {
             same(index, 'permit state', permit.state, expected.trial ? 'HALF_OPEN' : 'CLOSED');
@@ -453,7 +472,7 @@ describe('PlatformCircuitBreaker against a reference model of periods and permit
     }
     useFakeClock(1_700_000_000_000);
     try {
-      const config = { failMax: 1, resetTimeoutMs: 7, halfOpenTimeoutMs: 5 };
+      const config = { failMax: 1, resetTimeoutMs: 7, halfOpenTimeoutMs: 5, resetBackoffFactor: 1, maxResetTimeoutMs: 0 };
       // A call allowed while CLOSED succeeds after another call's failure opened the breaker and it went HALF_OPEN.
       const program: Step[] = [{ op: 'acquire' }, { op: 'acquire' }, { op: 'settle', call: 1, verdict: 'failure' }, { op: 'advance', delay: 'reset', starve: false }, { op: 'settle', call: 0, verdict: 'success' }];
       await runProgram(config, program);

@@ -792,6 +792,123 @@ describe('PlatformCircuitBreaker', () => {
     });
   });
 
+  describe('backoff on repeated openings (resetBackoffFactor, maxResetTimeoutMs)', () => {
+    it('waits longer after each failed trial, up to the cap, and starts over after a successful one', () => {
+      const { tracer, exporter } = tracing();
+      const breaker = make({ resetTimeoutMs: 10_000, resetBackoffFactor: 2, maxResetTimeoutMs: 35_000, tracer });
+      const waits: number[] = [];
+      breaker.on('transition', (c) => c.to === 'OPEN' && waits.push(c.resetTimeoutMs!));
+      open(breaker);
+      for (let round = 0; round < 4; round += 1) {
+        const { nextAttemptAt } = breaker.getState();
+        mock.timers.tick(nextAttemptAt! - Date.now() - 1);
+        assert.equal(breaker.getState().state, 'OPEN', 'not a millisecond early');
+        mock.timers.tick(1);
+        assert.equal(breaker.getState().state, 'HALF_OPEN');
+        breaker.tryAcquire()!.failure(new Error('still down'));
+      }
+      assert.deepEqual(waits, [10_000, 20_000, 35_000, 35_000, 35_000]);
+      mock.timers.tick(35_000);
+      breaker.tryAcquire()!.success();
+      open(breaker);
+      assert.equal(breaker.getState().nextAttemptAt! - Date.now(), 10_000, 'a successful trial starts over');
+      const opened = exporter.getFinishedSpans().flatMap((s) => s.events).filter((e) => e.attributes?.['circuit_breaker.to'] === 'OPEN');
+      assert.deepEqual(opened.map((e) => e.attributes?.['circuit_breaker.reset_timeout_ms']), [10_000, 20_000, 35_000, 35_000, 35_000, 10_000]);
+    });
+
+    it('is off by default: every opening waits resetTimeoutMs', () => {
+      const breaker = make({ resetTimeoutMs: 1_000 });
+      open(breaker);
+      for (let i = 0; i < 3; i += 1) {
+        mock.timers.tick(1_000);
+        breaker.tryAcquire()!.failure(new Error('down'));
+        assert.equal(breaker.getState().nextAttemptAt! - Date.now(), 1_000);
+      }
+    });
+
+    it('refuses a factor below 1, naming it', () => {
+      assert.throws(() => make({ resetBackoffFactor: 0.5 }), { name: 'RangeError', message: /"resetBackoffFactor" must be a finite number >= 1 <= 1000, got 0\.5/ });
+    });
+  });
+
+  describe('a longer lease for a caller that bounds its own call (tryAcquire({ leaseMs }))', () => {
+    it('holds the trial for leaseMs when it is longer than halfOpenTimeoutMs, never shorter', () => {
+      const breaker = make({ halfOpenTimeoutMs: 100 });
+      halfOpen(breaker);
+      const trial = breaker.tryAcquire({ leaseMs: 400 })!;
+      mock.timers.tick(399);
+      assert.equal(breaker.getState().state, 'HALF_OPEN', 'the lease did not end it');
+      assert.equal(trial.success(), true);
+      assert.equal(breaker.getState().state, 'CLOSED');
+      const short = make({ halfOpenTimeoutMs: 100 });
+      halfOpen(short);
+      short.tryAcquire({ leaseMs: 10 });
+      mock.timers.tick(100);
+      assert.equal(short.getState().state, 'OPEN', 'a shorter lease is the breaker\'s own');
+    });
+  });
+
+  describe('a hostile caller', () => {
+    /** Errors every read of which may throw: a getter of code, name or constructor, a revoked Proxy. */
+    function hostileErrors(): unknown[] {
+      const throwing = (key: string) => Object.defineProperty(new Error('x'), key, { get: () => { throw new Error(`${key} getter`); } });
+      const revoked = Proxy.revocable(new Error('x'), {});
+      revoked.revoke();
+      return [throwing('code'), throwing('name'), throwing('constructor'), revoked.proxy];
+    }
+
+    it('counts a hostile failure handed to a permit, recordFailure() or thrown by execute()\'s function, and hands the caller its own error back', async () => {
+      for (const error of hostileErrors()) {
+        const viaPermit = make({ failMax: 1 });
+        assert.equal(viaPermit.tryAcquire()!.failure(error), true);
+        const viaRecord = make({ failMax: 1 });
+        viaRecord.recordFailure(error);
+        const viaExecute = make({ failMax: 1 });
+        // Boxed and compared by identity: resolving with a revoked Proxy reads its `then`, which it refuses.
+        const rejection = (call: Promise<unknown>) => call.then(() => ({ e: 'resolved' as unknown }), (e: unknown) => ({ e }));
+        assert.ok((await rejection(viaExecute.execute(() => { throw error; }))).e === error);
+        const viaRejection = make({ failMax: 1, timeoutMs: 1_000 });
+        assert.ok((await rejection(viaRejection.execute(() => Promise.reject(error)))).e === error);
+        assert.deepEqual([viaPermit, viaRecord, viaExecute, viaRejection].map((b) => b.getState().state), ['OPEN', 'OPEN', 'OPEN', 'OPEN']);
+      }
+    });
+
+    it('settles a half-open trial at once with a hostile failure, rather than leaving it claimed until the lease', () => {
+      for (const error of hostileErrors()) {
+        const breaker = make();
+        halfOpen(breaker);
+        const trial = breaker.tryAcquire()!;
+        assert.equal(trial.failure(error), true);
+        assert.equal(breaker.getState().state, 'OPEN');
+      }
+    });
+
+    it('rejects (never throws) when the value returned has a then getter that throws, and counts the failure', async () => {
+      const getterError = new Error('then getter');
+      const hostile = Object.defineProperty({}, 'then', { get: () => { throw getterError; } });
+      for (const options of [undefined, { timeoutMs: 1_000 }]) {
+        const breaker = make({ failMax: 1 });
+        let call: Promise<unknown> | undefined;
+        assert.doesNotThrow(() => (call = breaker.execute(() => hostile as never, options)));
+        await assert.rejects(call!, (e) => e === getterError);
+        assert.equal(breaker.getState().state, 'OPEN');
+      }
+      const thrower = make({ failMax: 1, timeoutMs: 1_000 });
+      const throwingThen = { then: () => { throw getterError; } };
+      await assert.rejects(thrower.execute(() => throwingThen as never), (e) => e === getterError);
+      assert.equal(thrower.getState().state, 'OPEN');
+    });
+
+    it('records a hostile result as a failure, and refuses a hostile plugin health in its own words', () => {
+      const revoked = Proxy.revocable({}, {});
+      revoked.revoke();
+      const breaker = make({ failMax: 1 });
+      assert.doesNotThrow(() => breaker.recordResult(revoked.proxy as never));
+      assert.equal(breaker.getState().state, 'OPEN');
+      assert.throws(() => make().recordPluginHealth(revoked.proxy as never), { name: 'TypeError', code: 'EOPTIONTYPE', message: /recordPluginHealth\(\) needs .*got an object/ });
+    });
+  });
+
   describe('forceOpen and reset', () => {
     it('forceOpen opens a closed breaker for a full reset timeout, keeping the count', () => {
       const breaker = make();
@@ -860,7 +977,7 @@ describe('PlatformCircuitBreaker', () => {
       unsubscribe();
       breaker.forceOpen();
       assert.deepEqual(changes, [
-        { platform: 'discord', from: 'CLOSED', to: 'OPEN', failureCount: 3, at: 1_000_000 },
+        { platform: 'discord', from: 'CLOSED', to: 'OPEN', failureCount: 3, at: 1_000_000, resetTimeoutMs: 30_000 },
         { platform: 'discord', from: 'OPEN', to: 'HALF_OPEN', failureCount: 3, at: 1_030_000 },
         { platform: 'discord', from: 'HALF_OPEN', to: 'CLOSED', failureCount: 0, at: 1_030_000 },
       ]);
@@ -1046,12 +1163,14 @@ describe('PlatformCircuitBreaker', () => {
   });
 });
 
+/** A state_change event's attributes; an opening also says how long it waits (`resetTimeoutMs` 30 s, no backoff). */
 function transitionAttrs(from: string, to: string, failures: number): Record<string, unknown> {
   return {
     'circuit_breaker.platform': 'discord',
     'circuit_breaker.from': from,
     'circuit_breaker.to': to,
     'circuit_breaker.consecutive_failures': failures,
+    ...(to === 'OPEN' ? { 'circuit_breaker.reset_timeout_ms': 30_000 } : {}),
   };
 }
 

@@ -92,6 +92,15 @@ describe('a check outside the exported share of successes', () => {
     assert.deepEqual([closed?.attributes?.['circuit_breaker.from'], closed?.attributes?.['circuit_breaker.to']], ['HALF_OPEN', 'CLOSED']);
   });
 
+  it('links a timer\'s transition to the sampled check that opened the breaker', async () => {
+    const m = suite.monitor({ successSpanRatio: 1, breaker: { resetTimeoutMs: 1_000, failMax: 1 } });
+    await m.checkPlatformHealth('linked', () => false);
+    const opener = checkSpans('linked')[0]!;
+    await advance(1_000);
+    const halfOpen = suite.otel.spans().find((s) => s.name === 'circuit_breaker.transition' && s.attributes['circuit_breaker.platform'] === 'linked');
+    assert.deepEqual(halfOpen?.links.map((l) => l.context.spanId), [opener.spanContext().spanId]);
+  });
+
   it('contains a check that floods its span and hands it a throwing getter: the check fails, the loop goes on', async () => {
     const m = suite.monitor({ successSpanRatio: 0 });
     const result = await m.checkPlatformHealth('flooding', () => {
