@@ -15,8 +15,8 @@ import { abortCheck, checkSignal } from './check-signal.ts';
 import { isThenable } from '../common/promise.ts';
 import { DeferredSpan, outsideShare } from './deferred-span.ts';
 import type { RandomIds } from '../common/random-ids.ts';
-import { classifyOutcome, type Classification, type Outcome } from '../core/outcome.ts';
-import { isPluginHealth, type PluginHealth } from '../core/plugin-health.ts';
+import { captureValue, classifyOutcome, type Classification, type Outcome } from '../core/outcome.ts';
+import type { PluginHealth } from '../core/plugin-health.ts';
 
 /**
  * One health check: `true`, nothing, or a healthy/degraded `PluginHealth`
@@ -58,6 +58,9 @@ export interface RunHost<T extends RunTarget, R extends { readonly breakerState:
   /** A listener the check put on its signal threw. */
   listenerThrew(run: CheckRun<T, R>, error: unknown): void;
 }
+
+/** How much longer than its check's timeout the monitor's trial holds the lease: the timer that ends the check may run late. */
+const LEASE_MARGIN_MS = 1_000;
 
 /** How a run ends: an outcome of the check, or cut off (stop, unregister) with none. */
 type RunEnd = Outcome | { kind: 'cancelled' };
@@ -140,7 +143,10 @@ export class CheckRun<T extends RunTarget, R extends { readonly breakerState: Br
 
   /** Runs inside the check's span: asks the breaker, calls the check, and finishes at once when it can. */
   #begin(check: HealthCheck): void {
-    this.#permit = this.target.breaker.tryAcquire();
+    const { breaker, timeoutMs } = this.target;
+    // The monitor's own trial always settles by its own timeout: a lease shorter than the
+    // check's bound would fail every slow-but-good trial and keep the breaker open for ever.
+    this.#permit = timeoutMs + LEASE_MARGIN_MS > breaker.halfOpenTimeoutMs ? breaker.tryAcquire({ leaseMs: timeoutMs + LEASE_MARGIN_MS }) : breaker.tryAcquire();
     if (this.#permit === undefined) {
       this.#finish(REJECTED);
       return;
@@ -215,25 +221,5 @@ export class CheckRun<T extends RunTarget, R extends { readonly breakerState: Br
     // Listeners of a stand-in's check run outside its unsampled context, so what they trace is kept.
     if (span instanceof DeferredSpan) context.with(this.#parent, () => this.#host.ended(this, result));
     else this.#host.ended(this, result);
-  }
-}
-
-/**
- * A check's return value, read once: a PluginHealth is copied to a plain
- * object (its getters may throw, or answer differently, on a later read);
- * reading it throwing is the check failing.
- */
-function captureValue(value: unknown): RunEnd {
-  try {
-    if (typeof value === 'object' && value !== null) {
-      const copy = { status: (value as PluginHealth).status, message: (value as PluginHealth).message };
-      if (isPluginHealth(copy)) return { kind: 'value', value: typeof copy.message === 'string' ? copy : { status: copy.status } };
-      // Any other object is only described ("an object", "an array"): a plain
-      // stand-in of the same kind, so no later read of the check's own object can throw.
-      return { kind: 'value', value: Array.isArray(value) ? [] : copy };
-    }
-    return { kind: 'value', value };
-  } catch (error) {
-    return { kind: 'threw', failure: captureFailure(error) };
   }
 }

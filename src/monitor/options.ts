@@ -17,20 +17,20 @@ const RESOURCES_OPTION = z
 /** Options of `HealthMonitor`; every one is optional. */
 export const MONITOR_OPTIONS = options({
   /** Time between two checks of a platform (default 5,000 ms, env `CONDUCTOR_HEALTH_INTERVAL_MS`). */
-  intervalMs: fromEnv(number({ min: 1 }).default(5_000), 'CONDUCTOR_HEALTH_INTERVAL_MS'),
+  intervalMs: fromEnv(number({ min: 1, max: MAX_TIMER_MS }).default(5_000), 'CONDUCTOR_HEALTH_INTERVAL_MS'),
   /** Bound on one check (default 5,000 ms, env `CONDUCTOR_HEALTH_TIMEOUT_MS`). */
   timeoutMs: fromEnv(number({ min: 1, max: MAX_TIMER_MS }).default(5_000), 'CONDUCTOR_HEALTH_TIMEOUT_MS'),
   /** Fixed gap between platform starts; default spreads them evenly across the interval. */
-  staggerMs: number({ min: 0 }).optional(),
+  staggerMs: number({ min: 0, max: MAX_TIMER_MS }).optional(),
   /** Checks in flight at once (default 1,000, env `CONDUCTOR_HEALTH_MAX_CONCURRENT`); further due checks wait their turn. */
   maxConcurrent: fromEnv(number({ min: 1, integer: true }).default(1_000), 'CONDUCTOR_HEALTH_MAX_CONCURRENT'),
   /** A check that cannot start within this long of its slot is skipped (default a fifth of the interval). */
-  maxLatenessMs: number({ min: 0 }).optional(),
+  maxLatenessMs: number({ min: 0, max: MAX_TIMER_MS }).optional(),
   /** Bound on `stop()` waiting for in-flight checks (default 5,000 ms). */
   stopTimeoutMs: number({ min: 0, max: MAX_TIMER_MS }).default(5_000),
   // A pass overdue this long is a stuck process, not a busy one: kubelet restarts it after its failureThreshold.
   /** A scheduling pass overdue by more than this makes `HealthMonitor.liveness` fail (default 30,000 ms). */
-  stallMs: number({ min: 0 }).default(30_000),
+  stallMs: number({ min: 0, max: MAX_TIMER_MS }).default(30_000),
   /** Recent checks kept per platform for the report's history (default 30). */
   historySize: number({ min: 1, max: 10_000, integer: true }).default(30),
   /** Recent breaker transitions kept for the report's history (default 100). */

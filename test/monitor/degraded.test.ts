@@ -56,7 +56,7 @@ describe('degraded mode in the health monitor', () => {
     monitor.start();
     await advance(40_000, 500);
     assert.equal(monitor.report().status, 'degraded');
-    assert.match(monitor.report().reasons.join(), /degraded mode: memory at 0\.85/);
+    assert.match(monitor.report().reasons.join(), /degraded mode: memory at 85 % \(threshold 80 %\)/);
     // Degraded from the first sample: every 10 s, b half an interval after a.
     assert.deepEqual(starts.get('a'), [0, 10_000, 20_000, 30_000, 40_000]);
     assert.deepEqual(starts.get('b'), [5_000, 15_000, 25_000, 35_000]);

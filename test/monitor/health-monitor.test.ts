@@ -590,7 +590,7 @@ describe('liveness and readiness', () => {
     assert.deepEqual(m.readiness(), { ok: true, reasons: [] }, 'a platform that is not critical never affects readiness');
     dbUp = false;
     await advance(5_000, 100);
-    assert.deepEqual(m.readiness(), { ok: false, reasons: ['critical platform "db" has a OPEN breaker'] });
+    assert.deepEqual(m.readiness(), { ok: false, reasons: ['critical platform "db": breaker is OPEN'] });
     dbUp = true;
     await advance(12_000, 100);
     assert.deepEqual(m.readiness(), { ok: true, reasons: [] }, 'ready again once the half-open trial closed it');

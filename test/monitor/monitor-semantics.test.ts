@@ -128,6 +128,56 @@ describe('a standalone breaker', () => {
   });
 });
 
+describe("the monitor's own half-open trial", () => {
+  it('settles by the check\'s own timeout, not the lease: a check slower than halfOpenTimeoutMs closes the breaker once the platform is back', async () => {
+    const logger = recordingLogger();
+    const m = monitor({ intervalMs: 1_000, timeoutMs: 2_000, logger, breaker: { failMax: 1, resetTimeoutMs: 1_000, halfOpenTimeoutMs: 150 } });
+    let up = false;
+    m.register('slow', () => new Promise((resolve) => setTimeout(() => resolve(up), 400)));
+    m.start();
+    await advance(1_000, 100);
+    assert.equal(m.report().platforms[0]!.breakerState, 'OPEN', 'opened by the first check, at 400 ms');
+    up = true;
+    await advance(4_000, 100);
+    const [platform] = m.report().platforms;
+    assert.equal(platform!.breakerState, 'CLOSED');
+    assert.equal(platform!.lastResult, 'success');
+    assert.deepEqual(logger.entries.filter((e) => /half-open trial not settled/.test(e.msg ?? '')), [], 'no lease ran out');
+  });
+});
+
+describe('transitions heard in order', () => {
+  it('delivers a transition a listener causes (reset() on CLOSED → OPEN) after every listener heard the one before it, and the report agrees', async () => {
+    const m = monitor({ breaker: { failMax: 1 } });
+    const heard: string[] = [];
+    m.on('transition', (c) => {
+      if (c.to === 'OPEN') m.getBreaker(c.platform)!.reset();
+    });
+    m.on('transition', (c) => heard.push(`${c.from}>${c.to}`));
+    await m.checkPlatformHealth('p', () => false);
+    assert.deepEqual(heard, ['CLOSED>OPEN', 'OPEN>CLOSED']);
+    assert.deepEqual(m.report({ history: true }).transitions!.map((c) => `${c.from}>${c.to}`), ['CLOSED>OPEN', 'OPEN>CLOSED']);
+    assert.equal(m.getBreaker('p')!.getState().state, 'CLOSED');
+  });
+});
+
+describe('stop() with many checks in flight', () => {
+  it('aborts them a slice per event-loop turn, so other work runs in between, and aborts every one', async () => {
+    const m = monitor({ timeoutMs: 60_000, stopTimeoutMs: 1_000 });
+    let aborted = 0;
+    const checks = Array.from({ length: 1_000 }, (_, i) =>
+      m.checkPlatformHealth(`p${i}`, (signal) => new Promise<boolean>((resolve) => signal.addEventListener('abort', () => (aborted += 1, resolve(false)))),
+      ),
+    );
+    let abortedAtNextTurn: number | undefined;
+    setImmediate(() => (abortedAtNextTurn = aborted));
+    await m.stop();
+    await Promise.all(checks);
+    assert.equal(aborted, 1_000);
+    assert.ok(abortedAtNextTurn !== undefined && abortedAtNextTurn < 1_000, `other work ran after ${abortedAtNextTurn} aborts, not after all of them`);
+  });
+});
+
 describe('the report', () => {
   it('always has degraded (null when not degraded)', () => {
     const m = monitor();

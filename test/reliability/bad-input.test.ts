@@ -69,11 +69,12 @@ const NOT_NUMBERS: unknown[] = ['5000', '', true, [], {}, () => 1, Number.NaN, I
 describe('options objects, every field wrong in turn', () => {
   it('rejects each wrong HealthMonitor option with a TypeError or RangeError naming it', () => {
     const fields: Record<string, unknown[]> = {
-      intervalMs: [0, -1],
+      intervalMs: [0, -1, MAX_TIMER_MS + 1],
       timeoutMs: [0, MAX_TIMER_MS + 1],
-      staggerMs: [-1],
+      staggerMs: [-1, MAX_TIMER_MS + 1],
       maxConcurrent: [0, 1.5],
-      maxLatenessMs: [-1],
+      maxLatenessMs: [-1, MAX_TIMER_MS + 1],
+      stallMs: [-1, MAX_TIMER_MS + 1],
       stopTimeoutMs: [-1, MAX_TIMER_MS + 1],
       degradedIntervalFactor: [0.5],
       degradedConcurrencyFactor: [-0.1, 1.5],
@@ -85,7 +86,7 @@ describe('options objects, every field wrong in turn', () => {
         cases += 1;
       }
     }
-    for (const [field, bad] of [['failMax', 0], ['failMax', 2.5], ['failMax', 'x'], ['resetTimeoutMs', -1], ['resetTimeoutMs', MAX_TIMER_MS + 1], ['resetTimeoutMs', Number.NaN], ['halfOpenTimeoutMs', 0]] as const) {
+    for (const [field, bad] of [['failMax', 0], ['failMax', 2.5], ['failMax', 'x'], ['resetTimeoutMs', -1], ['resetTimeoutMs', MAX_TIMER_MS + 1], ['resetTimeoutMs', Number.NaN], ['halfOpenTimeoutMs', 0], ['resetBackoffFactor', 0.9], ['maxResetTimeoutMs', MAX_TIMER_MS + 1]] as const) {
       expectClearError(() => new HealthMonitor({ resources: false, breaker: { [field]: bad } }), `"breaker.${field}"`, `breaker.${field}=${String(bad)}`);
     }
     for (const [field, bad] of [['resources', {}], ['resources', true], ['meter', 5], ['meter', {}], ['tracer', 'console'], ['logger', console.log], ['logger', {}]] as const) {
@@ -102,11 +103,13 @@ describe('options objects, every field wrong in turn', () => {
     assert.ok(cases >= 80, `${cases} cases`);
   });
 
-  it('accepts intervals and gaps longer than a timer can hold (30 days) without overflowing one into a 1 ms loop', async () => {
-    const warningsBefore = watch.warnings.length;
+  it('refuses intervals and gaps longer than a timer can hold (2^31-1 ms, about 24.8 days), as README says, and runs the longest one without a 1 ms loop', async () => {
     const MONTH = 30 * 24 * 3_600_000;
+    expectClearError(() => new HealthMonitor({ intervalMs: MONTH, resources: false }), '"intervalMs"', 'a 30-day interval');
+    expectClearError(() => new HealthMonitor({ staggerMs: MONTH, resources: false }), '"staggerMs"', 'a 30-day gap');
+    const warningsBefore = watch.warnings.length;
     // Default resources: the monitor sizes its own resource sampler from the interval too.
-    const monitors = [new HealthMonitor({ intervalMs: MONTH, logger: silentLogger, tracer: otel.tracer }), new HealthMonitor({ staggerMs: MONTH, resources: false, logger: silentLogger, tracer: otel.tracer })];
+    const monitors = [new HealthMonitor({ intervalMs: MAX_TIMER_MS, logger: silentLogger, tracer: otel.tracer }), new HealthMonitor({ staggerMs: MAX_TIMER_MS, resources: false, logger: silentLogger, tracer: otel.tracer })];
     const calls = [0, 0];
     monitors.forEach((m, i) => {
       m.register('monthly-a', () => void (calls[i]! += 1));
@@ -123,7 +126,7 @@ describe('options objects, every field wrong in turn', () => {
     const m = new HealthMonitor({ resources: false, logger: silentLogger, tracer: otel.tracer });
     for (const bad of [...NOT_NUMBERS, 0, -5, MAX_TIMER_MS + 1]) {
       expectClearError(() => m.register('p', () => true, { timeoutMs: bad as number }), '"timeoutMs"', `timeoutMs=${String(bad)}`);
-      if (bad !== MAX_TIMER_MS + 1) expectClearError(() => m.register('p', () => true, { intervalMs: bad as number }), '"intervalMs"', `intervalMs=${String(bad)}`);
+      expectClearError(() => m.register('p', () => true, { intervalMs: bad as number }), '"intervalMs"', `intervalMs=${String(bad)}`);
     }
     expectClearError(() => m.register('p', () => true, { breaker: { failMax: 0 } }), '"breaker.failMax"', 'breaker.failMax');
     expectClearError(() => m.register('p', () => true, { retries: 3 } as never), '"retries"', 'unknown platform option');
