@@ -11,9 +11,7 @@ import { demoPorts, startDemoPlatforms, withDemoPorts, type DemoPlatforms } from
 import { healthHandler, livenessHandler, readinessHandler } from '../http/probes.ts';
 import { HealthMonitor } from '../monitor/health-monitor.ts';
 import type { HealthCheck } from '../monitor/check-run.ts';
-import { HTTP_SERVER_DEFAULTS } from '../http/server.ts';
-import type { Logger } from '../common/logger.ts';
-import { envText } from '../common/env.ts';
+import { createLogger, type Logger } from '../common/logger.ts';
 import { ResourceMonitor } from '../resources/resource-monitor.ts';
 import { statusPageHandler } from '../http/status-page/status-page.ts';
 import { startLiveTable } from './live-table.ts';
@@ -153,8 +151,8 @@ async function run({ config, file, logger, stop, jsonLogs, platforms }: Session)
   telemetry.route('/healthz', healthHandler(monitor));
   telemetry.route('/readyz', readinessHandler(monitor));
   telemetry.route('/livez', livenessHandler(monitor));
-  // Open pages may take half of the server's connections; scrapes and probes keep the rest.
-  const page = statusPageHandler(monitor, { maxStreams: Math.floor(HTTP_SERVER_DEFAULTS.maxConnections / 2) });
+  // The server keeps half its connections for probes and scrapes, whatever the pages hold (http/server.ts).
+  const page = statusPageHandler(monitor);
   for (const path of page.paths) telemetry.route(path, page);
   const summarise = trackRun(monitor);
   monitor.start();
@@ -177,15 +175,12 @@ async function run({ config, file, logger, stop, jsonLogs, platforms }: Session)
 }
 
 /**
- * JSON lines on stdout at `LOG_LEVEL` (default info), or on a terminal, where
- * the table owns stdout, errors only on stderr. Written synchronously: the
- * command ends with process.exit(), which would let a line still being
- * written asynchronously land after the ones flushed at exit.
+ * The command's logger: JSON lines on stdout at `LOG_LEVEL` (default info),
+ * or on a terminal, where the table owns stdout, errors only on stderr. Both
+ * synchronous: the command ends with process.exit().
  */
 function commandLogger(jsonLogs: boolean): Logger {
-  return jsonLogs
-    ? pino({ name: 'conductor-health', level: envText('LOG_LEVEL') ?? 'info' }, pino.destination({ fd: 1, sync: true }))
-    : pino({ level: 'error' }, pino.destination({ fd: 2, sync: true }));
+  return jsonLogs ? createLogger() : pino({ level: 'error' }, pino.destination({ fd: 2, sync: true }));
 }
 
 function buildMonitor(config: CommandConfig, logger: Logger): { monitor: HealthMonitor; resources: ResourceMonitor | undefined } {

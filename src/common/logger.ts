@@ -21,10 +21,8 @@ export interface Logger {
  * worker thread keeps it alive.
  */
 export function createLogger(options: { level?: string; name?: string } = {}): Logger {
-  return pino({
-    name: options.name ?? 'conductor-health',
-    level: options.level ?? envText('LOG_LEVEL') ?? 'info',
-  });
+  // pino's default stdout destination is asynchronous: a line still being written could land after one written at exit.
+  return pino({ name: options.name ?? 'conductor-health', level: options.level ?? envText('LOG_LEVEL') ?? 'info' }, pino.destination({ fd: 1, sync: true }));
 }
 
 /**
