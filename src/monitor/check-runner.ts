@@ -216,4 +216,4 @@ export class CheckRunner implements RunHost<Platform, HealthCheckResult>, Dispat
 
 const NOOP = (): void => {};
 /** Checks aborted per event-loop turn when the monitor stops. */
-const ABORTS_PER_TURN = 50;
+const ABORTS_PER_TURN = 16;
