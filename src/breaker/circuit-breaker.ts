@@ -29,6 +29,7 @@ import { captureFailure, errorTypeOf, isError } from '../core/failure.ts';
 import { initMetrics, type HealthMetrics } from '../core/metrics.ts';
 import { captureValue, classifyOutcome, type Classification } from '../core/outcome.ts';
 import { isPluginHealth, type PluginHealth } from '../core/plugin-health.ts';
+import type { BreakerCoordinator, SharedBreakerState } from './coordinator.ts';
 import { BreakerShutdownError, CircuitOpenError, notThenable } from './errors.ts';
 import { callAbortable, callWithPermit } from './guarded-call.ts';
 import { ACQUIRE_OPTIONS, BREAKER_OPTIONS, EXECUTE_OPTIONS, type AcquireOptions, type BreakerOptions, type ExecuteOptions } from './options.ts';
@@ -289,6 +290,22 @@ export class PlatformCircuitBreaker implements Subscribable<BreakerEvents> {
   /** Listeners of `event` now. */
   listenerCount(event: keyof BreakerEvents): number {
     return this.events.listenerCount(event);
+  }
+
+  /**
+   * Shares this breaker with other processes (a cluster's replicas; see
+   * coordinator.ts): from now on it reports to `coordinator` what can change
+   * the shared state and follows what {@link applyShared} gives it, neither
+   * opening nor half-opening by itself. Undefined: it decides alone again,
+   * from the state it has (an OPEN breaker half-opens when its wait is over).
+   */
+  coordinate(coordinator: BreakerCoordinator | undefined): void {
+    this.machine.coordinate(coordinator);
+  }
+
+  /** Applies the shared state (the coordinator's side of {@link coordinate}); callers here see it at once. */
+  applyShared(shared: SharedBreakerState): void {
+    this.machine.applyShared(shared);
   }
 
   /**

@@ -100,8 +100,19 @@ export class OpossumGate {
    * opossum itself can neither move to half-open early nor re-arm its gate.
    */
   rearmHalfOpen(): void {
+    this.restore('HALF_OPEN');
+  }
+
+  /**
+   * Replaces opossum with one restored, without an event, as CLOSED, OPEN
+   * (its reset timer started afresh, with {@link nextResetTimeoutMs}) or
+   * HALF_OPEN with the gate armed. A breaker that follows a shared state
+   * moves this way; an OPEN gate also stands for a HALF_OPEN whose trial is
+   * another process's (the gate then lets nobody through).
+   */
+  restore(state: 'CLOSED' | 'OPEN' | 'HALF_OPEN'): void {
     this.#opossum.shutdown();
-    this.#opossum = this.#create({ closed: false, halfOpen: true });
+    this.#opossum = this.#create({ closed: state === 'CLOSED', halfOpen: state === 'HALF_OPEN' });
   }
 
   /** Stops opossum and its timers for good. */

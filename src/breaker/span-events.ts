@@ -24,9 +24,11 @@ export function addTransitionEvent(tracer: Tracer | undefined, change: BreakerSt
     'circuit_breaker.consecutive_failures': change.failureCount,
   };
   if (change.resetTimeoutMs !== undefined) attributes['circuit_breaker.reset_timeout_ms'] = change.resetTimeoutMs;
+  // A transition decided by another replica is applied here: its event says so.
+  const event = change.remote ? 'circuit_breaker.remote_state_change' : 'circuit_breaker.state_change';
   const active = trace.getActiveSpan();
   if (active?.isRecording()) {
-    active.addEvent('circuit_breaker.state_change', attributes);
+    active.addEvent(event, attributes);
     return;
   }
   const span = (tracer ?? trace.getTracer(PACKAGE_NAME, PACKAGE_VERSION)).startSpan('circuit_breaker.transition', {
@@ -34,7 +36,7 @@ export function addTransitionEvent(tracer: Tracer | undefined, change: BreakerSt
     attributes: { 'circuit_breaker.platform': change.platform },
     ...(cause === undefined ? {} : { links: [{ context: cause }] }),
   });
-  span.addEvent('circuit_breaker.state_change', attributes);
+  span.addEvent(event, attributes);
   span.end();
 }
 

@@ -10,6 +10,7 @@ import type { EventEmitter } from 'node:events';
 import type { Emitter } from '../common/emitter.ts';
 import type { Logger } from '../common/logger.ts';
 import { printable } from '../common/text.ts';
+import { MAX_TIMER_MS } from '../common/validate.ts';
 import type { BreakerState } from '../core/breaker-state.ts';
 import { errorTypeOf } from '../core/failure.ts';
 import type { HealthMetrics } from '../core/metrics.ts';
@@ -19,6 +20,7 @@ import { Permit } from './permit.ts';
 import { resetDelay } from './reset-delay.ts';
 import { addStaleEvent, addTransitionEvent, sampledSpanContext } from './span-events.ts';
 import type { BreakerEvents, BreakerStateChange } from './state.ts';
+import type { BreakerCoordinator, SharedBreakerState } from './coordinator.ts';
 import { Trial } from './trial.ts';
 import { TrialLease } from './trial-lease.ts';
 
@@ -71,6 +73,8 @@ export class BreakerStateMachine {
   #resetDelayMs: number;
   /** The sampled span that opened the breaker, for the link of a transition a timer fires later. */
   #openedBy: SpanContext | undefined;
+  /** Set while the breaker follows a shared state (see coordinator.ts): it then neither opens nor half-opens by itself. */
+  #coordinator: BreakerCoordinator | undefined;
 
   /** What every permit calls to settle; bound once and handed to each. */
   readonly settlePermit = (permit: Permit, verdict: Verdict, error: unknown): boolean => {
@@ -117,7 +121,7 @@ export class BreakerStateMachine {
   current(): BreakerState {
     if (this.shut) return this.state;
     if (this.#lease.expired()) this.#expireTrial();
-    if (this.state === 'OPEN' && performance.now() >= (this.#halfOpenAt as number)) {
+    if (this.state === 'OPEN' && this.#coordinator === undefined && performance.now() >= (this.#halfOpenAt as number)) {
       this.releaseTrial();
       // The restored opossum starts half-open without an event, so announce the transition here.
       this.#transition('HALF_OPEN');
@@ -139,7 +143,9 @@ export class BreakerStateMachine {
     if (this.#lease.trial !== undefined || !this.#gate.trialFree) return undefined;
     const trial = new Trial();
     this.#gate.claim(trial);
-    this.#lease.claim(trial, Math.max(this.#s.halfOpenTimeoutMs, leaseMs));
+    const lease = Math.max(this.#s.halfOpenTimeoutMs, leaseMs);
+    this.#lease.claim(trial, lease);
+    this.#coordinator?.trialClaimed(lease);
     return trial;
   }
 
@@ -186,6 +192,7 @@ export class BreakerStateMachine {
     this.#gate.open();
     // Settle the dropped trial after the transition: opossum, no longer half-open, only books it.
     trial?.fail();
+    this.#coordinator?.forced('OPEN');
   }
 
   /** Closes with the count at 0, dropping a claimed trial; a new period even when CLOSED. */
@@ -197,6 +204,46 @@ export class BreakerStateMachine {
     if (state !== 'CLOSED') this.#gate.close();
     else this.#startPeriod();
     trial?.fail();
+    this.#coordinator?.forced('CLOSED');
+  }
+
+  /**
+   * Follows `coordinator`'s shared state from now on, or decides alone again
+   * when undefined (a cluster's replica that lost its shared store): an OPEN
+   * breaker then half-opens by itself when its last known wait is over.
+   */
+  coordinate(coordinator: BreakerCoordinator | undefined): void {
+    if (this.shut || coordinator === this.#coordinator) return;
+    this.#coordinator = coordinator;
+    if (this.state === 'OPEN') this.#restoreOpen();
+    else if (this.state === 'HALF_OPEN' && coordinator === undefined && !this.#gate.trialFree && this.#lease.trial === undefined) this.#gate.rearmHalfOpen();
+  }
+
+  /**
+   * Applies the shared state; no report goes back to the coordinator. A
+   * transition is `remote` (its span event says so) unless `shared.remote`
+   * is false: an outcome reported from here tipped it.
+   */
+  applyShared(shared: SharedBreakerState): void {
+    if (this.shut) return;
+    this.current();
+    this.failureCount = shared.failureCount;
+    if (shared.state === 'OPEN') {
+      this.openedAt = shared.openedAt ?? this.openedAt ?? Date.now();
+      this.#resetDelayMs = shared.resetTimeoutMs ?? this.#resetDelayMs;
+      this.#halfOpenAt = performance.now() + (shared.nextAttemptInMs ?? this.#resetDelayMs);
+    }
+    if (shared.state === this.state && (shared.state !== 'HALF_OPEN' || shared.trialHere === (this.#gate.trialFree || this.#lease.trial !== undefined))) return;
+    // A trial claimed here ends with its period: its permit is stale once the lease is dropped.
+    this.#lease.drop();
+    if (shared.state === 'OPEN') this.#restoreOpen();
+    else this.#gate.restore(shared.state === 'HALF_OPEN' && !shared.trialHere ? 'OPEN' : shared.state);
+    if (shared.state === 'CLOSED') {
+      this.#openings = 0;
+      this.openedAt = this.#halfOpenAt = this.#openedBy = undefined;
+    }
+    if (shared.state === this.state) this.#startPeriod();
+    else this.#transition(shared.state, shared.remote !== false);
   }
 
   /** Wall time of the next trial (see `BreakerSnapshot.nextAttemptAt`); call after {@link current}. */
@@ -217,6 +264,13 @@ export class BreakerStateMachine {
     this.#gate.shutdown();
   }
 
+  /** An OPEN gate whose own timer half-opens it when this breaker decides alone, and never when it follows a shared state. */
+  #restoreOpen(): void {
+    const remaining = Math.max(0, Math.round((this.#halfOpenAt ?? performance.now()) - performance.now()));
+    this.#gate.nextResetTimeoutMs = this.#coordinator === undefined ? remaining : MAX_TIMER_MS;
+    this.#gate.restore('OPEN');
+  }
+
   /** The trial's lease ran out: it counts as a failed trial. No call is known to have failed, so no failure is counted. */
   #expireTrial(): void {
     const trial = this.#lease.trial as Trial;
@@ -235,20 +289,28 @@ export class BreakerStateMachine {
       this.#prepareOpening();
       trial.fail();
     }
+    this.#coordinator?.trialEnded(ok);
   }
 
-  /** A CLOSED-period verdict: a success sets the count to 0, a failure adds one and opens at failMax. */
+  /** A CLOSED-period verdict: a success sets the count to 0, a failure adds one and opens at failMax (a coordinated breaker reports instead). */
   #count(ok: boolean): void {
-    if (ok) this.failureCount = 0;
-    else if (++this.failureCount >= this.#s.failMax) {
+    if (ok) {
+      if (this.failureCount === 0) return;
+      this.failureCount = 0;
+      this.#coordinator?.recovered();
+    } else if (this.#coordinator !== undefined) {
+      this.failureCount++;
+      this.#coordinator.failed();
+    } else if (++this.failureCount >= this.#s.failMax) {
       this.#prepareOpening();
       this.#gate.open();
     }
   }
 
-  /** Gives the opening an action may cause its wait (see reset-delay.ts), before opossum opens and starts its timer. */
+  /** Gives the opening an action may cause its wait (see reset-delay.ts), before opossum opens and starts its timer (never, when a shared state decides). */
   #prepareOpening(): void {
-    this.#gate.nextResetTimeoutMs = this.#resetDelayMs = resetDelay(this.#openings + 1, this.#s);
+    this.#resetDelayMs = resetDelay(this.#openings + 1, this.#s);
+    this.#gate.nextResetTimeoutMs = this.#coordinator === undefined ? this.#resetDelayMs : MAX_TIMER_MS;
   }
 
   /** Starts a new period; a CLOSED one gets its own fast-path handlers, which remember it. */
@@ -260,9 +322,9 @@ export class BreakerStateMachine {
   #armClosedPeriod(): void {
     const generation = this.generation;
     this.onClosedSuccess = (value: unknown): unknown => {
-      // The hot path, one comparison: shutdown() ends the period too.
-      if (generation === this.generation) this.failureCount = 0;
-      else this.settleClosed(generation, 'success', undefined);
+      // The hot path, two comparisons: shutdown() ends the period too, and a count of 0 has nothing to reset.
+      if (generation !== this.generation) this.settleClosed(generation, 'success', undefined);
+      else if (this.failureCount !== 0) this.#count(true);
       return value;
     };
     this.onClosedFailure = (error: unknown): never => {
@@ -271,7 +333,7 @@ export class BreakerStateMachine {
     };
   }
 
-  #transition(to: BreakerState): void {
+  #transition(to: BreakerState, remote = false): void {
     const from = this.state;
     if (from === to) return;
     const { platform, metrics, tracer, logger, events } = this.#s;
@@ -281,6 +343,7 @@ export class BreakerStateMachine {
     this.fastPath = to === 'CLOSED' && this.#s.timeoutMs === 0 && !this.shut;
     const change: BreakerStateChange = { platform, from, to, failureCount: this.failureCount, at: Date.now() };
     if (to === 'OPEN') change.resetTimeoutMs = this.#resetDelayMs;
+    if (remote) change.remote = true;
     // Telemetry and listeners run inside opossum's emit(): nothing thrown here may escape into it.
     try {
       metrics.setBreakerState(platform, to);

@@ -33,6 +33,8 @@ export interface BreakerStateChange {
   at: number;
   /** Entering OPEN: how long this opening waits before its trial, in ms (grows with `resetBackoffFactor`). */
   resetTimeoutMs?: number;
+  /** Set when the transition was decided elsewhere: another replica of a cluster, applied here from the shared state. */
+  remote?: boolean;
 }
 
 /** Events a breaker emits. */
