@@ -256,6 +256,8 @@ describe('the Prometheus configuration and alert rules (promtool)', () => {
       SystemResourcesHigh: 'warning',
       HealthMonitorDegraded: 'warning',
       ConductorHealthDown: 'critical',
+      ConductorHealthLocalMode: 'warning',
+      ConductorHealthMembersMissing: 'warning',
     };
     for (const [name, severity] of Object.entries(expected)) {
       const rule = byName.get(name);
@@ -588,16 +590,24 @@ describe('the dashboard and alert queries against a real Prometheus scraping a r
     };
     const labelValues = (samples: PromSample[], label: string): string[] => samples.map((s) => s.metric[label] ?? '').sort();
 
-    assert.deepEqual(labelValues(await prometheus!.waitForQuery(expr('CircuitBreakerOpen'), (r) => r.length > 0, 10_000), 'platform'), ['down']);
+    const open = await prometheus!.waitForQuery(expr('CircuitBreakerOpen'), (r) => r.length > 0, 10_000);
+    assert.deepEqual(labelValues(open, 'platform'), ['down']);
+    // One alert per job and platform, whatever the number of replicas; its value counts the instances showing it.
+    assert.deepEqual(Object.keys(open[0]!.metric).sort(), ['job', 'platform']);
+    assert.equal(open[0]!.value[1], '1', 'one instance shows it open');
     // The flaky platform sits at a ratio of ~0.5, on the threshold: either way is right for it.
-    const failing = labelValues(
-      await prometheus!.waitForQuery(expr('HealthChecksFailing'), (r) => r.some((s) => s.metric.platform === 'down'), 10_000),
-      'platform',
-    );
+    const failingSamples = await prometheus!.waitForQuery(expr('HealthChecksFailing'), (r) => r.some((s) => s.metric.platform === 'down'), 10_000);
+    const failing = labelValues(failingSamples, 'platform');
     assert.ok(!failing.includes('healthy'), `HealthChecksFailing selects ${failing.join(', ')}`);
+    for (const sample of failingSamples) assert.deepEqual(Object.keys(sample.metric).sort(), ['job', 'platform']);
     assert.deepEqual(labelValues(await run(expr('SystemResourcesHigh')), 'resource'), ['memory']);
     assert.equal((await prometheus!.waitForQuery(expr('HealthMonitorDegraded'), (r) => r.length > 0, 10_000)).length, 1);
     assert.deepEqual(await run(expr('ConductorHealthDown')), [], 'the monitor is up');
     assert.equal((await run(expr('ConductorHealthDown').replace('== 0', '== 1'))).length, 1, 'the job label matches the scrape job');
+    // A single process, without the cluster settings: the replicas' alerts select nothing,
+    // while the scrape ConductorHealthMembersMissing counts (up == 1) is there.
+    assert.deepEqual(await run(expr('ConductorHealthLocalMode')), []);
+    assert.deepEqual(await run(expr('ConductorHealthMembersMissing')), []);
+    assert.equal((await run('count by (job) (up{job="conductor-health"} == 1)'))[0]?.value[1], '1');
   });
 });
