@@ -52,7 +52,9 @@ function strings(value: unknown, what: string): string[] {
   return arr(value, what).map((v, i) => str(v, `${what}[${i}]`));
 }
 function readYaml(path: string): Obj {
-  return obj(parse(readFileSync(path, 'utf8')), path);
+  // The compose file shares the replicas' settings through merge keys (<<), as
+  // docker compose reads them; the yaml package applies them only when asked.
+  return obj(parse(readFileSync(path, 'utf8'), { merge: true }), path);
 }
 
 // ---------------------------------------------------------------------------
@@ -226,7 +228,7 @@ describe('the Prometheus configuration and alert rules (promtool)', () => {
     assert.match(output, /1 rule files found/);
   });
 
-  it('scrapes conductor-health on 9464 and the collector on 8889 every 15 s', () => {
+  it('scrapes the three replicas on 9464, each a target of job conductor-health, and the collector on 8889 every 15 s', () => {
     const config = readYaml(join(DEPLOY, 'prometheus.yml'));
     const global = obj(config.global, 'global');
     assert.equal(global.scrape_interval, '15s');
@@ -238,7 +240,10 @@ describe('the Prometheus configuration and alert rules (promtool)', () => {
         return [str(job.job_name, 'job_name'), targets];
       }),
     );
-    assert.deepEqual(jobs, { 'conductor-health': ['conductor-health:9464'], 'otel-collector': ['otel-collector:8889'] });
+    assert.deepEqual(jobs, {
+      'conductor-health': ['replica-1:9464', 'replica-2:9464', 'replica-3:9464'],
+      'otel-collector': ['otel-collector:8889'],
+    });
   });
 
   it('passes promtool check rules for alerts.yml', async () => {
@@ -337,16 +342,31 @@ describe('the docker compose stack (deploy/docker-compose.yaml)', () => {
     return Object.fromEntries(Object.entries(obj(env, `${name}.environment`)).map(([k, v]) => [k, String(v)]));
   };
 
-  it('defines the five services, each with an image', () => {
-    for (const name of ['conductor-health', 'otel-collector', 'jaeger', 'prometheus', 'grafana']) {
+  const REPLICAS = ['replica-1', 'replica-2', 'replica-3'];
+  /** A service's command as arguments (list form, or a string split on spaces). */
+  const commandOf = (name: string): string[] => {
+    const command = service(name).command;
+    return Array.isArray(command) ? strings(command, `${name}.command`) : str(command, `${name}.command`).split(/\s+/);
+  };
+  const dependsOn = (name: string): Obj => obj(service(name).depends_on, `${name}.depends_on`);
+  const replicaConfig = (): Obj => readYaml(join(ROOT, 'examples/replicas.yaml'));
+
+  it('defines the services, each with an image: three replicas, Redis, a build step and the peers', () => {
+    for (const name of ['build', 'redis', ...REPLICAS, 'otel-collector', 'jaeger', 'prometheus', 'grafana']) {
       str(service(name).image, `${name}.image`);
     }
+    assert.deepEqual(Object.keys(services).filter((name) => name.startsWith('replica-')), REPLICAS, 'exactly three replicas');
     assert.match(str(service('jaeger').image, 'jaeger.image'), /^jaegertracing\/jaeger:/, 'Jaeger v2 image');
   });
 
-  it('pins the versions CI runs: Node from the lock file, the Collector and Jaeger .ci/peers.sh builds, Debian\'s Prometheus', () => {
+  it('pins the versions CI runs: Node from the lock file, Debian\'s Redis, the Collector and Jaeger .ci/peers.sh builds, Debian\'s Prometheus', () => {
     const lock = JSON.parse(readFileSync(join(ROOT, 'package-lock.json'), 'utf8')) as { packages: Record<string, { version: string }> };
-    assert.equal(service('conductor-health').image, `node:${lock.packages['node_modules/node']!.version}-bookworm-slim`);
+    for (const name of ['build', ...REPLICAS]) {
+      assert.equal(service(name).image, `node:${lock.packages['node_modules/node']!.version}-bookworm-slim`, name);
+    }
+    // The image tag names the minor release: the tests' redis-server is 7.0.x.
+    const redis = /\bv=(\d+\.\d+)\.\d+/.exec(execFileSync('redis-server', ['--version'], { encoding: 'utf8' }))?.[1];
+    assert.equal(service('redis').image, `redis:${redis}`);
     const manifest = readFileSync(join(ROOT, 'test/peers/collector/manifest.yaml'), 'utf8');
     const contrib = /opentelemetry-collector-contrib\/\S+ v(\d+\.\d+\.\d+)/.exec(manifest)?.[1];
     assert.equal(service('otel-collector').image, `otel/opentelemetry-collector-contrib:${contrib}`);
@@ -358,7 +378,7 @@ describe('the docker compose stack (deploy/docker-compose.yaml)', () => {
   });
 
   it('mounts only files and directories that exist in the repository', () => {
-    assert.ok(bindMounts.length >= 6, `bind mounts found: ${JSON.stringify(bindMounts)}`);
+    assert.ok(bindMounts.length >= 9, `bind mounts found: ${JSON.stringify(bindMounts)}`);
     for (const m of bindMounts) {
       assert.ok(existsSync(resolve(DEPLOY, m.source)), `${m.service} mounts ${m.source} (resolved ${resolve(DEPLOY, m.source)}), which does not exist`);
     }
@@ -368,9 +388,17 @@ describe('the docker compose stack (deploy/docker-compose.yaml)', () => {
     // The collector: --config must point at the mounted otel-collector.yaml.
     const collectorMount = mountOf('otel-collector', 'otel-collector.yaml');
     assert.ok(collectorMount, 'otel-collector.yaml is mounted into the collector');
-    const command = service('otel-collector').command;
-    const args = Array.isArray(command) ? strings(command, 'command') : str(command, 'command').split(/\s+/);
-    assert.ok(args.includes(`--config=${collectorMount.target}`), `collector command ${JSON.stringify(args)} reads ${collectorMount.target}`);
+    assert.ok(commandOf('otel-collector').includes(`--config=${collectorMount.target}`), `collector command ${JSON.stringify(commandOf('otel-collector'))} reads ${collectorMount.target}`);
+
+    // Each replica: --config names examples/replicas.yaml inside the repository's mount.
+    for (const name of REPLICAS) {
+      const repository = mountOf(name, '.');
+      assert.ok(repository, `${name} mounts the repository`);
+      const args = commandOf(name);
+      const config = args[args.indexOf('--config') + 1];
+      assert.ok(config !== undefined && config.startsWith(`${repository.target}/`), `${name} reads its config (${String(config)}) from the mounted repository`);
+      assert.equal(resolve(ROOT, posix.relative(repository.target, config)), join(ROOT, 'examples/replicas.yaml'), `${name} runs examples/replicas.yaml`);
+    }
 
     // Prometheus: rule_files are relative to prometheus.yml, so alerts.yml must sit next to it.
     const promConfig = mountOf('prometheus', 'deploy/prometheus.yml');
@@ -393,14 +421,78 @@ describe('the docker compose stack (deploy/docker-compose.yaml)', () => {
     assert.ok(dashboard.target.endsWith('.json'));
   });
 
-  it('wires the app to the collector, the collector to Jaeger and Grafana to Prometheus by service name', () => {
-    const env = environment('conductor-health');
-    assert.equal(env.OTEL_EXPORTER_OTLP_ENDPOINT, 'http://otel-collector:4318', 'OTLP/HTTP port of the collector');
-    assert.equal(env.OTEL_EXPORTER_PROMETHEUS_HOST, '0.0.0.0', '/metrics reachable from the prometheus container');
-    assert.equal(env.OTEL_SERVICE_NAME, 'conductor-health');
-    assert.equal(service('conductor-health').working_dir, '/app');
-    assert.ok(mountOf('conductor-health', '.')?.target === '/app', 'the repository is mounted at /app');
-    assert.match(str(service('conductor-health').command, 'command'), /npm ci && npm start/);
+  it('builds once, then runs the three replicas of the command on the built dist/ and the same packages', () => {
+    assert.equal(service('build').working_dir, '/app');
+    assert.equal(mountOf('build', '.')?.target, '/app', 'the build writes dist/ into the mounted repository');
+    assert.deepEqual(commandOf('build'), ['npm', 'ci'], 'npm ci installs the lock and builds dist/ (prepare)');
+    const volumesOf = (name: string): string[] => strings(service(name).volumes, `${name}.volumes`);
+    const nodeModules = volumesOf('build').find((v) => v.endsWith(':/app/node_modules'));
+    assert.ok(nodeModules, 'the build installs into a node_modules volume');
+    assert.ok(nodeModules.split(':')[0]! in obj(compose.volumes, 'volumes'), `${nodeModules} is a named volume the replicas can share`);
+    for (const name of REPLICAS) {
+      assert.equal(service(name).working_dir, '/app', name);
+      assert.deepEqual(commandOf(name), ['node', 'dist/cli/main.js', 'run', '--config', '/app/examples/replicas.yaml'], `${name} runs the command, not the demo`);
+      assert.ok(volumesOf(name).includes(nodeModules), `${name} uses the packages the build installed`);
+      assert.deepEqual(obj(dependsOn(name).build, `${name} depends_on build`).condition, 'service_completed_successfully', `${name} starts once dist/ is built`);
+    }
+  });
+
+  it('points every replica at the redis service through the same config, each with its own service.instance.id', () => {
+    const cluster = obj(replicaConfig().cluster, 'examples/replicas.yaml cluster');
+    const url = new URL(str(cluster.redisUrl, 'cluster.redisUrl'));
+    assert.equal(url.protocol, 'redis:');
+    assert.equal(url.hostname, 'redis', 'the redis service, by name');
+    assert.equal(url.port || '6379', '6379', 'the port redis-server listens on by default');
+    assert.match(str(service('redis').image, 'redis.image'), /^redis:/);
+    const redisArgs = commandOf('redis');
+    assert.ok(!redisArgs.includes('--port'), 'redis keeps its default port');
+    // Persistence off: `--save ""` and no append-only file.
+    assert.equal(redisArgs[redisArgs.indexOf('--save') + 1], '', `redis command ${JSON.stringify(redisArgs)}`);
+    assert.equal(redisArgs[redisArgs.indexOf('--appendonly') + 1], 'no');
+    assert.ok(cluster.keyPrefix === undefined, 'one cluster: the replicas share the default keyPrefix');
+
+    const ids = new Set<string>();
+    for (const name of REPLICAS) {
+      const env = environment(name);
+      assert.equal(env.CONDUCTOR_HEALTH_REDIS_URL, undefined, `${name}: the Redis URL comes from the one config file`);
+      assert.equal(env.OTEL_SERVICE_NAME, 'conductor-health', name);
+      const attributes = Object.fromEntries(str(env.OTEL_RESOURCE_ATTRIBUTES, `${name} OTEL_RESOURCE_ATTRIBUTES`).split(',').map((kv) => kv.split('=') as [string, string]));
+      const id = attributes['service.instance.id'];
+      assert.equal(id, name, `${name}: service.instance.id names the replica`);
+      ids.add(id);
+      assert.ok(['service_healthy', 'service_started'].includes(str(obj(dependsOn(name).redis, `${name} depends_on redis`).condition, 'condition')), `${name} starts after redis`);
+    }
+    assert.equal(ids.size, REPLICAS.length, 'distinct ids: one member each');
+  });
+
+  it('gives the replicas targets they reach by service name', () => {
+    const targets = arr(replicaConfig().targets, 'examples/replicas.yaml targets').map((t, i) => obj(t, `targets[${i}]`));
+    assert.ok(targets.length >= 3, 'enough platforms for ownership to spread over three replicas');
+    for (const target of targets) {
+      const host = target.type === 'http' ? new URL(str(target.url, 'url')).hostname : str(target.host, 'host');
+      assert.ok(host in services, `target ${String(target.name)} is on ${host}, a compose service (a replica's loopback has nothing on it)`);
+    }
+  });
+
+  it('has Prometheus scrape every replica at its metrics port, under job conductor-health', () => {
+    const prometheus = readYaml(join(DEPLOY, 'prometheus.yml'));
+    const job = arr(prometheus.scrape_configs, 'scrape_configs')
+      .map((j) => obj(j, 'job'))
+      .find((j) => j.job_name === 'conductor-health');
+    assert.ok(job, 'a conductor-health job, which ConductorHealthDown and ConductorHealthMembersMissing name');
+    const targets = arr(job.static_configs, 'static_configs').flatMap((s) => strings(obj(s, 'static_config').targets, 'targets'));
+    const expected = REPLICAS.map((name) => {
+      const env = environment(name);
+      assert.equal(env.OTEL_EXPORTER_PROMETHEUS_HOST, '0.0.0.0', `${name}: /metrics reachable from the prometheus container`);
+      return `${name}:${env.OTEL_EXPORTER_PROMETHEUS_PORT}`;
+    });
+    assert.deepEqual(targets.sort(), expected.sort());
+  });
+
+  it('wires the replicas to the collector, the collector to Jaeger and Grafana to Prometheus by service name', () => {
+    for (const name of REPLICAS) {
+      assert.equal(environment(name).OTEL_EXPORTER_OTLP_ENDPOINT, 'http://otel-collector:4318', `${name}: OTLP/HTTP port of the collector`);
+    }
 
     const collector = readYaml(join(ROOT, 'otel-collector.yaml'));
     const jaegerEndpoint = str(obj(obj(collector.exporters, 'exporters')['otlp_grpc/jaeger'], 'otlp_grpc/jaeger').endpoint, 'endpoint').replace(/^\$\{env:\w+:-(.*)\}$/, '$1');
@@ -421,20 +513,28 @@ describe('the docker compose stack (deploy/docker-compose.yaml)', () => {
     assert.equal(new URL(str(ds.url, 'datasource url')).host, 'prometheus:9090');
   });
 
-  it('publishes the documented ports', () => {
-    const published = (name: string): string[] =>
-      arr(service(name).ports ?? [], `${name}.ports`).map((p) => String(p).split(':').at(-1) ?? '');
-    assert.deepEqual(published('conductor-health'), ['9464']);
+  it('publishes the documented ports, one host port per replica', () => {
+    const ports = (name: string): string[] => arr(service(name).ports ?? [], `${name}.ports`).map(String);
+    const published = (name: string): string[] => ports(name).map((p) => p.split(':').at(-1) ?? '');
+    for (const name of REPLICAS) {
+      assert.deepEqual(published(name), [environment(name).OTEL_EXPORTER_PROMETHEUS_PORT], `${name} publishes its metrics port`);
+      // Its probe asks the port it listens on.
+      assert.match(JSON.stringify(service(name).healthcheck), new RegExp(`127\\.0\\.0\\.1:${environment(name).OTEL_EXPORTER_PROMETHEUS_PORT}/livez`));
+    }
+    const hostPorts = REPLICAS.map((name) => ports(name)[0]!.split(':')[0]);
+    assert.deepEqual(hostPorts, ['9464', '9465', '9466'], 'as the header comment lists them');
+    assert.deepEqual(published('redis'), [], 'Redis stays inside the compose network');
     assert.deepEqual(published('otel-collector').sort(), ['13133', '4317', '4318', '8889']);
     assert.ok(published('jaeger').includes('16686'), 'Jaeger UI');
     assert.deepEqual(published('prometheus'), ['9090']);
     assert.deepEqual(published('grafana'), ['3000']);
   });
 
-  it('says how to start it in a header comment', () => {
+  it('says how to start it, and where each replica is, in a header comment', () => {
     const text = readFileSync(join(DEPLOY, 'docker-compose.yaml'), 'utf8');
     const header = text.slice(0, text.search(/^[^#\s]/m));
     assert.match(header, /docker compose -f deploy\/docker-compose\.yaml up/);
+    for (const port of ['9464', '9465', '9466']) assert.match(header, new RegExp(`http://localhost:${port}/`));
   });
 });
 
