@@ -711,3 +711,76 @@ describe('the dashboard and alert queries against a real Prometheus scraping a r
     assert.equal((await run('count by (job) (up{job="conductor-health"} == 1)'))[0]?.value[1], '1');
   });
 });
+
+describe('README "Running several replicas", held to the deploy files', () => {
+  const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+  const start = readme.indexOf('\n## Running several replicas\n');
+  const section = start < 0 ? '' : readme.slice(start, readme.indexOf('\n## ', start + 1));
+  const rules = new Map(
+    arr(readYaml(join(DEPLOY, 'alerts.yml')).groups, 'groups')
+      .flatMap((g) => arr(obj(g, 'group').rules, 'rules').map((r) => obj(r, 'rule')))
+      .map((r) => [str(r.alert, 'alert'), r]),
+  );
+
+  it('comes right after "Running the command"', () => {
+    assert.ok(start >= 0, 'README has the section');
+    assert.match(readme.slice(0, start), /\n## Running the command\n(?![\s\S]*\n## )/, 'the section before it is "Running the command"');
+  });
+
+  it('names every alert of alerts.yml, and says the `for` of the replicas\' two as the rules have them', () => {
+    for (const name of rules.keys()) assert.match(section, new RegExp(`\`${name}\``), `${name} is named`);
+    assert.equal(rules.get('ConductorHealthLocalMode')?.for, '1m');
+    assert.match(section, /`ConductorHealthLocalMode` fires for a replica in local mode for over a minute/);
+    assert.equal(rules.get('ConductorHealthMembersMissing')?.for, '3m');
+    assert.match(section, /`ConductorHealthMembersMissing` fires when, for 3 minutes/);
+    assert.match(section, /in the job `conductor-health`/, 'the job the rules read');
+    assert.match(str(rules.get('ConductorHealthMembersMissing')?.expr, 'expr'), /up\{job="conductor-health"\}/);
+  });
+
+  it('gives the compose stack\'s host ports and config', () => {
+    const compose = readYaml(join(DEPLOY, 'docker-compose.yaml'));
+    const ports = Object.entries(obj(compose.services, 'services'))
+      .filter(([name]) => name.startsWith('replica-'))
+      .map(([name, s]) => String(arr(obj(s, name).ports, `${name}.ports`)[0]).split(':')[0]);
+    assert.match(section, new RegExp(`ports ${ports.slice(0, -1).join(', ')} and ${ports.at(-1)}\\b`));
+    assert.match(section, /docker compose -f deploy\/docker-compose\.yaml up/);
+    assert.match(section, /examples\/replicas\.yaml/);
+  });
+
+  it('has a Kubernetes Deployment of three replicas: Redis URL from a Secret, the pod\'s name as service.instance.id, probes on /livez and /readyz', () => {
+    const block = /```yaml\n(apiVersion: apps\/v1\n[\s\S]*?)```/.exec(section)?.[1];
+    assert.ok(block, 'a Deployment in a yaml block');
+    const deployment = obj(parse(block), 'Deployment');
+    assert.equal(deployment.kind, 'Deployment');
+    const spec = obj(deployment.spec, 'spec');
+    assert.equal(spec.replicas, 3);
+    const [container] = arr(obj(obj(obj(spec.template, 'template').spec, 'template.spec'), 'pod spec').containers, 'containers').map((c) => obj(c, 'container'));
+    assert.ok(container);
+    const env = arr(container.env, 'env').map((e) => obj(e, 'env var'));
+    const names = env.map((e) => str(e.name, 'env name'));
+    const byName = (name: string): Obj => obj(env.find((e) => e.name === name), name);
+
+    // Kubernetes expands $(POD_NAME) only from a variable defined earlier in the list.
+    const id = str(byName('OTEL_RESOURCE_ATTRIBUTES').value, 'OTEL_RESOURCE_ATTRIBUTES');
+    const variable = /^service\.instance\.id=\$\((\w+)\)$/.exec(id)?.[1];
+    assert.ok(variable, id);
+    assert.ok(names.indexOf(variable) >= 0 && names.indexOf(variable) < names.indexOf('OTEL_RESOURCE_ATTRIBUTES'), `${variable} comes before OTEL_RESOURCE_ATTRIBUTES`);
+    assert.equal(obj(obj(byName(variable).valueFrom, 'valueFrom').fieldRef, 'fieldRef').fieldPath, 'metadata.name');
+
+    const secret = obj(obj(byName('CONDUCTOR_HEALTH_REDIS_URL').valueFrom, 'valueFrom').secretKeyRef, 'secretKeyRef');
+    assert.match(section, new RegExp(`kubectl create secret generic ${str(secret.name, 'secret name')} --from-literal=${str(secret.key, 'secret key')}=`));
+    assert.equal(byName('OTEL_EXPORTER_PROMETHEUS_HOST').value, '0.0.0.0', 'the kubelet and Prometheus reach the pod');
+
+    const [port] = arr(container.ports, 'ports').map((p) => obj(p, 'port'));
+    for (const [probe, path] of [['livenessProbe', '/livez'], ['readinessProbe', '/readyz']] as const) {
+      const get = obj(obj(container[probe], probe).httpGet, `${probe}.httpGet`);
+      assert.equal(get.path, path);
+      assert.equal(get.port, port?.containerPort, `${probe} asks the port the command listens on`);
+    }
+    assert.equal(port?.containerPort, 9464, 'the command\'s default port');
+    const args = strings(container.command, 'command');
+    const config = args[args.indexOf('--config') + 1] ?? '';
+    const mounts = arr(container.volumeMounts, 'volumeMounts').map((m) => str(obj(m, 'mount').mountPath, 'mountPath'));
+    assert.ok(mounts.some((m) => config.startsWith(`${m}/`)), `the config ${config} is in a mounted volume`);
+  });
+});
