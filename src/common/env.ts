@@ -7,7 +7,7 @@
  * variable only for a setting that was not given.
  */
 import { OptionRangeError } from './errors.ts';
-import { printable } from './text.ts';
+import { maskSecrets, printable } from './text.ts';
 import { describeRange, inRange, type NumberRange } from './validate.ts';
 
 /** The environment as this package reads it; tests pass their own. */
@@ -24,7 +24,9 @@ export function envRaw(name: string, env: Environment = process.env): string | u
 
 /** The refusal of a variable's value: what it must be, and what it is. */
 export function envError(name: string, expected: string, raw: string | undefined): OptionRangeError {
-  const shown = raw === undefined ? 'nothing' : JSON.stringify(raw.length > 80 ? `${raw.slice(0, 80)}…` : raw);
+  // Masked before the cut, so a cut never leaves half a password shown.
+  const masked = raw === undefined ? undefined : maskSecrets(raw);
+  const shown = masked === undefined ? 'nothing' : JSON.stringify(masked.length > 80 ? `${masked.slice(0, 80)}…` : masked);
   return new OptionRangeError('EENVIRONMENT', `conductor-health: environment variable ${name} must be ${expected}, got ${shown}`);
 }
 

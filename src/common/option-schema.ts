@@ -14,7 +14,7 @@
 import type { Meter, Tracer } from '@opentelemetry/api';
 import * as z from 'zod';
 import type { Logger } from './logger.ts';
-import { envNumber, type Environment } from './env.ts';
+import { envNumber, envText, type Environment } from './env.ts';
 import { isConductorHealthError, OptionRangeError, OptionTypeError } from './errors.ts';
 import { boundLine, maskSecrets } from './text.ts';
 import { checkOptionsObject, closestName, describeRange, describeValue, unknownOption, type NumberRange } from './validate.ts';
@@ -257,7 +257,9 @@ export function parseOptions<S extends AnyObject>(schema: S, what: string, given
   for (const [key, field] of Object.entries(schema.shape as Record<string, z.ZodType>)) {
     const variable = fieldEnv.get(field)?.env;
     if (opts[key] !== undefined || variable === undefined) continue;
-    const value = envNumber(variable, fieldMeta.get(inner(field))?.range, env);
+    // A number field reads a plain decimal; any other reads the variable's text.
+    const range = fieldMeta.get(inner(field))?.range;
+    const value = range === undefined ? envText(variable, env) : envNumber(variable, range, env);
     if (value !== undefined) opts[key] = value;
   }
   const found = findProblem(schema, opts);

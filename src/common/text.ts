@@ -22,7 +22,8 @@ export function printable(text: string): string {
 }
 
 // `scheme://user:password@` and query parameters that usually carry a credential.
-const URL_PASSWORD = /\b([a-z][a-z0-9+.-]*:\/\/[^\s/?#@:]*):[^\s/?#@]*@/gi;
+// The password runs to the authority's last @, as URL parsers read it: `redis://u:p@ss@host` hides `p@ss`.
+const URL_PASSWORD = /\b([a-z][a-z0-9+.-]*:\/\/[^\s/?#@:]*):[^\s/?#]*@/gi;
 const SECRET_PARAM = /([?&;](?:access_token|api_key|apikey|auth|key|password|passwd|pwd|secret|token)=)[^&#;\s]*/gi;
 
 /** `text` with URL passwords (`user:pass@` → `user:***@`) and credential-like query values (`?token=***`) masked. */

@@ -1,5 +1,4 @@
 import type { Server } from 'node:http';
-import { randomUUID } from 'node:crypto';
 import { context, metrics, propagation, trace } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
@@ -10,6 +9,7 @@ import { AggregationType, MeterProvider, type ViewOptions } from '@opentelemetry
 import { BatchSpanProcessor, TracerProvider, type SpanProcessor } from '@opentelemetry/sdk-trace';
 import { envBoolean, envNumber, envRatio, envText } from '../common/env.ts';
 import { ConductorHealthError } from '../common/errors.ts';
+import { instanceId } from '../common/instance-id.ts';
 import { withDeadline } from '../common/promise.ts';
 import { checkString } from '../common/validate.ts';
 import { fieldMeta, inner, parseOptions } from '../common/option-schema.ts';
@@ -191,7 +191,8 @@ function telemetryResource(serviceName: string | undefined, serviceVersion: stri
   return resourceFromAttributes({
     'service.name': 'conductor-health',
     'service.version': PACKAGE_VERSION,
-    'service.instance.id': randomUUID(),
+    // The same id a cluster knows this replica by (common/instance-id.ts).
+    'service.instance.id': instanceId(),
   })
     .merge(detectResources({ detectors: [envDetector] }))
     .merge(resourceFromAttributes({
