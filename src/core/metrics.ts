@@ -30,6 +30,8 @@ export const METRIC_NAMES = Object.freeze({
   degraded: 'health_monitor_degraded',
   skipped: 'health_check_skipped_total',
   overflow: 'health_metric_overflow',
+  clusterMembers: 'health_cluster_members',
+  clusterLocalMode: 'health_cluster_local_mode',
 });
 
 /**
@@ -64,6 +66,10 @@ export interface HealthMetrics {
   readonly degradedGauge: Gauge;
   /** `health_check_skipped_total{platform,reason}`: slots that were not run. */
   readonly skippedCounter: Counter;
+  /** `health_cluster_members`: the replicas of the cluster this one sees, itself included (only with a cluster). */
+  readonly clusterMembersGauge: Gauge;
+  /** `health_cluster_local_mode`: 1 while this replica cannot reach the cluster's store and decides alone. */
+  readonly clusterLocalModeGauge: Gauge;
 
   /**
    * Counts one check; `seconds` (omitted for `rejected`) goes to the duration
@@ -82,6 +88,8 @@ export interface HealthMetrics {
   setSystemResource(resource: ResourceName, ratio: number): void;
   /** Sets the degraded-mode gauge. */
   setDegraded(degraded: boolean): void;
+  /** Sets the cluster gauges: the members this replica sees, and whether it runs alone (local mode). */
+  setCluster(members: number, localMode: boolean): void;
   /** Counts a scheduled check that did not run (`missed`: the process stalled; `busy`: the previous check was still running). */
   recordSkippedCheck(platform: string, reason: 'missed' | 'busy', count?: number): void;
   /**
@@ -172,6 +180,12 @@ function createInstruments(meter: Meter) {
     }),
     degradedGauge: meter.createGauge(METRIC_NAMES.degraded, {
       description: '1 while the health monitor is in degraded mode because a host resource passed its threshold.',
+    }),
+    clusterMembersGauge: meter.createGauge(METRIC_NAMES.clusterMembers, {
+      description: 'Replicas of the cluster this replica sees through the shared store, itself included.',
+    }),
+    clusterLocalModeGauge: meter.createGauge(METRIC_NAMES.clusterLocalMode, {
+      description: '1 while this replica cannot reach the cluster\'s shared store and checks every platform itself with its own breakers.',
     }),
     skippedCounter: meter.createCounter(METRIC_NAMES.skipped, {
       description: 'Scheduled health checks that did not run: missed (the process stalled) or busy (the previous check was still running).',
@@ -274,6 +288,11 @@ function createMetrics(meter: Meter, maxErrorTypes: number): HealthMetrics {
 
     setDegraded(degraded) {
       degradedGauge.record(degraded ? 1 : 0);
+    },
+
+    setCluster(members, localMode) {
+      instruments.clusterMembersGauge.record(members);
+      instruments.clusterLocalModeGauge.record(localMode ? 1 : 0);
     },
 
     recordSkippedCheck(platform, reason, count = 1) {

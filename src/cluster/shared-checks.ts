@@ -1,0 +1,139 @@
+/**
+ * Where and when each platform was last checked, cluster-wide. A replica
+ * sends its checks in batches (one script call every half second, whatever
+ * their number), and reads everyone's once per round: the report shows where
+ * a platform's last check ran, and a backup sees an owner that fell silent.
+ */
+import { LogLimiter } from '../common/log-limiter.ts';
+import type { Logger } from '../common/logger.ts';
+import { shortMessage } from '../core/failure.ts';
+import { HEALTH_CHECK_STATUSES, type HealthCheckStatus } from '../core/metrics.ts';
+import type { Membership } from './membership.ts';
+import type { SharedStore } from './store.ts';
+
+/** A platform's last check as the cluster recorded it. */
+export interface LastCheck {
+  /** Wall time of the check's start, by this process's clock. */
+  readonly at: number;
+  /** Redis time of the check's start, in ms. */
+  readonly redisAt: number;
+  /** The replica that ran it. */
+  readonly by: string;
+  readonly status: HealthCheckStatus;
+  /** The interval its replica checked the platform at then (degraded mode stretches it). */
+  readonly intervalMs: number;
+}
+
+/** How often the checks made here are sent. */
+export const FLUSH_MS = 500;
+
+/** A stored last check ("time|replica|status|interval"), or undefined when it does not parse. */
+export function parseLastCheck(value: string): Omit<LastCheck, 'at'> | undefined {
+  const [time, by, status, interval, extra] = value.split('|');
+  const redisAt = Number(time);
+  const intervalMs = Number(interval);
+  if (extra !== undefined || by === undefined || by === '' || !HEALTH_CHECK_STATUSES.includes(status as HealthCheckStatus)) return undefined;
+  if (!Number.isFinite(redisAt) || redisAt < 0 || !(intervalMs > 0)) return undefined;
+  return { redisAt, by, status: status as HealthCheckStatus, intervalMs };
+}
+
+export class SharedChecks {
+  readonly #store: SharedStore;
+  readonly #membership: Membership;
+  readonly #self: string;
+  readonly #logger: Logger;
+  readonly #limiter = new LogLimiter();
+  /** Checks made here, not yet sent: the latest per platform is enough. */
+  #queue = new Map<string, { startedPerf: number; status: HealthCheckStatus; intervalMs: number }>();
+  #last = new Map<string, LastCheck>();
+  #flushTimer: NodeJS.Timeout | undefined;
+  #readTimer: NodeJS.Timeout | undefined;
+  #reading = false;
+
+  constructor(store: SharedStore, membership: Membership, self: string, logger: Logger) {
+    this.#store = store;
+    this.#membership = membership;
+    this.#self = self;
+    this.#logger = logger;
+  }
+
+  /** Sends checks every half second and reads everyone's every `readMs`; the timers never keep the process alive. */
+  start(readMs: number): void {
+    this.#flushTimer = setInterval(() => void this.flush(), FLUSH_MS);
+    this.#flushTimer.unref();
+    this.#readTimer = setInterval(() => void this.read(), readMs);
+    this.#readTimer.unref();
+  }
+
+  /** Sends what is queued and stops; never rejects. */
+  async stop(): Promise<void> {
+    clearInterval(this.#flushTimer);
+    clearInterval(this.#readTimer);
+    await this.flush();
+  }
+
+  /** A check this replica made, started at `startedPerf` (`performance.now()`), of a platform checked every `intervalMs`. */
+  checked(platform: string, status: HealthCheckStatus, startedPerf: number, intervalMs: number): void {
+    this.#queue.set(platform, { startedPerf, status, intervalMs });
+    // Known here at once; everyone else's comes with the next read.
+    const redisNow = this.#membership.redisNow();
+    if (redisNow !== undefined) {
+      const age = performance.now() - startedPerf;
+      this.#last.set(platform, { at: Date.now() - age, redisAt: redisNow - age, by: this.#self, status, intervalMs });
+    }
+  }
+
+  /** `platform`'s last check, as last read (or made here). */
+  lastCheck(platform: string): LastCheck | undefined {
+    return this.#last.get(platform);
+  }
+
+  /** Sends the checks made since the last flush, in one script call; a failure loses them (the next check of each says the same, newer). */
+  async flush(): Promise<void> {
+    if (this.#queue.size === 0) return;
+    const batch = this.#queue;
+    this.#queue = new Map();
+    if (this.#membership.localMode) return;
+    const now = performance.now();
+    const quads: string[] = [];
+    for (const [platform, { startedPerf, status, intervalMs }] of batch) quads.push(platform, String(Math.max(0, Math.round(now - startedPerf))), status, String(intervalMs));
+    try {
+      await this.#store.recordChecks(this.#self, quads);
+    } catch (error) {
+      this.#limiter.take('flush', (suppressed) => this.#logger.warn({ redis: this.#store.where, error: shortMessage(error), suppressed }, 'conductor-health cluster: checks could not be recorded'));
+    }
+  }
+
+  /** Reads every platform's last check; a value that does not parse is logged and ignored. */
+  async read(): Promise<void> {
+    if (this.#reading || this.#membership.localMode) return;
+    this.#reading = true;
+    try {
+      const records = await this.#store.checks();
+      const redisNow = this.#membership.redisNow();
+      if (redisNow === undefined) return;
+      const wallNow = Date.now();
+      for (const [platform, value] of records) {
+        const check = parseLastCheck(value);
+        if (check === undefined) {
+          this.#limiter.take('corrupt-check', (suppressed) =>
+            this.#logger.warn({ suppressed }, 'conductor-health cluster: a last check read from Redis does not parse; ignored'),
+          );
+          continue;
+        }
+        const known = this.#last.get(platform);
+        if (known === undefined || known.redisAt < check.redisAt) this.#last.set(platform, { ...check, at: wallNow - (redisNow - check.redisAt) });
+      }
+    } catch (error) {
+      this.#limiter.take('read', (suppressed) => this.#logger.warn({ redis: this.#store.where, error: shortMessage(error), suppressed }, 'conductor-health cluster: last checks could not be read'));
+    } finally {
+      this.#reading = false;
+    }
+  }
+
+  /** Forgets a platform (unregistered). */
+  forget(platform: string): void {
+    this.#queue.delete(platform);
+    this.#last.delete(platform);
+  }
+}
