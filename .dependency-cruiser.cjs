@@ -4,12 +4,12 @@
  *
  * Folders are layers, each importing only the ones below it:
  *
- *   common → core → breaker, resources → monitor → http → telemetry → cli
+ *   common → core → breaker, resources → cluster → monitor → http → telemetry → cli
  *
  * (`src/index.ts`, the one barrel, may import anything.) Type-only imports
  * count: a type from a layer above is a dependency on it all the same.
  */
-const LAYERS = ['common', 'core', 'breaker|resources', 'monitor', 'http', 'telemetry', 'cli'];
+const LAYERS = ['common', 'core', 'breaker|resources', 'cluster', 'monitor', 'http', 'telemetry', 'cli'];
 
 /** The folders above layer `i`, as a path pattern. */
 const above = (i) => `^src/(${LAYERS.slice(i + 1).join('|')})/`;
@@ -53,6 +53,21 @@ module.exports = {
       to: { path: 'node_modules/@opentelemetry/(sdk-|exporter-|resources|core|context-|instrumentation-)' },
     },
     {
+      name: 'only-the-store-talks-to-redis',
+      comment: "The Redis client is cluster/store.ts's alone: every command goes through its bound, its key prefix and its masking of the URL.",
+      severity: 'error',
+      from: { path: '^src/', pathNot: '^src/cluster/store\\.ts$' },
+      to: { path: 'node_modules/@redis/' },
+    },
+    {
+      name: 'cluster-loaded-only-when-asked',
+      comment:
+        "Without a Redis URL nothing of the cluster is loaded: outside cluster/, only its options (no client) may be imported outright; the rest by a type-only or a dynamic import().",
+      severity: 'error',
+      from: { path: '^src/', pathNot: '^src/cluster/' },
+      to: { path: '^src/cluster/', pathNot: '^src/cluster/options\\.ts$', dependencyTypesNot: ['type-only', 'dynamic-import'] },
+    },
+    {
       name: 'no-orphans',
       comment: 'A module nothing imports is dead code (or a barrel someone forgot).',
       severity: 'error',
@@ -64,7 +79,7 @@ module.exports = {
     // TypeScript 7 has no JavaScript API for dependency-cruiser to parse with; swc reads the sources instead.
     parser: 'swc',
     doNotFollow: { path: 'node_modules' },
-    includeOnly: { path: ['^src/', 'node_modules/@opentelemetry/'] },
+    includeOnly: { path: ['^src/', 'node_modules/@opentelemetry/', 'node_modules/@redis/'] },
     moduleSystems: ['es6'],
     reporterOptions: { text: { highlightFocused: true } },
   },

@@ -6,6 +6,10 @@ import { CONFIG_FILE, CONFIG_FILE_DEFAULTS, DEFAULT_THRESHOLD, type CommandConfi
 import { findProblem, formatPath } from '../common/option-schema.ts';
 import { ConductorHealthError } from '../common/errors.ts';
 import { maskSecrets } from '../common/text.ts';
+import { envText } from '../common/env.ts';
+import { CLUSTER_OPTIONS, REDIS_URL_ENV } from '../cluster/options.ts';
+
+const CLUSTER_HEARTBEAT_DEFAULT = CLUSTER_OPTIONS.shape.heartbeatMs.def.defaultValue;
 
 
 /** A config file problem: names the file, the path inside it and what is wrong. */
@@ -106,6 +110,14 @@ function readConfig(value: unknown, file: string): CommandConfig {
   const { maxPlatforms } = config.telemetry;
   if (config.targets.length > maxPlatforms) {
     throw new ConfigFileError(file, 'targets', `${config.targets.length} targets are more than telemetry.maxPlatforms (${maxPlatforms}), which sizes the metrics; raise telemetry.maxPlatforms`);
+  }
+  // The cluster's own rules, checked here so the command never starts with them.
+  const { cluster } = config;
+  if (cluster !== undefined && cluster.redisUrl === undefined && envText(REDIS_URL_ENV) === undefined) {
+    throw new ConfigFileError(file, 'cluster.redisUrl', `is missing: give the Redis the replicas share (redis://host:6379), or set ${REDIS_URL_ENV}`);
+  }
+  if (cluster?.memberTtlMs !== undefined && cluster.memberTtlMs <= (cluster.heartbeatMs ?? CLUSTER_HEARTBEAT_DEFAULT)) {
+    throw new ConfigFileError(file, 'cluster.memberTtlMs', `must be more than cluster.heartbeatMs (${cluster.heartbeatMs ?? CLUSTER_HEARTBEAT_DEFAULT}), got ${cluster.memberTtlMs}: a replica would expire between two heartbeats`);
   }
   // The resource monitor's own rule, checked here so the command never starts with it.
   const { resources } = config;

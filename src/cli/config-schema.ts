@@ -9,6 +9,7 @@ import { MAX_PLATFORM_NAME_LENGTH } from '../common/validate.ts';
 import { HTTP_CHECK_FIELDS } from '../monitor/checks/http-check.ts';
 import { TCP_CHECK_FIELDS } from '../monitor/checks/tcp-check.ts';
 import { BREAKER_SETTINGS } from '../breaker/options.ts';
+import { CLUSTER_SECTION } from '../cluster/options.ts';
 import { MONITOR_OPTIONS, PLATFORM_OPTIONS } from '../monitor/options.ts';
 import { RECOVER_BELOW, RESOURCE_OPTIONS } from '../resources/options.ts';
 import { TELEMETRY_OPTIONS } from '../telemetry/options.ts';
@@ -60,6 +61,8 @@ export const CONFIG_FILE = options({
   /** `false` turns degraded mode off. */
   resources: z.union([z.literal(false), RESOURCES], { error: () => 'false or a mapping' }).default({}),
   telemetry: TELEMETRY.prefault({}),
+  /** Replicas sharing one view through Redis; `redisUrl` may come from CONDUCTOR_HEALTH_REDIS_URL instead. */
+  cluster: CLUSTER_SECTION.optional(),
   targets: z
     .array(z.discriminatedUnion('type', [HTTP_TARGET, TCP_TARGET], { error: () => '"http" or "tcp"' }), { error: () => 'a non-empty list of targets' })
     .min(1, { error: () => 'a non-empty list of targets' }),

@@ -185,7 +185,7 @@ function commandLogger(jsonLogs: boolean): Logger {
 
 function buildMonitor(config: CommandConfig, logger: Logger): { monitor: HealthMonitor; resources: ResourceMonitor | undefined } {
   const resources = config.resources === false ? undefined : new ResourceMonitor({ ...config.resources, logger });
-  const monitor = new HealthMonitor({ ...config.monitor, breaker: config.breaker, resources: resources ?? false, logger });
+  const monitor = new HealthMonitor({ ...config.monitor, breaker: config.breaker, resources: resources ?? false, logger, ...(config.cluster ? { cluster: config.cluster } : {}) });
   for (const target of config.targets) {
     monitor.register(target.name, checkFor(target), {
       ...(target.intervalMs === undefined ? {} : { intervalMs: target.intervalMs }),

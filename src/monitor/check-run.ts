@@ -41,6 +41,8 @@ export interface RunHost<T extends RunTarget, R extends { readonly breakerState:
   readonly successSpanRatio: number;
   /** Where a stand-in's ids (and with them the share decision) come from when the ratio is below 1. */
   readonly ids: RandomIds;
+  /** A cluster's replica id: each span says where its check ran (`service.instance.id`). */
+  readonly replica: string | undefined;
   /** The breaker let the check run; it is in flight until {@link finished}. */
   started(run: CheckRun<T, R>): void;
   /** The run is over (no longer in flight); true when the monitor is stopping, so the outcome is not the platform's. */
@@ -104,7 +106,8 @@ export class CheckRun<T extends RunTarget, R extends { readonly breakerState: Br
       parentSpan = undefined;
     }
     this.#parent = parent;
-    const attributes = { 'health_check.platform': target.name };
+    const attributes: Record<string, string> = { 'health_check.platform': target.name };
+    if (host.replica !== undefined) attributes['service.instance.id'] = host.replica;
     // Below ratio 1, a root check outside the share gets a stand-in that only
     // becomes a span if the check is not a plain success; a check inside a
     // caller's trace always belongs to that trace.

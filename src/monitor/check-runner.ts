@@ -34,12 +34,21 @@ export interface RunnerSettings {
   readonly events: Emitter<HealthMonitorEvents>;
   /** Called after each result is published: a place under the concurrency cap is free. */
   readonly onSettled: () => void;
+  /** With a cluster: its replica id goes on every check span, and each scheduled check's result goes to it. */
+  readonly cluster?: RunnerCluster | undefined;
+}
+
+/** A cluster as the runner sees it. */
+export interface RunnerCluster {
+  readonly replica: string;
+  checked(entry: Platform, result: HealthCheckResult, startedPerf: number): void;
 }
 
 export class CheckRunner implements RunHost<Platform, HealthCheckResult>, DispatchRunner<Platform> {
   readonly tracer: Tracer;
   /** Where a stand-in's ids come from (see `DeferredSpan`). */
   readonly ids = new RandomIds();
+  readonly replica: string | undefined;
   readonly #settings: RunnerSettings;
   readonly #inFlight = new Set<Run>();
   #abandoned = 0;
@@ -53,6 +62,7 @@ export class CheckRunner implements RunHost<Platform, HealthCheckResult>, Dispat
   constructor(settings: RunnerSettings) {
     this.#settings = settings;
     this.tracer = settings.tracer;
+    this.replica = settings.cluster?.replica;
   }
 
   /** Read per check: startTelemetry() may register its provider after the monitor exists. */
@@ -183,6 +193,7 @@ export class CheckRunner implements RunHost<Platform, HealthCheckResult>, Dispat
     if (logger.isLevelEnabled?.('debug') !== false) {
       logger.debug({ platform: printable(entry.name), status: result.status, seconds: result.durationSeconds, error: result.error }, 'health check');
     }
+    if (run.scheduled) this.#settings.cluster?.checked(entry, result, run.startedPerf);
     events.emit('check', result);
     run.resolve(result);
     onSettled();

@@ -1,11 +1,12 @@
 /**
  * The public monitor: a facade over its parts. The registry knows the
  * platforms, the dispatcher decides when each check starts, the runner runs
- * and publishes checks, degraded mode follows the host's resources.
+ * and publishes checks, degraded mode follows the host's resources, and with
+ * replicas the cluster link says which platforms are this replica's.
  */
 import { context, trace } from '@opentelemetry/api';
 import { Emitter, type Listener, type Subscribable } from '../common/emitter.ts';
-import { ConductorHealthError, OptionTypeError } from '../common/errors.ts';
+import { ConductorHealthError } from '../common/errors.ts';
 import { createLibraryLogger } from '../common/logger.ts';
 import { parseOptions } from '../common/option-schema.ts';
 import { checkFunction, checkPlatformName, describeValue } from '../common/validate.ts';
@@ -15,12 +16,14 @@ import { initMetrics } from '../core/metrics.ts';
 import type { PluginManager } from '../core/plugin-health.ts';
 import type { HealthCheck } from './check-run.ts';
 import { CheckRunner } from './check-runner.ts';
+import { ClusterLink } from './cluster-link.ts';
 import { DegradedMode } from './degraded-mode.ts';
 import { Dispatcher } from './dispatcher.ts';
 import { MONITOR_OPTIONS, PLATFORM_OPTIONS, type HealthMonitorOptions, type MonitorSettings, type PlatformOptions } from './options.ts';
 import { PlatformRegistry, type Platform } from './platform-registry.ts';
 import { liveness, readiness } from './probes.ts';
-import { platformReport } from './platform-report.ts';
+import { platformRows } from './platform-report.ts';
+import { platformsToAttach } from './plugin-manager.ts';
 import type { HealthCheckResult, HealthMonitorEvents, HealthReport, ProbeResult, ReportOptions } from './report.ts';
 import { StaggeredStarts } from './staggered-starts.ts';
 import { overallStatus } from './status-rule.ts';
@@ -44,25 +47,27 @@ export class HealthMonitor implements Subscribable<HealthMonitorEvents> {
   readonly #staggered = new StaggeredStarts();
   readonly #transitions: TransitionLog;
   readonly #settings: MonitorSettings;
+  /** With a cluster: which platforms are this replica's to check, and the breakers it shares. */
+  readonly #link: ClusterLink | undefined;
   #stopped = false;
-  #loopDone: Promise<void> | undefined;
-  #resolveLoop = (): void => {};
+  /** Settled by {@link stop}: what healthCheckLoop() resolves with. */
+  readonly #loop = Promise.withResolvers<void>();
 
   /** Validates the options: a bad one throws an error naming the option and the value. */
   constructor(options?: HealthMonitorOptions) {
     const opts = (this.#settings = parseOptions(MONITOR_OPTIONS, 'health monitor', options));
-    const { intervalMs, timeoutMs } = opts;
     ({ historySize: this.historySize, transitionHistorySize: this.transitionHistorySize } = opts);
     const logger = opts.logger ?? createLibraryLogger();
     const metrics = initMetrics({ meter: opts.meter });
     const tracer = opts.tracer ?? trace.getTracer(PACKAGE_NAME, PACKAGE_VERSION);
     const events = (this.#events = new Emitter((error, event) => logger.error({ event, error: shortMessage(error) }, 'a health monitor listener threw')));
     this.#transitions = new TransitionLog(opts.transitionHistorySize, logger, events);
-    this.#registry = new PlatformRegistry({ breaker: opts.breaker, timeoutMs, historySize: opts.historySize, metrics, tracer, logger, onTransition: this.#transitions.record });
-    this.#runner = new CheckRunner({ tracer, successSpanRatio: opts.successSpanRatio, metrics, logger, events, onSettled: () => this.#dispatcher.pump() });
-    const dispatch = { ...opts, maxLatenessMs: opts.maxLatenessMs ?? intervalMs / 5 };
-    this.#dispatcher = new Dispatcher(dispatch, this.#registry, this.#runner, metrics, logger);
-    this.#degraded = new DegradedMode({ resources: opts.resources, intervalMs, tracer, metrics, logger, events, dispatcher: this.#dispatcher });
+    this.#registry = new PlatformRegistry({ breaker: opts.breaker, timeoutMs: opts.timeoutMs, historySize: opts.historySize, metrics, tracer, logger, onTransition: this.#transitions.record });
+    const link = (this.#link = ClusterLink.create(opts.cluster, { logger, metrics, intervalFactor: () => (this.#degraded.reason ? opts.degradedIntervalFactor : 1) }));
+    this.#runner = new CheckRunner({ tracer, successSpanRatio: opts.successSpanRatio, metrics, logger, events, onSettled: () => this.#dispatcher.pump(), cluster: link });
+    const dispatch = { ...opts, maxLatenessMs: opts.maxLatenessMs ?? opts.intervalMs / 5 };
+    this.#dispatcher = new Dispatcher(dispatch, link?.gate(this.#registry) ?? this.#registry, this.#runner, metrics, logger);
+    this.#degraded = new DegradedMode({ resources: opts.resources, intervalMs: opts.intervalMs, tracer, metrics, logger, events, dispatcher: this.#dispatcher });
   }
 
   /**
@@ -74,20 +79,18 @@ export class HealthMonitor implements Subscribable<HealthMonitorEvents> {
     checkPlatformName(platform);
     checkFunction('check', check);
     const opts = parseOptions(PLATFORM_OPTIONS, 'platform', options);
-    const breaker = opts.breaker ?? {};
     let entry = this.#registry.get(platform);
     if (entry?.scheduled) throw new ConductorHealthError('EDUPLICATE', `conductor-health: platform ${describeValue(platform)} is already registered`);
-    if (entry && Object.keys(breaker).length > 0) {
+    if (entry && Object.keys(opts.breaker ?? {}).length > 0) {
       // Checked ad hoc before with the default breaker: start over with the one asked for.
       this.unregister(platform);
       entry = undefined;
     }
-    entry ??= this.#registry.create(platform, breaker);
-    entry.check = check;
-    entry.timeoutMs = opts.timeoutMs ?? this.#settings.timeoutMs;
-    entry.critical = opts.critical === true;
-    entry.scheduled = true;
-    this.#dispatcher.add(platform, opts.intervalMs ?? this.#settings.intervalMs);
+    entry ??= this.#registry.create(platform, opts.breaker);
+    const { intervalMs = this.#settings.intervalMs, timeoutMs = this.#settings.timeoutMs } = opts;
+    this.#registry.schedule(entry, check, timeoutMs, opts.critical === true);
+    this.#dispatcher.add(platform, intervalMs);
+    this.#link?.track(entry, intervalMs, timeoutMs);
   }
 
   /** Removes a platform: its schedule, its breaker and its per-platform state. Unknown names are ignored. */
@@ -95,6 +98,7 @@ export class HealthMonitor implements Subscribable<HealthMonitorEvents> {
     const entry = this.#registry.delete(platform);
     if (!entry) return;
     this.#dispatcher.remove(platform);
+    this.#link?.untrack(platform);
     this.#runner.cancel(entry, new ConductorHealthError('ECANCELLED', `platform ${describeValue(platform)} was unregistered`));
     // Its cancelled check freed a place under the concurrency cap.
     this.#dispatcher.pump();
@@ -106,16 +110,10 @@ export class HealthMonitor implements Subscribable<HealthMonitorEvents> {
    * the manager gained since; it returns the ones it added.
    */
   attachPluginManager(manager: PluginManager): string[] {
-    if (typeof manager?.platforms !== 'function' || typeof manager.checkHealth !== 'function') {
-      throw new OptionTypeError('EOPTIONTYPE', `conductor-health: attachPluginManager needs an object with platforms() and checkHealth(), got ${describeValue(manager)}`);
-    }
-    const added: string[] = [];
-    for (const platform of manager.platforms()) {
-      const existing = this.#registry.get(platform);
-      if (existing?.scheduled && existing.manager === manager) continue;
+    const added = platformsToAttach(manager, this.#registry);
+    for (const platform of added) {
       this.register(platform, (signal) => manager.checkHealth(platform, signal));
       this.#registry.get(platform)!.manager = manager;
-      added.push(platform);
     }
     return added;
   }
@@ -163,14 +161,14 @@ export class HealthMonitor implements Subscribable<HealthMonitorEvents> {
     if (this.#dispatcher.running) return;
     // Before running: the plan below then starts with the degraded intervals.
     this.#degraded.start();
-    this.#loopDone = new Promise((resolve) => (this.#resolveLoop = resolve));
+    this.#link?.start(this.#settings.intervalMs);
     this.#dispatcher.start();
   }
 
   /** Runs the schedule until {@link stop}; resolves once stopped. */
   healthCheckLoop(): Promise<void> {
     this.start();
-    return this.#loopDone!;
+    return this.#loop.promise;
   }
 
   /**
@@ -183,10 +181,13 @@ export class HealthMonitor implements Subscribable<HealthMonitorEvents> {
     this.#stopped = true;
     this.#dispatcher.stop();
     this.#staggered.cancelAll();
+    // Leaving the cluster (bounded by its command timeout) overlaps the wait for checks in flight.
+    const left = this.#link?.stop();
     // A resource sample already running may still flip the mode and log it: wait for it too.
     await this.#runner.stop(this.#settings.stopTimeoutMs, this.#degraded.stop());
+    await left;
     this.#registry.shutdownAll();
-    this.#resolveLoop();
+    this.#loop.resolve();
   }
 
   /**
@@ -215,17 +216,16 @@ export class HealthMonitor implements Subscribable<HealthMonitorEvents> {
    */
   report(options?: ReportOptions): HealthReport {
     const withHistory = options?.history === true;
-    const slotAtOrAfter = (platform: string, at: number) => (this.#dispatcher.running ? this.#dispatcher.slotAtOrAfter(platform, at) : undefined);
-    const platforms = [...this.#registry.scheduled()].map((entry) => platformReport(entry, withHistory, slotAtOrAfter));
+    const platforms = platformRows(this.#registry.scheduled(), withHistory, this.#dispatcher, this.#link);
     const degraded = this.#degraded.reason;
     return {
       ...overallStatus(platforms, degraded),
       degraded: degraded ? { ...degraded } : null,
       running: this.#dispatcher.running,
-      skippedChecks: this.#dispatcher.skipped,
-      abandonedChecks: this.#runner.abandonedChecks,
+      ...{ skippedChecks: this.#dispatcher.skipped, abandonedChecks: this.#runner.abandonedChecks },
       platforms,
       ...(withHistory ? { transitions: this.#transitions.toArray() } : {}),
+      ...(this.#link ? { cluster: this.#link.view() } : {}),
     };
   }
 

@@ -6,6 +6,7 @@
  */
 import * as z from 'zod';
 import { BREAKER_OPTIONS, BREAKER_SETTINGS } from '../breaker/options.ts';
+import { CLUSTER_SECTION, REDIS_URL_ENV } from '../cluster/options.ts';
 import { MAX_TIMER_MS } from '../common/validate.ts';
 import { boolean, defaultsOf, envVariablesOf, fieldMeta, fromEnv, given, logger, meter, number, options, tracer } from '../common/option-schema.ts';
 import { ResourceMonitor } from '../resources/resource-monitor.ts';
@@ -49,6 +50,12 @@ export const MONITOR_OPTIONS = options({
    * startTelemetry() was given, else 1.
    */
   successSpanRatio: number({ min: 0, max: 1 }).optional(),
+  /**
+   * Replicas sharing one view through Redis (cluster/options.ts): each
+   * platform checked by one of them, one breaker per platform. Given by
+   * `{ redisUrl }` or `CONDUCTOR_HEALTH_REDIS_URL`; default none (alone).
+   */
+  cluster: CLUSTER_SECTION.optional(),
   meter: meter().optional(),
   tracer: tracer().optional(),
   logger: logger().optional(),
@@ -82,4 +89,4 @@ export const MONITOR_DEFAULTS = Object.freeze(monitorDefaults);
  * Environment variables that override the defaults (but not values the
  * conductor passes explicitly). Each maps to the option of the same meaning.
  */
-export const ENV_OVERRIDES = Object.freeze(envVariablesOf(BREAKER_OPTIONS, MONITOR_OPTIONS));
+export const ENV_OVERRIDES = Object.freeze({ ...envVariablesOf(BREAKER_OPTIONS, MONITOR_OPTIONS), [REDIS_URL_ENV]: 'cluster.redisUrl' });

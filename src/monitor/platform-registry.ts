@@ -99,6 +99,14 @@ export class PlatformRegistry implements DispatchTargets<Platform> {
     return entry;
   }
 
+  /** Puts `entry` on the schedule with its check, timeout and criticality. */
+  schedule(entry: Platform, check: HealthCheck, timeoutMs: number, critical: boolean): void {
+    entry.check = check;
+    entry.timeoutMs = timeoutMs;
+    entry.critical = critical;
+    entry.scheduled = true;
+  }
+
   /** Forgets a platform: its breaker is shut down and its series read 0. Returns it, if it was known. */
   delete(name: string): Platform | undefined {
     const entry = this.#platforms.get(name);

@@ -2,6 +2,28 @@
 import type { Platform } from './platform-registry.ts';
 import type { PlatformReport } from './report.ts';
 
+/** Where the rows' slots come from (the monitor's dispatcher). */
+interface Slots {
+  readonly running: boolean;
+  slotAtOrAfter(platform: string, at: number): number | undefined;
+}
+
+/** Where a cluster places each row (its owner, and a last check made elsewhere). */
+interface Placer {
+  place(row: PlatformReport): PlatformReport;
+}
+
+/** The report's rows for `entries`, placed in the cluster when there is one. */
+export function platformRows(entries: Iterable<Platform>, history: boolean, slots: Slots, placer: Placer | undefined): PlatformReport[] {
+  const slotAtOrAfter: SlotFinder = (platform, at) => (slots.running ? slots.slotAtOrAfter(platform, at) : undefined);
+  const rows: PlatformReport[] = [];
+  for (const entry of entries) {
+    const row = platformReport(entry, history, slotAtOrAfter);
+    rows.push(placer ? placer.place(row) : row);
+  }
+  return rows;
+}
+
 /** `performance.now()` time of a platform's first slot at or after `at`, or undefined when it has none (not running). */
 export type SlotFinder = (platform: string, at: number) => number | undefined;
 

@@ -40,6 +40,22 @@ export interface PlatformReport {
   nextAttemptAt?: number;
   /** Recent checks, oldest first (at most `historySize`); only in `report({ history: true })`. */
   history?: CheckSample[];
+  /** With a cluster: the replica that checks it now. */
+  owner?: string;
+  /** With a cluster: the replica its last check ran on (the `lastResult` and `lastCheckAt` are that check's). */
+  lastCheckBy?: string;
+}
+
+/** With a cluster: the replicas, as this one sees them. */
+export interface ClusterReport {
+  /** This replica's id (its `service.instance.id`). */
+  replica: string;
+  /** The Redis they share, its user and password masked. */
+  redis: string;
+  /** True while this replica cannot reach Redis (or has not yet): it checks every platform, its breakers decide alone. */
+  localMode: boolean;
+  /** The live members, sorted, this replica included. */
+  members: string[];
 }
 
 /** One check in a platform's history. */
@@ -72,6 +88,8 @@ export interface HealthReport {
   platforms: PlatformReport[];
   /** Recent breaker transitions, oldest first (at most `transitionHistorySize`); only in `report({ history: true })`. */
   transitions?: BreakerStateChange[];
+  /** With a cluster only. */
+  cluster?: ClusterReport;
 }
 
 /** What `HealthMonitor.liveness()` and `HealthMonitor.readiness()` answer. */

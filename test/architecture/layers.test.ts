@@ -38,7 +38,8 @@ describe('the layer rules', () => {
 
   it('fail a tree that breaks each of them, naming each offending import', async () => {
     const { status, output } = await cruise(dir, {
-      'src/index.ts': "export * from './core/a.ts';\nexport * from './breaker/c.ts';\nexport * from './monitor/e.ts';\nexport * from './common/f.ts';\n",
+      'src/index.ts':
+        "export * from './core/a.ts';\nexport * from './breaker/c.ts';\nexport * from './monitor/e.ts';\nexport * from './common/f.ts';\nexport * from './monitor/h.ts';\nexport * from './cluster/i.ts';\n",
       // Upward, and type-only: it counts all the same.
       'src/core/a.ts': "import type { B } from '../monitor/b.ts';\nexport type A = B;\n",
       'src/monitor/b.ts': "import type { A } from '../core/a.ts';\nexport type B = { a?: A };\n",
@@ -50,6 +51,10 @@ describe('the layer rules', () => {
       // A circle inside one layer.
       'src/common/f.ts': "import { g } from './g.ts';\nexport const f = () => g;\n",
       'src/common/g.ts': "import { f } from './f.ts';\nexport const g = () => f;\n",
+      // The cluster loaded outright, and Redis reached past the store.
+      'src/monitor/h.ts': "import { SharedStore } from '../cluster/store.ts';\nexport const h = SharedStore;\n",
+      'src/cluster/store.ts': 'export class SharedStore {}\n',
+      'src/cluster/i.ts': "import { createClient } from '@redis/client';\nexport const i = createClient;\n",
     });
     assert.notEqual(status, 0, 'the suite fails');
     const expected: Array<[string, string, string]> = [
@@ -57,6 +62,8 @@ describe('the layer rules', () => {
       ['breaker-not-resources', 'src/breaker/c.ts', 'src/resources/d.ts'],
       ['only-telemetry-builds-the-sdk', 'src/monitor/e.ts', '@opentelemetry/sdk-metrics'],
       ['no-circular', 'src/common/f.ts', 'src/common/g.ts'],
+      ['cluster-loaded-only-when-asked', 'src/monitor/h.ts', 'src/cluster/store.ts'],
+      ['only-the-store-talks-to-redis', 'src/cluster/i.ts', '@redis/client'],
     ];
     for (const [rule, from, to] of expected) {
       assert.match(output, new RegExp(`error ${rule}: ${from.replaceAll('.', '\\.')} →\\s*[^\\n]*${to.replaceAll('.', '\\.')}`), `${rule} names ${from} → ${to}:\n${output}`);
