@@ -38,7 +38,6 @@ export class Membership {
   readonly #ttlMs: number;
   readonly #logger: Logger;
   readonly #metrics: HealthMetrics;
-  readonly #token = randomUUID();
   #epoch: string | undefined;
   /** Redis's time minus `performance.now()` at the last good heartbeat, half its round trip accounted for. */
   #offset: number | undefined;
@@ -98,7 +97,8 @@ export class Membership {
     const sent = performance.now();
     let reply: Awaited<ReturnType<SharedStore['heartbeat']>>;
     try {
-      reply = await this.#store.heartbeat(this.#self, this.#ttlMs, this.#token);
+      // A new token each time: whoever finds the epoch gone sets one nobody has seen, so every replica notices the wipe.
+      reply = await this.#store.heartbeat(this.#self, this.#ttlMs, randomUUID());
     } catch (error) {
       this.#failed(error);
       return;
