@@ -23,6 +23,8 @@
   let historySize = 30;
   /** Server clock minus ours, so countdowns follow the server. */
   let skew = 0;
+  /** With a cluster, the replicas as the server's replica sees them (ClusterView in status-view.ts); else null. */
+  let cluster = null;
 
   const el = (tag, className, text) => {
     const node = document.createElement(tag);
@@ -103,6 +105,7 @@
       if (p.lastMs !== undefined && p.last !== 'rejected') parts.push(formatMs(p.lastMs));
       if (p.lastAt !== undefined) parts.push(formatTime(p.lastAt));
       last.append(el('span', `result result-${p.last}`, p.last), el('span', 'sub', parts.join(' · ')));
+      if (p.lastBy !== undefined) last.appendChild(el('span', 'sub by', `on ${p.lastBy}`));
     } else {
       last.appendChild(el('span', 'sub', 'not checked yet'));
     }
@@ -125,6 +128,60 @@
       next.appendChild(span);
     }
     tr.append(name, breaker, last, latency, success, next);
+    if (cluster) {
+      const owner = cell('c-owner', 'Checked by');
+      if (p.owner === undefined) owner.appendChild(el('span', 'sub', '—'));
+      else {
+        owner.appendChild(el('span', 'owner', p.owner));
+        if (p.owner === cluster.replica) owner.appendChild(el('span', 'sub', 'this replica'));
+      }
+      tr.appendChild(owner);
+    }
+  }
+
+  // As CAPTION, CAPTION_CLUSTER and OWNER_HEADING in status-html.ts.
+  const CAPTION = 'Breaker state, last check, recent latency, success share and next trial of each platform';
+  const CAPTION_CLUSTER = 'Breaker state, last check, recent latency and success share (of the checks this replica ran), next trial and checking replica of each platform';
+
+  /** The column of the replica that checks each platform, there with a cluster only (the stream may come from another process than the page). */
+  function showOwnerColumn() {
+    let heading = $('owner-heading');
+    if (cluster && !heading) {
+      heading = el('th', '', 'Checked by');
+      heading.scope = 'col';
+      heading.id = 'owner-heading';
+      document.querySelector('#platforms thead tr').appendChild(heading);
+    } else if (!cluster && heading) heading.remove();
+    document.querySelector('#platforms caption').textContent = cluster ? CAPTION_CLUSTER : CAPTION;
+  }
+
+  /** As clusterText() in status-html.ts. */
+  function clusterText(c) {
+    if (c.localMode) return `replica ${c.replica} in local mode: Redis unreachable, checking every platform here`;
+    const more = c.memberCount > c.members.length ? `, and ${c.memberCount - c.members.length} more` : '';
+    return `replica ${c.replica} of ${c.memberCount}: ${c.members.join(', ')}${more}`;
+  }
+
+  /** The header's word on the cluster, before the counts; gone without one. */
+  function showCluster() {
+    let span = $('cluster');
+    if (!cluster) {
+      if (span) {
+        span.nextSibling.remove(); // its ' · '
+        span.remove();
+      }
+      return;
+    }
+    if (!span) {
+      span = el('span');
+      span.id = 'cluster';
+      span.setAttribute('aria-live', 'polite');
+      $('counts').before(span, ' · ');
+    }
+    span.className = cluster.localMode ? 'cluster cluster-local' : 'cluster';
+    // A live region: touched only when its words change, so each change is announced once.
+    const text = clusterText(cluster);
+    if (span.textContent !== text) span.textContent = text;
   }
 
   function transitionItem(t) {
@@ -138,6 +195,8 @@
 
   function showSummary(s) {
     skew = s.now - Date.now();
+    cluster = s.cluster || null;
+    showCluster();
     const overall = $('overall');
     const word = WORDS[s.status] || s.status;
     // A live region: touch it only when the status changes, so it is announced once.
@@ -171,6 +230,7 @@
   function onSnapshot(s) {
     historySize = s.historySize;
     showSummary(s);
+    showOwnerColumn();
     rows = s.platforms.map(newRow);
     rowsBody.replaceChildren(...rows.map((r) => r.tr));
     timeline.replaceChildren();

@@ -3,14 +3,15 @@
  * row by its index here and carry only what changed — the rows that came and
  * went, and the fields that changed in the others.
  */
-import type { PlatformReport } from '../../monitor/report.ts';
+import type { CheckSample, PlatformReport } from '../../monitor/report.ts';
 import { rowChange, type PlatformView, type RowChange } from './status-view.ts';
 
-/** One row: its platform, the breaker it had (registered again, a platform has a new one) and its view as sent. */
+/** One row: its platform, the breaker it had (registered again, a platform has a new one), its view as sent and the report's row it was made from. */
 interface Row {
   readonly name: string;
   readonly breaker: unknown;
   view: PlatformView;
+  from: PlatformReport;
 }
 
 /** How the rows changed: `removed` are indices before the change, `added` indices after it, both ascending. */
@@ -38,7 +39,7 @@ export class PageRows {
 
   /** Starts over from a snapshot: `views[i]` shows `platforms[i]`. */
   reset(platforms: readonly PlatformReport[], views: PlatformView[]): void {
-    this.#set(platforms.map((p, i) => ({ name: p.platform, breaker: this.#breakerOf(p.platform), view: views[i]! })));
+    this.#set(platforms.map((p, i) => ({ name: p.platform, breaker: this.#breakerOf(p.platform), view: views[i]!, from: p })));
   }
 
   /**
@@ -65,7 +66,7 @@ export class PageRows {
         next = at + 1;
       } else {
         change.added.push(i);
-        rows.push({ name: p.platform, breaker, view: viewOf(i) });
+        rows.push({ name: p.platform, breaker, view: viewOf(i), from: p });
       }
     });
     for (; next < old.length; next += 1) change.removed.push(next);
@@ -78,11 +79,21 @@ export class PageRows {
     return this.#rows[i]!.view;
   }
 
-  /** Row `i` becomes `next`; returns what changed besides its checks, or undefined. */
-  update(i: number, next: PlatformView): RowChange | undefined {
+  /** Whether row `i` was made from a report's row saying what `p` says: then its view would be the same. */
+  unchanged(i: number, p: PlatformReport): boolean {
+    const from = this.#rows[i]!.from as unknown as Record<string, unknown>;
+    const now = p as unknown as Record<string, unknown>;
+    for (const key in now) if (key !== 'history' && now[key] !== from[key]) return false;
+    for (const key in from) if (key !== 'history' && !(key in now) && from[key] !== undefined) return false;
+    return true;
+  }
+
+  /** Row `i` becomes `next`, made from `from`; returns what changed besides its checks (`newest` the newest check the update brings), or undefined. */
+  update(i: number, from: PlatformReport, next: PlatformView, newest?: CheckSample): RowChange | undefined {
     const row = this.#rows[i]!;
-    const change = rowChange(i, row.view, next);
+    const change = rowChange(i, row.view, next, newest);
     row.view = next;
+    row.from = from;
     return change;
   }
 

@@ -14,7 +14,7 @@ import type { HealthMonitor } from '../../monitor/health-monitor.ts';
 import type { CheckSample, HealthCheckResult, HealthReport } from '../../monitor/report.ts';
 import { HEARTBEAT, RETURN_GRACE_MS, encodeEvent, type EventStreams } from './event-streams.ts';
 import { PageRows } from './page-rows.ts';
-import { appendChecks, platformViewOf, snapshotOf, summaryOf, transitionViewOf, type CheckColumns, type PlatformView, type RowChange } from './status-view.ts';
+import { appendChecks, platformViewOf, snapshotOf, summaryOf, transitionViewOf, type CheckColumns, type PlatformView, type RowChange, type StatusSummary } from './status-view.ts';
 
 const HEARTBEAT_MS = 10_000;
 /** How long a page's EventSource waits before reconnecting. */
@@ -54,6 +54,10 @@ export class StatusFeed {
   #seq = 0;
   /** The latest updates, the newest numbered {@link #seq}. */
   readonly #recent: RecentUpdates;
+  /** The monitor has a cluster (its report says so): every update then compares every row, since other replicas change them. */
+  #clustered = false;
+  /** The summary the pages have, but its time ({@link summaryKey}). */
+  #summarySent = '';
 
   readonly #onCheck = (result: HealthCheckResult) => {
     let ring = this.#checks.get(result.platform);
@@ -129,6 +133,8 @@ export class StatusFeed {
     const report = this.#monitor.report({ history: true });
     const snapshot = snapshotOf(report, Date.now(), this.#monitor.historySize);
     this.#rows.reset(report.platforms, snapshot.platforms);
+    this.#clustered = report.cluster !== undefined;
+    this.#summarySent = summaryKey(snapshot);
     return encodeEvent('snapshot', JSON.stringify(snapshot), this.#id());
   }
 
@@ -137,11 +143,14 @@ export class StatusFeed {
     if (streams === undefined) return;
     const now = Date.now();
     const transitions = this.#transitions.toArray();
-    if (this.#checks.size === 0 && transitions.length === 0 && !this.#dirty) {
-      if (performance.now() - this.#lastWrite >= HEARTBEAT_MS) this.#write(streams, HEARTBEAT);
+    const quiet = this.#checks.size === 0 && transitions.length === 0 && !this.#dirty;
+    // With a cluster, rows and the header also change by what the other replicas do, which no event here tells.
+    if (quiet && !this.#clustered) {
+      this.#heartbeat(streams);
       return;
     }
     const report = this.#monitor.report();
+    this.#clustered = report.cluster !== undefined;
     // A new row comes with its recent checks, which only the report with history has.
     let full: HealthReport | undefined;
     const set = this.#rows.follow(report.platforms, (i) => {
@@ -150,25 +159,40 @@ export class StatusFeed {
     });
     const added = new Set(set?.added);
     const checks: CheckColumns = { row: [], status: '', ms: [], at: [] };
-    const touched = new Set<number>();
-    for (const [name, samples] of this.#checks) {
+    /** Rows to compare with what the pages have, each with its newest check in this update. */
+    const touched = new Map<number, CheckSample | undefined>();
+    for (const [name, ring] of this.#checks) {
       const i = this.#rows.indexOf(name);
       if (i === undefined || added.has(i)) continue;
-      appendChecks(checks, i, samples.toArray(), now);
-      touched.add(i);
+      const samples = ring.toArray();
+      appendChecks(checks, i, samples, now);
+      touched.set(i, samples.at(-1));
     }
     // Transitions also change rows that had no check (OPEN → HALF_OPEN happens on a timer).
     for (const change of transitions) {
       const i = this.#rows.indexOf(change.platform);
-      if (i !== undefined && !added.has(i)) touched.add(i);
+      if (i !== undefined && !added.has(i) && !touched.has(i)) touched.set(i, undefined);
+    }
+    if (this.#clustered) {
+      // Every other row the report says anything new of (most say nothing new between two updates).
+      report.platforms.forEach((p, i) => {
+        if (!added.has(i) && !touched.has(i) && !this.#rows.unchanged(i, p)) touched.set(i, undefined);
+      });
     }
     const rows: RowChange[] = [];
-    for (const i of touched) {
-      const change = this.#rows.update(i, platformViewOf(report.platforms[i]!, []));
+    for (const [i, newest] of touched) {
+      const p = report.platforms[i]!;
+      const change = this.#rows.update(i, p, platformViewOf(p, []), newest);
       if (change) rows.push(change);
     }
+    const summary = summaryOf(report, now);
+    const summaryChanged = summaryKey(summary) !== this.#summarySent;
+    if (quiet && set === undefined && rows.length === 0 && !summaryChanged) {
+      this.#heartbeat(streams);
+      return;
+    }
     const update = {
-      ...summaryOf(report, now),
+      ...summary,
       ...(set && set.removed.length > 0 ? { removed: set.removed } : {}),
       ...(set && set.added.length > 0 ? { added: set.added.map((i): PlatformView & { i: number } => ({ i, ...this.#rows.view(i) })) } : {}),
       checks,
@@ -177,10 +201,16 @@ export class StatusFeed {
     };
     this.#clearPending();
     this.#snapshot = undefined;
+    this.#summarySent = summaryKey(summary);
     this.#seq += 1;
     const bytes = encodeEvent('update', JSON.stringify(update), this.#id());
     this.#recent.push(bytes);
     this.#write(streams, bytes);
+  }
+
+  /** Nothing to send: a heartbeat, when the streams have been quiet for its interval. */
+  #heartbeat(streams: EventStreams): void {
+    if (performance.now() - this.#lastWrite >= HEARTBEAT_MS) this.#write(streams, HEARTBEAT);
   }
 
   /** The id of the state the pages reach with the last update. */
@@ -198,6 +228,11 @@ export class StatusFeed {
     this.#lastWrite = performance.now();
     streams.broadcast(bytes);
   }
+}
+
+/** A summary but its time, to tell whether the pages have it already. */
+function summaryKey({ now: _now, status, reasons, degraded, running, skippedChecks, cluster }: StatusSummary): string {
+  return JSON.stringify([status, reasons, degraded, running, skippedChecks, cluster]);
 }
 
 /** The latest updates: at most `maxCount` of them, and `maxBytes` together. */

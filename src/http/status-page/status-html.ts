@@ -1,5 +1,5 @@
 import { percent } from '../../monitor/status-rule.ts';
-import type { PlatformView, StatusSnapshot, TransitionView } from './status-view.ts';
+import type { ClusterView, PlatformView, StatusSnapshot, TransitionView } from './status-view.ts';
 
 // The server-rendered status page: complete without JavaScript (it reloads
 // itself every 10 s then); static/status.js keeps the same markup up to date
@@ -14,7 +14,7 @@ function escapeHtml(text: string): string {
 
 /** The whole page for a snapshot. */
 export function renderStatusPage(view: StatusSnapshot): string {
-  const rows = view.platforms.map((p, i) => renderRow(p, i, view.now, view.historySize)).join('\n');
+  const rows = view.platforms.map((p, i) => renderRow(p, i, view.now, view.historySize, view.cluster)).join('\n');
   const timeline = view.transitions.slice().reverse().map(renderTransition).join('\n');
   return `<!doctype html>
 <html lang="en">
@@ -32,7 +32,7 @@ export function renderStatusPage(view: StatusSnapshot): string {
 <header class="top">
 <div class="brand"><img src="favicon.svg" alt="" width="28" height="28"><h1>conductor-health</h1></div>
 <p id="overall" class="overall overall-${view.status}" role="status" aria-live="polite"><span class="dot" aria-hidden="true"></span><span id="overall-text">${STATUS_WORDS[view.status]}</span></p>
-<p class="meta"><span id="counts">${escapeHtml(countsText(view.platforms))}</span> · <span id="updated">updated ${formatTime(view.now)}</span> · <span id="connection" class="connection">static page</span></p>
+<p class="meta">${view.cluster ? `${renderCluster(view.cluster)} · ` : ''}<span id="counts">${escapeHtml(countsText(view.platforms))}</span> · <span id="updated">updated ${formatTime(view.now)}</span> · <span id="connection" class="connection">static page</span></p>
 </header>
 <div id="banner" class="banner" role="alert"${view.degraded ? '' : ' hidden'}>${view.degraded ? escapeHtml(degradedText(view.degraded)) : ''}</div>
 <main>
@@ -41,8 +41,8 @@ export function renderStatusPage(view: StatusSnapshot): string {
 <ul id="reasons" class="reasons" aria-label="Why the status is not healthy">${view.reasons.map((r) => `<li>${escapeHtml(r)}</li>`).join('')}</ul>
 <div class="table-wrap">
 <table id="platforms">
-<caption>Breaker state, last check, recent latency, success share and next trial of each platform</caption>
-<thead><tr><th scope="col">Platform</th><th scope="col">Breaker</th><th scope="col">Last check</th><th scope="col">Latency, last ${view.historySize} checks</th><th scope="col">Success</th><th scope="col">Next trial</th></tr></thead>
+<caption>${view.cluster ? CAPTION_CLUSTER : CAPTION}</caption>
+<thead><tr><th scope="col">Platform</th><th scope="col">Breaker</th><th scope="col">Last check</th><th scope="col">Latency, last ${view.historySize} checks</th><th scope="col">Success</th><th scope="col">Next trial</th>${view.cluster ? OWNER_HEADING : ''}</tr></thead>
 <tbody id="platform-rows">
 ${rows}
 </tbody>
@@ -66,18 +66,42 @@ ${timeline}
 
 const STATUS_WORDS = { healthy: 'Healthy', degraded: 'Degraded', unhealthy: 'Unhealthy' } as const;
 
-function renderRow(p: PlatformView, i: number, now: number, historySize: number): string {
+// The table's caption, and with a cluster the column of the replica that checks each platform
+// (static/status.js words them alike).
+const CAPTION = 'Breaker state, last check, recent latency, success share and next trial of each platform';
+const CAPTION_CLUSTER = 'Breaker state, last check, recent latency and success share (of the checks this replica ran), next trial and checking replica of each platform';
+const OWNER_HEADING = '<th scope="col" id="owner-heading">Checked by</th>';
+
+/** With a cluster, the header names this replica and the members, or says it runs in local mode. */
+function renderCluster(cluster: ClusterView): string {
+  return `<span id="cluster" class="cluster${cluster.localMode ? ' cluster-local' : ''}" aria-live="polite">${escapeHtml(clusterText(cluster))}</span>`;
+}
+
+/** `replica replica-1 of 3: replica-0, replica-1, replica-2`, or its local mode. */
+export function clusterText(c: ClusterView): string {
+  if (c.localMode) return `replica ${c.replica} in local mode: Redis unreachable, checking every platform here`;
+  const more = c.memberCount > c.members.length ? `, and ${c.memberCount - c.members.length} more` : '';
+  return `replica ${c.replica} of ${c.memberCount}: ${c.members.join(', ')}${more}`;
+}
+
+function renderRow(p: PlatformView, i: number, now: number, historySize: number, cluster: ClusterView | undefined): string {
   const ran = [...p.checks].filter((c) => c !== 'r').length;
   const ok = [...p.checks].filter((c) => c === 's').length;
   const state = p.state.toLowerCase().replace('_', '-');
   return `<tr data-i="${i}" class="row row-${state}">
 <th scope="row" class="c-name"><span class="name">${escapeHtml(p.name)}</span>${p.critical ? ' <span class="tag">critical</span>' : ''}</th>
 <td class="c-state"><span class="state state-${state}">${p.state}</span>${p.failures > 0 ? `<span class="sub">${p.failures} consecutive ${p.failures === 1 ? 'failure' : 'failures'}</span>` : ''}</td>
-<td class="c-last" data-label="Last check">${p.last ? `<span class="result result-${p.last}">${p.last}</span><span class="sub">${lastText(p)}</span>` : '<span class="sub">not checked yet</span>'}${p.error ? `<span class="error">${escapeHtml(p.error)}</span>` : ''}</td>
+<td class="c-last" data-label="Last check">${p.last ? `<span class="result result-${p.last}">${p.last}</span><span class="sub">${lastText(p)}</span>${p.lastBy === undefined ? '' : `<span class="sub by">on ${escapeHtml(p.lastBy)}</span>`}` : '<span class="sub">not checked yet</span>'}${p.error ? `<span class="error">${escapeHtml(p.error)}</span>` : ''}</td>
 <td class="c-latency" data-label="Latency">${sparklineSvg(p.checks, p.ms, historySize)}</td>
 <td class="c-success" data-label="Success">${ran > 0 ? `<span class="share">${Math.round((100 * ok) / ran)} %</span><span class="sub">of ${ran} checks</span>` : `<span class="share">—</span><span class="sub">${p.checks.length > 0 ? 'no check ran' : 'no checks yet'}</span>`}</td>
-<td class="c-next" data-label="Next trial">${p.nextAt === undefined ? '<span class="sub">—</span>' : `<span class="next" data-at="${p.nextAt}">${countdownText(p.nextAt - now)}</span>`}</td>
+<td class="c-next" data-label="Next trial">${p.nextAt === undefined ? '<span class="sub">—</span>' : `<span class="next" data-at="${p.nextAt}">${countdownText(p.nextAt - now)}</span>`}</td>${cluster ? `\n${renderOwner(p, cluster)}` : ''}
 </tr>`;
+}
+
+/** The replica that checks the platform now; this replica says so. */
+function renderOwner(p: PlatformView, cluster: ClusterView): string {
+  if (p.owner === undefined) return '<td class="c-owner" data-label="Checked by"><span class="sub">—</span></td>';
+  return `<td class="c-owner" data-label="Checked by"><span class="owner">${escapeHtml(p.owner)}</span>${p.owner === cluster.replica ? '<span class="sub">this replica</span>' : ''}</td>`;
 }
 
 function renderTransition(t: TransitionView): string {

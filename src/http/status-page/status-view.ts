@@ -1,6 +1,6 @@
 import type { BreakerStateChange } from '../../breaker/state.ts';
 import type { BreakerState } from '../../core/breaker-state.ts';
-import type { CheckSample, HealthReport, PlatformReport } from '../../monitor/report.ts';
+import type { CheckSample, ClusterReport, HealthReport, PlatformReport } from '../../monitor/report.ts';
 import type { HealthCheckStatus } from '../../core/metrics.ts';
 import type { DegradedReason } from '../../resources/readings.ts';
 import type { OverallStatus } from '../../monitor/status-rule.ts';
@@ -19,6 +19,8 @@ export interface StatusSnapshot {
   degraded?: DegradedReason;
   running: boolean;
   skippedChecks: number;
+  /** With a cluster only: this replica and the members it sees, or that it runs in local mode. */
+  cluster?: ClusterView;
   /** Checks kept per platform: the page trims its sparklines to this. */
   historySize: number;
   platforms: PlatformView[];
@@ -38,11 +40,30 @@ export interface PlatformView {
   error?: string;
   /** When a breaker that is not closed lets its next trial through. */
   nextAt?: number;
+  /** With a cluster: the replica that checks it now. */
+  owner?: string;
+  /** With a cluster: the replica its last check ran on (`last` and `lastAt` are that check's). */
+  lastBy?: string;
   /** One letter per recent check: see {@link STATUS_LETTERS}. */
   checks: string;
   /** Each recent check's duration in whole milliseconds. */
   ms: number[];
 }
+
+/** With a cluster: the replicas as this one sees them. */
+export interface ClusterView {
+  /** This replica's id. */
+  replica: string;
+  /** It cannot reach Redis (or has not yet): it checks every platform itself. */
+  localMode: boolean;
+  /** The live members, sorted, at most {@link MEMBERS_SHOWN} of them. */
+  members: string[];
+  /** How many members there are, shown or not. */
+  memberCount: number;
+}
+
+/** Members a page names: the count stays exact, the header stays a line however many replicas there are. */
+export const MEMBERS_SHOWN = 10;
 
 /**
  * The checks an update brings, across all rows, as columns: one entry per
@@ -69,20 +90,37 @@ export function appendChecks(columns: CheckColumns, i: number, samples: readonly
   }
 }
 
-/** Fields the pages derive from a row's newest check: an update never repeats them. */
+/** Fields the pages derive from a row's newest check: an update never repeats them (but see {@link rowChange}). */
 const FROM_CHECKS = ['checks', 'ms', 'last', 'lastAt', 'lastMs'] as const;
 const FROM_CHECKS_SET: ReadonlySet<string> = new Set(FROM_CHECKS);
+/** A row's last check, which with a cluster may have run on another replica. */
+const LAST_CHECK = ['last', 'lastAt', 'lastMs'] as const;
 
 /** What changed in a row besides its checks: the changed fields, `null` for those that went away. */
-export type RowChange = { i: number } & { [K in Exclude<keyof PlatformView, (typeof FROM_CHECKS)[number]>]?: PlatformView[K] | null };
+export type RowChange = { i: number } & { [K in Exclude<keyof PlatformView, 'checks' | 'ms'>]?: PlatformView[K] | null };
 
-/** The change from `sent` (the view the pages have) to `next` for row `i`, or undefined when only its checks changed. */
-export function rowChange(i: number, sent: PlatformView, next: PlatformView): RowChange | undefined {
+/**
+ * The change from `sent` (the view the pages have) to `next` for row `i`, or
+ * undefined when only its checks changed. The pages take a row's last check
+ * from the newest of the checks an update brings (`newest`, if any), which
+ * are this replica's; with a cluster (a row with an owner) the last check may
+ * have run on another replica, and then the change carries `last`, `lastAt`
+ * and `lastMs` too, wherever they differ from what the pages take.
+ */
+export function rowChange(i: number, sent: PlatformView, next: PlatformView, newest?: CheckSample): RowChange | undefined {
   let change: Record<string, unknown> | undefined;
   for (const key of new Set([...Object.keys(sent), ...Object.keys(next)]) as Set<keyof PlatformView>) {
     if (FROM_CHECKS_SET.has(key) || sent[key] === next[key]) continue;
     change ??= { i };
     change[key] = next[key] ?? null;
+  }
+  if (next.owner !== undefined) {
+    const shown: Pick<PlatformView, (typeof LAST_CHECK)[number]> = newest ? { last: newest.status, lastAt: newest.at, lastMs: Math.round(newest.durationSeconds * 1000) } : sent;
+    for (const key of LAST_CHECK) {
+      if (shown[key] === next[key]) continue;
+      change ??= { i };
+      change[key] = next[key] ?? null;
+    }
   }
   return change as RowChange | undefined;
 }
@@ -110,7 +148,10 @@ export function snapshotOf(report: HealthReport, now: number, historySize: numbe
 }
 
 /** The part of a snapshot every update repeats. */
-export function summaryOf(report: HealthReport, now: number): Pick<StatusSnapshot, 'now' | 'status' | 'reasons' | 'degraded' | 'running' | 'skippedChecks'> {
+export type StatusSummary = Pick<StatusSnapshot, 'now' | 'status' | 'reasons' | 'degraded' | 'running' | 'skippedChecks' | 'cluster'>;
+
+/** The part of a snapshot every update repeats. */
+export function summaryOf(report: HealthReport, now: number): StatusSummary {
   return {
     now,
     status: report.status,
@@ -118,6 +159,17 @@ export function summaryOf(report: HealthReport, now: number): Pick<StatusSnapsho
     ...(report.degraded ? { degraded: report.degraded } : {}),
     running: report.running,
     skippedChecks: report.skippedChecks,
+    ...(report.cluster ? { cluster: clusterViewOf(report.cluster) } : {}),
+  };
+}
+
+/** The header's view of the cluster: names bounded, at most {@link MEMBERS_SHOWN} members named. */
+export function clusterViewOf(cluster: ClusterReport): ClusterView {
+  return {
+    replica: boundLine(cluster.replica),
+    localMode: cluster.localMode,
+    members: cluster.members.slice(0, MEMBERS_SHOWN).map(boundLine),
+    memberCount: cluster.members.length,
   };
 }
 
@@ -133,6 +185,8 @@ export function platformViewOf(p: PlatformReport, samples: readonly CheckSample[
     ...(p.lastDurationSeconds !== undefined ? { lastMs: Math.round(p.lastDurationSeconds * 1000) } : {}),
     ...(p.lastError !== undefined ? { error: boundLine(p.lastError) } : {}),
     ...(p.breakerState !== 'CLOSED' && p.nextAttemptAt !== undefined ? { nextAt: p.nextAttemptAt } : {}),
+    ...(p.owner !== undefined ? { owner: boundLine(p.owner) } : {}),
+    ...(p.lastCheckBy !== undefined ? { lastBy: boundLine(p.lastCheckBy) } : {}),
     checks: samples.map((s) => STATUS_LETTERS[s.status]).join(''),
     ms: samples.map((s) => Math.round(s.durationSeconds * 1000)),
   };

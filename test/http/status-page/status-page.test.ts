@@ -6,8 +6,9 @@ import { HealthMonitor } from '../../../src/monitor/health-monitor.ts';
 import { ResourceMonitor } from '../../../src/resources/resource-monitor.ts';
 import type { HealthMonitorOptions } from '../../../src/monitor/options.ts';
 import { silentLogger } from '../../../src/common/logger.ts';
-import { sparklineSvg } from '../../../src/http/status-page/status-html.ts';
-import { appendChecks, rowChange, type CheckColumns, type PlatformView } from '../../../src/http/status-page/status-view.ts';
+import { renderStatusPage, sparklineSvg } from '../../../src/http/status-page/status-html.ts';
+import { appendChecks, rowChange, snapshotOf, type CheckColumns, type PlatformView } from '../../../src/http/status-page/status-view.ts';
+import type { HealthReport } from '../../../src/monitor/report.ts';
 import { PageRows } from '../../../src/http/status-page/page-rows.ts';
 import { RecentUpdates } from '../../../src/http/status-page/status-feed.ts';
 import { statusPageHandler, type StatusPageHandler } from '../../../src/http/status-page/status-page.ts';
@@ -16,6 +17,8 @@ import { maskSecrets } from '../../../src/common/text.ts';
 import { advance, settle, stepWallClock, useFakeClock, useRealClock } from '../../helpers/clock.ts';
 import { setupOtel, type TestOtel } from '../../helpers/otel.ts';
 import { HEARTBEAT } from '../../../src/http/status-page/event-streams.ts';
+import { top } from '../../../src/cluster/rendezvous.ts';
+import { startRedis, type RedisServer } from '../../helpers/redis.ts';
 
 const HOSTILE = `<script>alert(1)</script><img src=x onerror=alert(2)> "q" 'a' & https://bob:s3cret@api.example/x?token=abc&v=1`;
 
@@ -352,6 +355,82 @@ describe('update encoding', () => {
   });
 });
 
+describe('the status page with a cluster', () => {
+  const base: HealthReport = {
+    status: 'degraded', reasons: [], degraded: null, running: true, skippedChecks: 0, abandonedChecks: 0,
+    platforms: [
+      { platform: 'billing', breakerState: 'CLOSED', consecutiveFailures: 0, critical: false, lastResult: 'success', lastCheckAt: 1_000, lastDurationSeconds: 0.012, history: [{ at: 1_000, status: 'success', durationSeconds: 0.012 }] },
+      { platform: 'search', breakerState: 'CLOSED', consecutiveFailures: 1, critical: false, lastResult: 'failure', lastCheckAt: 1_500, history: [] },
+      { platform: 'fresh', breakerState: 'CLOSED', consecutiveFailures: 0, critical: false, history: [] },
+    ],
+    transitions: [],
+  };
+  const hostileMember = `<img src=x onerror=alert(1)>\u202e"r"&`;
+  const clustered: HealthReport = {
+    ...base,
+    platforms: [
+      { ...base.platforms[0]!, owner: 'replica-1', lastCheckBy: 'replica-1' },
+      { ...base.platforms[1]!, owner: 'replica-2', lastCheckBy: 'replica-2' },
+      { ...base.platforms[2]!, owner: hostileMember },
+    ],
+    cluster: { replica: 'replica-1', redis: 'redis://:***@redis:6379', localMode: false, members: ['replica-0', 'replica-1', 'replica-2', hostileMember] },
+  };
+  /** The text of an HTML fragment, tags dropped and entities read. */
+  const text = (html: string) => html.replace(/<[^>]*>/g, '').replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&amp;/g, '&');
+  const cells = (html: string, name: string) => {
+    const row = new RegExp(`<tr [^>]*>\\n<th scope="row" class="c-name"><span class="name">${name}</span>[\\s\\S]*?</tr>`).exec(html)?.[0] ?? assert.fail(`no row ${name}`);
+    const cell = (cls: string) => /<td class="[^"]*" data-label="[^"]*">([\s\S]*?)<\/td>/.exec(row.slice(row.indexOf(`class="${cls}"`) - 4))?.[1] ?? '';
+    return { last: cell('c-last'), owner: cell('c-owner') };
+  };
+
+  it('renders the members in the header, each row’s owner in a "Checked by" column and where its last check ran, every name escaped', () => {
+    const html = renderStatusPage(snapshotOf(clustered, 2_000, 30));
+    const meta = /<span id="cluster" class="cluster" aria-live="polite">([^<]*)<\/span> · <span id="counts">/.exec(html)?.[1];
+    assert.equal(text(meta ?? ''), 'replica replica-1 of 4: replica-0, replica-1, replica-2, <img src=x onerror=alert(1)>?"r"&');
+    assert.match(html, /<caption>Breaker state, last check, recent latency and success share \(of the checks this replica ran\), next trial and checking replica of each platform<\/caption>/);
+    assert.match(html, /<th scope="col">Next trial<\/th><th scope="col" id="owner-heading">Checked by<\/th><\/tr><\/thead>/);
+    const billing = cells(html, 'billing');
+    assert.equal(billing.last, '<span class="result result-success">success</span><span class="sub">12 ms · 00:00:01 UTC</span><span class="sub by">on replica-1</span>');
+    assert.equal(billing.owner, '<span class="owner">replica-1</span><span class="sub">this replica</span>');
+    // Checked elsewhere: no latency of that check here, its time and replica.
+    assert.equal(text(cells(html, 'search').last), 'failure00:00:01 UTCon replica-2');
+    assert.equal(cells(html, 'search').owner, '<span class="owner">replica-2</span>', 'another replica’s platform is not this replica’s');
+    const fresh = cells(html, 'fresh');
+    assert.equal(fresh.last, '<span class="sub">not checked yet</span>');
+    assert.equal(fresh.owner, '<span class="owner">&lt;img src=x onerror=alert(1)&gt;?&quot;r&quot;&amp;</span>');
+    assert.doesNotMatch(html, /<img src=x|\u202e/);
+  });
+
+  it('says so in the header when this replica runs in local mode, and names ten members at most', () => {
+    const local = renderStatusPage(snapshotOf({ ...clustered, cluster: { ...clustered.cluster!, localMode: true, members: ['replica-1'] } }, 2_000, 30));
+    assert.match(local, /<span id="cluster" class="cluster cluster-local" aria-live="polite">replica replica-1 in local mode: Redis unreachable, checking every platform here<\/span> · /);
+    const members = Array.from({ length: 25 }, (_, i) => `r-${String(i).padStart(2, '0')}`);
+    const many = renderStatusPage(snapshotOf({ ...clustered, cluster: { ...clustered.cluster!, replica: 'r-07', members } }, 2_000, 30));
+    assert.match(many, /<span id="cluster"[^>]*>replica r-07 of 25: r-00, r-01, r-02, r-03, r-04, r-05, r-06, r-07, r-08, r-09, and 15 more<\/span>/);
+  });
+
+  it('shows nothing of a cluster without one: no header words, no column, no replica in a row', () => {
+    const html = renderStatusPage(snapshotOf(base, 2_000, 30));
+    assert.doesNotMatch(html, /id="cluster"|owner|c-owner|Checked by|class="by"|replica/);
+    assert.match(html, /<caption>Breaker state, last check, recent latency, success share and next trial of each platform<\/caption>/);
+    assert.match(html, /<p class="meta"><span id="counts">/);
+  });
+
+  it('sends a row’s last check when it ran on another replica, and its owner when it moves; not what the pages take from the checks sent', () => {
+    const sent: PlatformView = { name: 'db', state: 'CLOSED', critical: false, failures: 0, last: 'success', lastAt: 1_000, lastMs: 12, owner: 'replica-1', lastBy: 'replica-1', checks: '', ms: [] };
+    // Another replica checked it last: the pages cannot take that from this replica's checks.
+    const remote: PlatformView = { ...sent, last: 'failure', lastAt: 2_000, owner: 'replica-2', lastBy: 'replica-2' };
+    delete remote.lastMs;
+    assert.deepEqual(rowChange(0, sent, remote), { i: 0, owner: 'replica-2', lastBy: 'replica-2', last: 'failure', lastAt: 2_000, lastMs: null });
+    // An older check of this replica's arrives in the same update: the pages take it, then the change puts the newer one back.
+    assert.deepEqual(rowChange(0, sent, remote, { at: 1_900, status: 'success', durationSeconds: 0.02 }), { i: 0, owner: 'replica-2', lastBy: 'replica-2', last: 'failure', lastAt: 2_000, lastMs: null });
+    // This replica checked it last, and the update brings that check: only where it ran changes.
+    const local: PlatformView = { ...sent, last: 'timeout', lastAt: 3_000, lastMs: 5_000 };
+    assert.deepEqual(rowChange(0, remote, { ...local, owner: 'replica-2' }, { at: 3_000, status: 'timeout', durationSeconds: 5 }), { i: 0, lastBy: 'replica-1' });
+    assert.equal(rowChange(0, local, { ...local, last: 'success', lastAt: 4_000, lastMs: 7 }, { at: 4_000, status: 'success', durationSeconds: 0.007 }), undefined);
+  });
+});
+
 describe('sparklineSvg', () => {
   it('draws the checks that ran right-aligned, failures as dots, rejected checks as gaps', () => {
     const svg = sparklineSvg('ssfrrs', [10, 20, 40, 0, 0, 5], 30);
@@ -489,5 +568,67 @@ describe('event streams that never read', () => {
     assert.equal(stranger[0]!.event, 'snapshot', 'an id this feed did not give gets a snapshot');
     stay.abort();
     await staying;
+  });
+});
+
+describe('the status page stream with a cluster, on a real Redis', () => {
+  let redis: RedisServer;
+  before(async () => (redis = await startRedis()));
+  after(() => redis?.stop());
+
+  /** What a page holds after `events`, applied as static/status.js applies them. */
+  function shown(events: Array<{ event: string; data: any }>) {
+    let cluster = events[0]!.data.cluster;
+    const rows: Array<Record<string, unknown>> = events[0]!.data.platforms.map((p: object) => ({ ...p }));
+    for (const { data } of events.slice(1)) {
+      cluster = data.cluster;
+      const c = data.checks;
+      for (let k = 0; k < c.row.length; k += 1) Object.assign(rows[c.row[k]]!, { last: ({ s: 'success', f: 'failure', t: 'timeout', r: 'rejected' } as Record<string, string>)[c.status[k]], lastAt: data.now + c.at[k], lastMs: c.ms[k] });
+      for (const { i, ...change } of data.rows) {
+        for (const [key, value] of Object.entries(change)) {
+          if (value === null) delete rows[i]![key];
+          else rows[i]![key] = value;
+        }
+      }
+    }
+    return { cluster, rows };
+  }
+
+  it('sends what the other replicas change — the members, each row’s owner, a last check that ran elsewhere — though this replica runs no check', async () => {
+    const ids = ['replica-0', 'replica-1'];
+    // Platforms replica-1 owns once both are members: replica-0 then checks none of them.
+    const names = Array.from({ length: 64 }, (_, i) => `p-${i}`).filter((name) => top(name, ids, 1)[0] === 'replica-1').slice(0, 2);
+    // Commands get a second: a busy machine does not make a replica step into local mode, and so move every platform.
+    const cluster = (instanceId: string) => ({ redisUrl: redis.url, instanceId, keyPrefix: 'page-stream', heartbeatMs: 100, commandTimeoutMs: 1_000 });
+    const breaker = { failMax: 1_000, resetTimeoutMs: 60_000 };
+    const { monitor, base } = await serve(Object.fromEntries(names.map((name) => [name, () => true])), { updateIntervalMs: 20 }, 100, { cluster: cluster('replica-0'), breaker });
+    monitor.start();
+    const alone = () => {
+      const report = monitor.report();
+      return report.cluster?.localMode === false && report.platforms.every((p) => p.lastCheckBy === 'replica-0');
+    };
+    for (let i = 0; i < 500 && !alone(); i += 1) await new Promise((resolve) => setTimeout(resolve, 20));
+    assert.ok(alone(), JSON.stringify(monitor.report()));
+    // replica-1's check of the first platform fails: what the page shows of it can only come from there.
+    const other = new HealthMonitor({ resources: false, logger: silentLogger, tracer: otel.tracer, intervalMs: 100, breaker, cluster: cluster('replica-1') });
+    monitors.push(other);
+    names.forEach((name, k) => other.register(name, () => k > 0));
+    let joined = false;
+    const events = await readEvents(`${base}events`, (list) => {
+      if (!joined) {
+        other.start();
+        joined = true;
+      }
+      const page = shown(list);
+      return page.cluster.memberCount === 2 && page.rows.every((r) => r.owner === 'replica-1' && r.lastBy === 'replica-1') && page.rows[0]!.last === 'failure';
+    }, AbortSignal.timeout(30_000));
+    const [snapshot, ...updates] = events;
+    assert.deepEqual(snapshot!.data.cluster, { replica: 'replica-0', localMode: false, members: ['replica-0'], memberCount: 1 });
+    assert.deepEqual(snapshot!.data.platforms.map((p: PlatformView) => [p.owner, p.lastBy, p.last]), [['replica-0', 'replica-0', 'success'], ['replica-0', 'replica-0', 'success']]);
+    const page = shown(events);
+    assert.deepEqual(page.cluster, { replica: 'replica-0', localMode: false, members: ['replica-0', 'replica-1'], memberCount: 2 });
+    assert.deepEqual(page.rows.map((r) => [r.owner, r.lastBy, r.last, r.lastMs]), [['replica-1', 'replica-1', 'failure', undefined], ['replica-1', 'replica-1', 'success', undefined]], 'the other replica’s checks, whose latency stays where they ran');
+    assert.ok(updates.some((u) => u.data.checks.row.length === 0 && u.data.rows.length > 0), 'changes came in updates without a check of this replica');
+    assert.ok(updates.every((u) => u.data.rows.every((r: { name?: string }) => r.name === undefined)), 'only what changed');
   });
 });
