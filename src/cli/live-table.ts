@@ -1,18 +1,28 @@
 import type { HealthMonitor } from '../monitor/health-monitor.ts';
-import type { HealthReport } from '../monitor/report.ts';
-import { printable } from '../common/text.ts';
+import type { ClusterReport, HealthReport } from '../monitor/report.ts';
+import { boundLine, printable } from '../common/text.ts';
 
 const STATE_COLOURS: Record<string, string> = { CLOSED: '\x1b[32m', HALF_OPEN: '\x1b[33m', OPEN: '\x1b[31m' };
 const RESET = '\x1b[0m';
+/** Local mode is a warning, in the colour of a half-open breaker. */
+const LOCAL_MODE_COLOUR = '\x1b[33m';
+
+/** Members the cluster line names: the count stays exact, the line stays a line. */
+const MEMBERS_SHOWN = 10;
+/** Longest replica id the cluster line prints (a cell of the table is cut at its width). */
+const ID_WIDTH = 40;
 
 /**
  * Renders the report as a fixed-width table: platform, breaker state, last
  * result, latency, consecutive failures, time to the next trial of an open
- * or half-open breaker, and the degraded flag. Names are printed with
+ * or half-open breaker, and the degraded flag; with a cluster, a line naming
+ * this replica and the members (or its local mode) and, per platform, the
+ * replica that checks it and the one its last check ran on. Names are printed with
  * control characters and bidi overrides replaced, so none can drive the terminal. `colour` adds ANSI colours for terminals.
  */
 export function renderStatusTable(report: HealthReport, now: number, recentEvents: readonly string[], colour = false): string {
-  const header = ['PLATFORM', 'BREAKER', 'LAST', 'LATENCY', 'FAILURES', 'NEXT TRIAL'];
+  const { cluster } = report;
+  const header = ['PLATFORM', 'BREAKER', 'LAST', 'LATENCY', 'FAILURES', 'NEXT TRIAL', ...(cluster ? ['CHECKED BY', 'LAST CHECK ON'] : [])];
   const rows = report.platforms.map((p) => [
     printable(p.platform),
     p.breakerState,
@@ -20,6 +30,7 @@ export function renderStatusTable(report: HealthReport, now: number, recentEvent
     p.lastDurationSeconds === undefined || p.lastResult === 'rejected' ? '-' : `${Math.round(p.lastDurationSeconds * 1000)} ms`,
     String(p.consecutiveFailures),
     p.breakerState !== 'CLOSED' && p.nextAttemptAt !== undefined ? `${Math.max(0, Math.ceil((p.nextAttemptAt - now) / 1000))} s` : '-',
+    ...(cluster ? [printable(p.owner ?? '-'), printable(p.lastCheckBy ?? '-')] : []),
   ]);
   const widths = header.map((h, i) => Math.min(40, Math.max(h.length, ...rows.map((r) => r[i]!.length))));
   const line = (cells: string[], paint = false) =>
@@ -35,6 +46,7 @@ export function renderStatusTable(report: HealthReport, now: number, recentEvent
     : 'no';
   return [
     `conductor-health — status: ${report.status} — degraded mode: ${degraded} — skipped checks: ${report.skippedChecks}`,
+    ...(cluster ? [cluster.localMode && colour ? `${LOCAL_MODE_COLOUR}${clusterLine(cluster)}${RESET}` : clusterLine(cluster)] : []),
     '',
     line(header),
     ...rows.map((r) => line(r, true)),
@@ -44,6 +56,22 @@ export function renderStatusTable(report: HealthReport, now: number, recentEvent
     '',
     'Ctrl-C to stop.',
   ].join('\n');
+}
+
+/**
+ * `cluster: replica replica-1 of 3 (replica-0, replica-1, replica-2), redis redis://127.0.0.1:6379`,
+ * or `cluster: replica replica-1 in local mode: Redis redis://… unreachable, checking every platform here`.
+ */
+function clusterLine(cluster: ClusterReport): string {
+  const id = (text: string) => {
+    const shown = printable(text);
+    return shown.length > ID_WIDTH ? `${shown.slice(0, ID_WIDTH - 1)}…` : shown;
+  };
+  const redis = boundLine(cluster.redis);
+  if (cluster.localMode) return `cluster: replica ${id(cluster.replica)} in local mode: Redis ${redis} unreachable, checking every platform here`;
+  const named = cluster.members.slice(0, MEMBERS_SHOWN).map(id);
+  const more = cluster.members.length > named.length ? `, ${cluster.members.length - named.length} more` : '';
+  return `cluster: replica ${id(cluster.replica)} of ${cluster.members.length} (${named.join(', ')}${more}), redis ${redis}`;
 }
 
 /**

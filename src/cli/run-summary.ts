@@ -1,5 +1,5 @@
 import { BREAKER_STATES, type BreakerState } from '../core/breaker-state.ts';
-import { printable } from '../common/text.ts';
+import { boundLine, printable } from '../common/text.ts';
 import type { HealthMonitor } from '../monitor/health-monitor.ts';
 
 /** How a run of the command went, as it stops: printed when the live table closes, logged as `stopped`. */
@@ -14,6 +14,8 @@ export interface RunSummary {
   /** Platforms whose breaker is not CLOSED, at most {@link NAMES_SHOWN} per state. */
   open: string[];
   halfOpen: string[];
+  /** With a cluster: this replica (whose checks `checks` counts), how many members it saw last, and whether it ended in local mode. */
+  cluster?: { replica: string; members: number; localMode: boolean };
 }
 
 /** Names listed per state: the counts stay exact, a line stays a line with 10,000 platforms. */
@@ -30,17 +32,27 @@ export function trackRun(monitor: HealthMonitor, now: () => number = () => perfo
     if (result.status !== 'rejected') checks += 1;
   });
   return () => {
-    const { platforms } = monitor.report();
+    const { platforms, cluster } = monitor.report();
     const breakers = { CLOSED: 0, OPEN: 0, HALF_OPEN: 0 };
     const named = (state: BreakerState) => platforms.filter((p) => p.breakerState === state).slice(0, NAMES_SHOWN).map((p) => printable(p.platform));
     for (const p of platforms) breakers[p.breakerState] += 1;
-    return { uptimeSeconds: Math.floor((now() - started) / 1000), checks, platforms: platforms.length, breakers, open: named('OPEN'), halfOpen: named('HALF_OPEN') };
+    return {
+      uptimeSeconds: Math.floor((now() - started) / 1000),
+      checks,
+      platforms: platforms.length,
+      breakers,
+      open: named('OPEN'),
+      halfOpen: named('HALF_OPEN'),
+      ...(cluster ? { cluster: { replica: boundLine(cluster.replica), members: cluster.members.length, localMode: cluster.localMode } } : {}),
+    };
   };
 }
 
 /**
  * One line for the terminal the live table gives back, e.g.
- * `conductor-health ran 1 m 23 s: 142 checks of 3 platforms; breakers 1 CLOSED, 1 OPEN (down), 1 HALF_OPEN (flaky)`.
+ * `conductor-health ran 1 m 23 s: 142 checks of 3 platforms; breakers 1 CLOSED, 1 OPEN (down), 1 HALF_OPEN (flaky)`;
+ * with a cluster, whose checks they were:
+ * `conductor-health ran 1 m 23 s as replica replica-1, one of 3: 47 checks here, of 3 platforms; breakers 3 CLOSED`.
  */
 export function summaryLine(summary: RunSummary): string {
   const names: Partial<Record<BreakerState, string[]>> = { OPEN: summary.open, HALF_OPEN: summary.halfOpen };
@@ -52,7 +64,9 @@ export function summaryLine(summary: RunSummary): string {
   });
   const platforms = `${summary.platforms} platform${summary.platforms === 1 ? '' : 's'}`;
   const checks = `${summary.checks} check${summary.checks === 1 ? '' : 's'}`;
-  return `conductor-health ran ${duration(summary.uptimeSeconds)}: ${checks} of ${platforms}; breakers ${states.join(', ') || 'none'}`;
+  const { cluster } = summary;
+  const as = cluster ? ` as replica ${cluster.replica}, ${cluster.localMode ? 'in local mode' : `one of ${cluster.members}`}` : '';
+  return `conductor-health ran ${duration(summary.uptimeSeconds)}${as}: ${checks}${cluster ? ' here,' : ''} of ${platforms}; breakers ${states.join(', ') || 'none'}`;
 }
 
 /** `45 s`, `1 m 23 s`, `2 h 5 m`: the precision a person reads a run's length with. */

@@ -15,6 +15,7 @@ import { renderStatusTable, startLiveTable } from '../../src/cli/live-table.ts';
 import { summaryLine, trackRun } from '../../src/cli/run-summary.ts';
 import { advance, useFakeClock, useRealClock } from '../helpers/clock.ts';
 import { freePort } from '../helpers/ports.ts';
+import { startRedis, type RedisServer } from '../helpers/redis.ts';
 
 const CLI = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -81,6 +82,50 @@ describe('renderStatusTable', () => {
   });
 });
 
+describe('the live table of a replica', () => {
+  const hostile = 'evil\x1b]0;pwned\x07\u202etxt';
+  const report: HealthReport = {
+    status: 'healthy',
+    reasons: [],
+    degraded: null,
+    running: true,
+    skippedChecks: 0,
+    abandonedChecks: 0,
+    platforms: [
+      { platform: 'billing', breakerState: 'CLOSED', consecutiveFailures: 0, critical: false, lastResult: 'success', lastDurationSeconds: 0.012, owner: 'replica-1', lastCheckBy: 'replica-1' },
+      { platform: 'search', breakerState: 'CLOSED', consecutiveFailures: 0, critical: false, lastResult: 'failure', owner: 'replica-2', lastCheckBy: 'replica-0' },
+      { platform: 'fresh', breakerState: 'CLOSED', consecutiveFailures: 0, critical: false, owner: hostile },
+    ],
+    cluster: { replica: 'replica-1', redis: 'redis://:***@redis:6379', localMode: false, members: ['replica-0', 'replica-1', 'replica-2'] },
+  };
+
+  it('names this replica and the members, and per platform the replica that checks it and the one its last check ran on', () => {
+    const lines = renderStatusTable(report, 0, []).split('\n');
+    assert.equal(lines[1], 'cluster: replica replica-1 of 3 (replica-0, replica-1, replica-2), redis redis://:***@redis:6379');
+    assert.match(lines[3]!, /^PLATFORM\s+BREAKER\s+LAST\s+LATENCY\s+FAILURES\s+NEXT TRIAL\s+CHECKED BY\s+LAST CHECK ON$/);
+    assert.match(lines[4]!, /^billing\s+CLOSED\s+success\s+12 ms\s+0\s+-\s+replica-1\s+replica-1$/);
+    assert.match(lines[5]!, /^search\s+CLOSED\s+failure\s+-\s+0\s+-\s+replica-2\s+replica-0$/, 'checked last by another replica than its owner, after a move');
+    assert.match(lines[6]!, /^fresh\s+CLOSED\s+-\s+-\s+0\s+-\s+evil\?\]0;pwned\?\?txt\s+-$/, 'an id from Redis cannot drive the terminal');
+  });
+
+  it('says so when it runs in local mode, in colour on a terminal, and names ten members at most', () => {
+    const local = renderStatusTable({ ...report, cluster: { ...report.cluster!, localMode: true, members: ['replica-1'] } }, 0, [], true).split('\n');
+    assert.equal(local[1], '\x1b[33mcluster: replica replica-1 in local mode: Redis redis://:***@redis:6379 unreachable, checking every platform here\x1b[0m');
+    const members = Array.from({ length: 12 }, (_, i) => `r-${String(i).padStart(2, '0')}`);
+    const many = renderStatusTable({ ...report, cluster: { ...report.cluster!, members: [...members.slice(0, 11), `${hostile}${'x'.repeat(80)}`] } }, 0, []).split('\n');
+    assert.equal(many[1], 'cluster: replica replica-1 of 12 (r-00, r-01, r-02, r-03, r-04, r-05, r-06, r-07, r-08, r-09, 2 more), redis redis://:***@redis:6379');
+    const long = renderStatusTable({ ...report, cluster: { ...report.cluster!, members: [`${hostile}${'x'.repeat(80)}`] } }, 0, []).split('\n');
+    assert.equal(long[1], `cluster: replica replica-1 of 1 (evil?]0;pwned??txt${'x'.repeat(21)}…), redis redis://:***@redis:6379`, 'a long id is cut to 40 characters');
+  });
+
+  it('adds nothing without a cluster', () => {
+    const { cluster: _cluster, ...alone } = report;
+    const lines = renderStatusTable({ ...alone, platforms: alone.platforms.map(({ owner: _o, lastCheckBy: _l, ...p }) => p) }, 0, []).split('\n');
+    assert.equal(lines[1], '');
+    assert.match(lines[2]!, /^PLATFORM\s+BREAKER\s+LAST\s+LATENCY\s+FAILURES\s+NEXT TRIAL$/);
+  });
+});
+
 describe('names and trials in the live table', () => {
   const hostile = 'evil\x1b]0;pwned\x07\u009b2J\u202etxt.exe';
 
@@ -143,6 +188,22 @@ describe('the summary the table closes with', () => {
     }
   });
 
+  it('says whose checks it counted with a cluster: this replica’s, one of how many, or in local mode', async () => {
+    // Not started: the cluster is not joined, so the report has this replica alone, in local mode.
+    const monitor = new HealthMonitor({ resources: false, logger: silentLogger, cluster: { redisUrl: 'redis://:secret@127.0.0.1:1', instanceId: 'replica-7' } });
+    monitor.register('ok', () => true);
+    const summarise = trackRun(monitor, () => 0);
+    await monitor.checkPlatformHealth('ok');
+    const summary = summarise();
+    assert.deepEqual(summary.cluster, { replica: 'replica-7', members: 1, localMode: true });
+    assert.equal(summaryLine(summary), 'conductor-health ran 0 s as replica replica-7, in local mode: 1 check here, of 1 platform; breakers 1 CLOSED');
+    assert.equal(
+      summaryLine({ ...summary, uptimeSeconds: 83, checks: 47, platforms: 3, breakers: { CLOSED: 3, OPEN: 0, HALF_OPEN: 0 }, cluster: { replica: 'replica-1', members: 3, localMode: false } }),
+      'conductor-health ran 1 m 23 s as replica replica-1, one of 3: 47 checks here, of 3 platforms; breakers 3 CLOSED',
+    );
+    await monitor.stop();
+  });
+
   it('stays one line with many platforms, and with hostile names', () => {
     const open = ['a', 'b', 'c', 'd', 'e'];
     const line = summaryLine({ uptimeSeconds: 7_500, checks: 1, platforms: 10_000, breakers: { CLOSED: 9_000, OPEN: 999, HALF_OPEN: 1 }, open, halfOpen: ['x?y'] });
@@ -196,6 +257,27 @@ describe('the live status table in a terminal', () => {
     screen = end.screen;
     assert.doesNotMatch(screen, /PLATFORM/, 'the main screen is back');
     assert.match(screen, /^conductor-health ran (\d+ m )?\d+ s: \d+ checks of 2 platforms; breakers 1 CLOSED, 1 OPEN \(gone\)$/m, screen);
+  });
+
+  it('with a cluster (CONDUCTOR_HEALTH_REDIS_URL, a real Redis) names the replica and the members, each platform’s owner and last check’s replica, and whose checks the summary counts', async () => {
+    const redis: RedisServer = await startRedis({ password: 'hunter2' });
+    try {
+      const port = await freePort();
+      const command = `CONDUCTOR_HEALTH_REDIS_URL='${redis.url}' OTEL_RESOURCE_ATTRIBUTES=service.instance.id=replica-a OTEL_EXPORTER_PROMETHEUS_PORT=${port} '${process.execPath}' '${CLI}' run --config '${join(dir, 'config.json')}'`;
+      await tmux('new-session', '-d', '-s', 'replica', '-x', '160', '-y', '30', asTyped(command));
+      let screen = await screenUntil('replica', (text) => /^cluster: replica replica-a of 1 /m.test(text) && /^web\s+CLOSED\s+success.*replica-a\s+replica-a$/m.test(text));
+      assert.match(screen, new RegExp(`^cluster: replica replica-a of 1 \\(replica-a\\), redis redis://:\\*\\*\\*@127\\.0\\.0\\.1:${redis.port}$`, 'm'), screen);
+      assert.match(screen, /^PLATFORM\s+BREAKER\s+LAST\s+LATENCY\s+FAILURES\s+NEXT TRIAL\s+CHECKED BY\s+LAST CHECK ON$/m, screen);
+      assert.match(screen, /^web\s+CLOSED\s+success\s+\d+ ms\s+0\s+-\s+replica-a\s+replica-a$/m, screen);
+      assert.doesNotMatch(screen, /hunter2/);
+      await tmux('send-keys', '-t', 'replica', 'C-c');
+      const end = await afterExit('replica');
+      assert.equal(end.status, 'status 0', end.screen);
+      screen = end.screen;
+      assert.match(screen, /^conductor-health ran (\d+ m )?\d+ s as replica replica-a, one of 1: \d+ checks here, of 2 platforms; breakers /m, screen);
+    } finally {
+      await redis.stop();
+    }
   });
 
   it('npm start ends with status 0 on Ctrl-C, not 130 (the start script execs node, so no shell between npm and the command dies of the SIGINT)', async () => {
