@@ -145,20 +145,19 @@ describe('attacking the replicas: what holds', () => {
 
   it('keeps Redis times to the millisecond in the records (13-digit ms round-trip through cjson)', async () => {
     const pfx = prefix();
-    const { monitor: m } = replica('solo', ['timed'], { prefix: pfx, resetTimeoutMs: 12_345 });
-    try {
-      await joined([m], 1);
-      m.getBreaker('timed')!.forceOpen();
-      const record = await until(() => redis.command('HGET', `${pfx}:breakers`, 'timed'), (r) => r !== null);
-      const raw = String(record);
-      assert.doesNotMatch(raw, /e\+/, 'no exponent: the times are whole');
-      const { o, h, d } = JSON.parse(raw) as { o: number; h: number; d: number };
-      assert.ok(Number.isInteger(o) && Number.isInteger(h));
-      assert.equal(h - o, 12_345);
-      assert.equal(d, 12_345);
-    } finally {
-      await m.stop();
-    }
+    const keys = [`${pfx}:breakers`, `${pfx}:breakers:version`];
+    // The script itself, as a replica's forceOpen() calls it: op, platform, replica, period, failMax, minReplicas, resetTimeoutMs, factor, max, lease, channel.
+    const reply = (await redis.command('EVALSHA', BREAKER.sha, '2', ...keys, 'force_open', 'timed', 'replica-0', '0', '3', '1', '12345', '1', '300000', '30000', `${pfx}:changes`).catch(() =>
+      redis.command('EVAL', BREAKER.source, '2', ...keys, 'force_open', 'timed', 'replica-0', '0', '3', '1', '12345', '1', '300000', '30000', `${pfx}:changes`),
+    )) as [number, string];
+    const [now, raw] = reply;
+    assert.equal(String(await redis.command('HGET', keys[0]!, 'timed')), raw);
+    assert.doesNotMatch(raw, /e\+|\./, 'no exponent, no fraction: the times are whole');
+    const { o, h, d } = JSON.parse(raw) as { o: number; h: number; d: number };
+    assert.ok(now > 1e12 && Number.isInteger(now));
+    assert.equal(o, now);
+    assert.equal(h, now + 12_345);
+    assert.equal(d, 12_345);
   });
 
   it('gives a platform registered again while joined the shared state at once: an OPEN breaker stays OPEN for it', async () => {
