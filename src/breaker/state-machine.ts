@@ -236,8 +236,9 @@ export class BreakerStateMachine {
     if (shared.state === this.state && (shared.state !== 'HALF_OPEN' || shared.trialHere === (this.#gate.trialFree || this.#lease.trial !== undefined))) return;
     // A trial claimed here ends with its period: its permit is stale once the lease is dropped.
     this.#lease.drop();
-    if (shared.state === 'OPEN') this.#restoreOpen();
-    else this.#gate.restore(shared.state === 'HALF_OPEN' && !shared.trialHere ? 'OPEN' : shared.state);
+    // Another process's trial: a gate that lets nobody through, and whose own timer never half-opens it.
+    if (shared.state === 'OPEN' || (shared.state === 'HALF_OPEN' && !shared.trialHere)) this.#restoreOpen();
+    else this.#gate.restore(shared.state);
     if (shared.state === 'CLOSED') {
       this.#openings = 0;
       this.openedAt = this.#halfOpenAt = this.#openedBy = undefined;
