@@ -46,8 +46,13 @@ interface Tracked {
   since: number | undefined;
 }
 
-/** A backup covers a platform whose owner has not checked it for this many of its intervals. */
-const SILENT_INTERVALS = 2;
+/**
+ * The replica ranked k-th (the owner is 0) covers a platform that no replica
+ * ranked above it has checked for k + this many of its intervals: the backup
+ * after two, the next after three (the backup may not have the platform:
+ * a rolling config change, a platform registered on some replicas only).
+ */
+const SILENT_INTERVALS = 1;
 
 export class Cluster {
   /** This replica's id. */
@@ -58,10 +63,8 @@ export class Cluster {
   readonly #checks: SharedChecks;
   readonly #settings: ClusterSettings;
   readonly #tracked = new Map<string, Tracked>();
-  /** Each platform's highest-ranked members (owner, backup, and up to `minReplicas`) for the current members; cleared when they change. */
+  /** Each platform's members, best-ranked first (owner, backup, …), for the current members; cleared when they change. */
   #ranks = new Map<string, readonly string[]>();
-  /** How many ranked members {@link #ranks} keeps. */
-  readonly #ranked: number;
   #wasLocal = true;
   #started = false;
   /** How often every platform's last check is read. */
@@ -71,12 +74,15 @@ export class Cluster {
   constructor(settings: ClusterSettings, self: string, logger: Logger, metrics: HealthMetrics) {
     this.self = self;
     this.#settings = settings;
-    this.#ranked = Math.max(2, settings.minReplicas);
     const memberTtlMs = settings.memberTtlMs ?? 3 * settings.heartbeatMs;
-    this.#store = new SharedStore(settings, logger, (message) => this.#onMessage(message));
+    this.#store = new SharedStore(settings, logger, (message) => this.#onMessage(message), () => void this.#breakers.resync());
     this.#membership = new Membership(this.#store, self, settings.heartbeatMs, memberTtlMs, logger, metrics);
-    this.#breakers = new SharedBreakers(this.#store, this.#membership, self, settings.minReplicas, (platform) => this.#owner(platform) === self, logger);
-    this.#checks = new SharedChecks(this.#store, this.#membership, self, logger);
+    this.#breakers = new SharedBreakers(this.#store, this.#membership, self, settings.minReplicas, (platform) => this.#place(platform), logger);
+    this.#checks = new SharedChecks(this.#store, this.#membership, self, logger, (platform, by) => {
+      const ranked = this.#rank(platform);
+      const at = ranked.indexOf(by);
+      return at >= 0 && at < ranked.indexOf(self);
+    });
     this.#membership.events.on('change', () => this.#membersChanged());
     this.#membership.events.on('wiped', () => this.#breakers.rebuild());
   }
@@ -98,7 +104,7 @@ export class Cluster {
 
   /** Sends the last checks, leaves the members and closes the connections; each step bounded by the command timeout; never rejects. */
   async stop(): Promise<void> {
-    this.#breakers.stop();
+    await this.#breakers.stop();
     await this.#checks.stop();
     await this.#membership.stop();
     this.#store.close();
@@ -130,18 +136,15 @@ export class Cluster {
    * is confirmed or cleared by others; in local mode, every platform is.
    */
   checksHere(platform: string): boolean {
-    if (this.#membership.localMode) return true;
-    const ranked = this.#rank(platform);
-    const place = ranked.indexOf(this.self);
+    const place = this.#place(platform);
     if (place === 0) return true;
-    if (place < 0) return false;
     if (place < this.#settings.minReplicas && this.#breakers.unconfirmed(platform)) return true;
-    return place === 1 && this.#ownerSilent(platform);
+    return this.#aboveSilent(platform, place);
   }
 
   /** A check this replica ran: shared with the others in the next batch. */
   checked(platform: string, status: HealthCheckStatus, startedPerf: number, intervalMs: number): void {
-    this.#checks.checked(platform, status, startedPerf, intervalMs);
+    this.#checks.checked(platform, status, startedPerf, intervalMs, this.#place(platform) > 0);
   }
 
   /** Where `platform` is checked, and its last check. */
@@ -157,7 +160,7 @@ export class Cluster {
   #rank(platform: string): readonly string[] {
     let ranked = this.#ranks.get(platform);
     if (ranked === undefined) {
-      ranked = top(platform, this.#membership.members, this.#ranked);
+      ranked = top(platform, this.#membership.members, this.#membership.members.length);
       this.#ranks.set(platform, ranked);
     }
     return ranked;
@@ -167,26 +170,35 @@ export class Cluster {
     return this.#membership.localMode ? this.self : this.#rank(platform)[0];
   }
 
-  /** The owner's last check of `platform` (or, with none, the platform's arrival) is more than two of its intervals old by Redis time. */
-  #ownerSilent(platform: string): boolean {
+  /** This replica's rank for `platform`: 0 for its owner (every platform in local mode). */
+  #place(platform: string): number {
+    return this.#membership.localMode ? 0 : this.#rank(platform).indexOf(this.self);
+  }
+
+  /**
+   * No replica ranked above this one (at `place`) has checked `platform`
+   * for `place` + {@link SILENT_INTERVALS} of its intervals by Redis time,
+   * counted from its arrival here or the last change of the members at most.
+   */
+  #aboveSilent(platform: string, place: number): boolean {
     const now = this.#membership.redisNow();
     const tracked = this.#tracked.get(platform);
-    if (now === undefined || tracked === undefined) return false;
-    const last = this.#checks.lastCheck(platform);
+    if (now === undefined || tracked === undefined || place < 1) return false;
     tracked.since ??= now;
-    const from = last?.redisAt ?? tracked.since;
+    const from = Math.max(this.#checks.aboveAt(platform) ?? 0, tracked.since);
+    const intervalMs = this.#checks.lastCheck(platform)?.intervalMs ?? tracked.intervalMs;
     // Counted from when the check could first be known here: sent within a flush, read within a round.
-    return now - from > SILENT_INTERVALS * (last?.intervalMs ?? tracked.intervalMs) + FLUSH_MS + this.#readMs;
+    return now - from > (place + SILENT_INTERVALS) * intervalMs + FLUSH_MS + this.#readMs;
   }
 
   #membersChanged(): void {
     this.#ranks = new Map();
     const local = this.#membership.localMode;
+    // New ranks: a new owner gets its intervals from now before a lower-ranked replica covers for it.
+    const now = this.#membership.redisNow();
+    if (!local) for (const tracked of this.#tracked.values()) tracked.since = Math.max(tracked.since ?? 0, now ?? 0);
     if (local !== this.#wasLocal) {
       this.#wasLocal = local;
-      // A platform that arrived in local mode gives its owner two intervals from the join.
-      const now = this.#membership.redisNow();
-      if (!local) for (const tracked of this.#tracked.values()) tracked.since = Math.max(tracked.since ?? 0, now ?? 0);
       this.#breakers.modeChanged();
     }
     this.#breakers.ownershipChanged();

@@ -7,6 +7,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { Emitter } from '../common/emitter.ts';
+import { LogLimiter } from '../common/log-limiter.ts';
 import type { Logger } from '../common/logger.ts';
 import { printable } from '../common/text.ts';
 import { shortMessage } from '../core/failure.ts';
@@ -16,6 +17,9 @@ import type { SharedStore } from './store.ts';
 
 /** Heartbeats in a row that change the mode: failed ones to go local, good ones to rejoin. */
 const HYSTERESIS = 2;
+
+/** Heartbeats in a row that found another process's token under this id before it is called a shared id (one is a restart within the expiry). */
+const SHARED_ID_BEATS = 2;
 
 /** What a membership announces. */
 export interface MembershipEvents {
@@ -48,6 +52,10 @@ export class Membership {
   #timer: NodeJS.Timeout | undefined;
   #expiryTimer: NodeJS.Timeout | undefined;
   #beating: Promise<void> | undefined;
+  /** This process's token: another under this replica's id, heartbeat after heartbeat, means two processes share the id. */
+  readonly #token = randomUUID();
+  #foreignTokens = 0;
+  readonly #limiter = new LogLimiter();
 
   constructor(store: SharedStore, self: string, heartbeatMs: number, ttlMs: number, logger: Logger, metrics: HealthMetrics) {
     this.#store = store;
@@ -79,7 +87,7 @@ export class Membership {
     clearTimeout(this.#expiryTimer);
     this.#timer = undefined;
     await this.#beating;
-    await this.#store.leave(this.#self).catch(() => {});
+    await this.#store.leave(this.#self, this.#token).catch(() => {});
   }
 
   /** Heartbeats now, out of turn: another replica joined or left. */
@@ -98,7 +106,7 @@ export class Membership {
     let reply: Awaited<ReturnType<SharedStore['heartbeat']>>;
     try {
       // A new token each time: whoever finds the epoch gone sets one nobody has seen, so every replica notices the wipe.
-      reply = await this.#store.heartbeat(this.#self, this.#ttlMs, randomUUID());
+      reply = await this.#store.heartbeat(this.#self, this.#ttlMs, randomUUID(), this.#token);
     } catch (error) {
       this.#failed(error);
       return;
@@ -107,6 +115,7 @@ export class Membership {
     this.#offset = reply.now - (sent + received) / 2;
     this.#failures = 0;
     this.#successes += 1;
+    this.#watchStrangers(reply.strangers, reply.priorToken);
     const wiped = this.#epoch !== undefined && reply.epoch !== this.#epoch;
     this.#epoch = reply.epoch;
     // Told even before a rejoin: what this replica knew of the shared state is void.
@@ -159,6 +168,29 @@ export class Membership {
       'conductor-health cluster: Redis does not answer; running in local mode (checking every platform, breakers from the last shared state)',
     );
     this.events.emit('change');
+  }
+
+  /** The epoch token this replica last saw (undefined before the first heartbeat). */
+  get epoch(): string | undefined {
+    return this.#epoch;
+  }
+
+  /** Logs, once a minute at most, members that are no replica id, and another process heartbeating under this id. */
+  #watchStrangers(strangers: readonly string[], priorToken: string): void {
+    if (strangers.length > 0) {
+      this.#limiter.take('stranger', (suppressed) =>
+        this.#logger.warn({ member: printable(strangers[0]!).slice(0, 200), count: strangers.length, suppressed }, 'conductor-health cluster: a member name in Redis is not a replica id; ignored'),
+      );
+    }
+    this.#foreignTokens = priorToken !== '' && priorToken !== this.#token ? this.#foreignTokens + 1 : 0;
+    if (this.#foreignTokens >= SHARED_ID_BEATS) {
+      this.#limiter.take('shared-id', (suppressed) =>
+        this.#logger.error(
+          { replica: printable(this.#self), suppressed },
+          'conductor-health cluster: another process heartbeats with the same replica id; the two are counted as one and may both run a half-open trial: give each replica its own cluster.instanceId (or service.instance.id)',
+        ),
+      );
+    }
   }
 
   #logMembership(before: readonly string[], after: readonly string[]): void {

@@ -83,6 +83,15 @@ export function clusterSettings(section: z.output<typeof CLUSTER_SECTION> | unde
   return settings;
 }
 
+/**
+ * A replica id made from `service.instance.id`, which may hold any text: each
+ * character a replica id does not allow becomes `_`, and it is cut to 128
+ * (an id with `|` or `,` would break the records it is written into).
+ */
+export function replicaIdFrom(instanceId: string): string {
+  return instanceId.replace(/[^A-Za-z0-9._:-]/g, '_').slice(0, 128) || 'replica';
+}
+
 /** `url` with its user and password (an ACL user's too) shown as `***`: how a Redis URL appears in logs, reports and pages. */
 export function maskRedisUrl(url: string): string {
   try {

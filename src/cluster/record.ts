@@ -42,11 +42,25 @@ export function parseRecord(json: string): SharedRecord | undefined {
   return { state: STATES[s]!, period: g as number, failures: f as number, replicas, holder: t, openedAt: o as number, halfOpenAt: h as number, leaseEnd: l as number, waitMs: d as number };
 }
 
+/** The longest wait breaker options allow: `maxResetTimeoutMs` when the wait grows, else `resetTimeoutMs`. */
+export function longestWaitMs(resetTimeoutMs: number, resetBackoffFactor: number, maxResetTimeoutMs: number): number {
+  return resetBackoffFactor > 1 ? maxResetTimeoutMs : resetTimeoutMs;
+}
+
+/**
+ * When an OPEN record's trial is due, Redis time: its stored time, but never
+ * later than the longest wait after its opening (a hand edit, or options
+ * changed since). The breaker script decides the same (scripts.ts, `claim`).
+ */
+export function halfOpenDue(record: SharedRecord, longestMs: number): number {
+  return Math.min(record.halfOpenAt, record.openedAt + longestMs);
+}
+
 /** The record as a breaker applies it: times turned from Redis's clock into this process's, `self` deciding whose trial it is. */
-export function toShared(record: SharedRecord, redisNow: number, self: string, remote: boolean): SharedBreakerState {
+export function toShared(record: SharedRecord, redisNow: number, self: string, remote: boolean, longestMs: number): SharedBreakerState {
   const base = { state: record.state, failureCount: record.failures, remote };
   if (record.state === 'CLOSED') return base;
   const openedAt = Date.now() - (redisNow - record.openedAt);
   if (record.state === 'HALF_OPEN') return { ...base, openedAt, trialHere: record.holder === self };
-  return { ...base, openedAt, resetTimeoutMs: record.waitMs, nextAttemptInMs: record.halfOpenAt - redisNow };
+  return { ...base, openedAt, resetTimeoutMs: Math.min(record.waitMs, longestMs), nextAttemptInMs: halfOpenDue(record, longestMs) - redisNow };
 }

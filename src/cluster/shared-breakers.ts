@@ -4,170 +4,54 @@
  * a success after failures, a trial's end, forceOpen/reset) goes to Redis as
  * one script call, and the answer, like every change another replica causes
  * (pub/sub, and a resync for messages lost on the way), is applied to the
- * local breaker. The platform's owner claims the one half-open trial when
- * the shared wait is over. In local mode the breakers decide alone; back in
- * the cluster, the newer evidence wins (see {@link reconcile}).
+ * local breaker (follower.ts). In local mode the breakers decide alone; back
+ * in the cluster, the newer evidence wins (see {@link SharedBreakers.resync}).
  */
 import type { PlatformCircuitBreaker } from '../breaker/circuit-breaker.ts';
-import type { BreakerCoordinator } from '../breaker/coordinator.ts';
 import { LogLimiter } from '../common/log-limiter.ts';
 import type { Logger } from '../common/logger.ts';
 import { printable } from '../common/text.ts';
 import { shortMessage } from '../core/failure.ts';
+import { Follower, type FollowerHost, type Op } from './follower.ts';
 import type { Membership } from './membership.ts';
-import { parseRecord, toShared, type SharedRecord } from './record.ts';
+import { parseRecord, type SharedRecord } from './record.ts';
 import type { SharedStore } from './store.ts';
 
-/** The ops of the breaker script (scripts.ts). */
-type Op = 'fail' | 'ok' | 'claim' | 'trial_ok' | 'trial_fail' | 'force_open' | 'reset' | 'read' | 'adopt';
+/** Followers handled between two turns of the event loop (an OPEN one costs a new gate, ~0.2 ms): 10,000 platforms must not block it in one piece. */
+const SLICE = 100;
 
-/** The ops that report a transition this replica's breaker made. */
-const TRANSITIONS: ReadonlySet<Op> = new Set(['trial_ok', 'trial_fail', 'force_open', 'reset']);
+/** The record of a platform Redis has none of: CLOSED, nothing counted. */
+const NONE: SharedRecord = { state: 'CLOSED', period: 0, failures: 0, replicas: 0, holder: '', openedAt: 0, halfOpenAt: 0, leaseEnd: 0, waitMs: 0 };
 
-/** One platform's breaker, as this replica follows the shared one. */
-class Follower implements BreakerCoordinator {
-  readonly platform: string;
-  readonly breaker: PlatformCircuitBreaker;
-  /** The lease the owner claims a due trial for: long enough for its next scheduled check to carry the trial. */
-  readonly claimLeaseMs: number;
-  /** The shared record last applied; undefined before the first (and after Redis lost its data). */
-  record: SharedRecord | undefined;
-  /**
-   * While a transition this breaker made here (a trial's end, forceOpen,
-   * reset) is on its way to Redis, the period it ended: a message or a
-   * resync of that period or older, sent before the transition, would
-   * undo it here. The script's answer clears it.
-   */
-  #endedPeriod: number | undefined;
-  #inFlight = 0;
-  #timer: NodeJS.Timeout | undefined;
-  readonly #shared: SharedBreakers;
-
-  constructor(platform: string, breaker: PlatformCircuitBreaker, claimLeaseMs: number, shared: SharedBreakers) {
-    this.platform = platform;
-    this.breaker = breaker;
-    this.claimLeaseMs = claimLeaseMs;
-    this.#shared = shared;
-  }
-
-  failed(): void {
-    this.send('fail');
-  }
-
-  recovered(): void {
-    this.send('ok');
-  }
-
-  trialEnded(ok: boolean): void {
-    this.#ended();
-    this.send(ok ? 'trial_ok' : 'trial_fail');
-  }
-
-  trialClaimed(leaseMs: number): void {
-    this.send('claim', leaseMs);
-  }
-
-  forced(to: 'OPEN' | 'CLOSED'): void {
-    this.#ended();
-    this.send(to === 'OPEN' ? 'force_open' : 'reset');
-  }
-
-  /** One script call; its answer is applied as this replica's own doing. A failure is logged, never thrown: the breaker already answered its caller. */
-  send(op: Op, leaseMs = this.breaker.halfOpenTimeoutMs, adopt?: string): void {
-    this.#shared.call(this, op, leaseMs, adopt);
-  }
-
-  /** The script answered (or failed) `op`; true when it is a transition sent by {@link trialEnded} or {@link forced}. */
-  answered(op: Op): boolean {
-    if (!TRANSITIONS.has(op)) return false;
-    this.#inFlight = Math.max(0, this.#inFlight - 1);
-    if (this.#inFlight === 0) this.#endedPeriod = undefined;
-    return true;
-  }
-
-  /**
-   * Applies `record` (Redis time `redisNow`) unless it is older than the one
-   * applied, or it predates a transition made here that Redis has not
-   * answered yet (a message, a resync or the answer to an earlier step);
-   * the `transition`'s own answer is the shared verdict on it.
-   */
-  apply(record: SharedRecord, redisNow: number, self: string, remote: boolean, transition = false): void {
-    if (this.record !== undefined && record.period < this.record.period) return;
-    if (!transition && this.#endedPeriod !== undefined && record.period <= this.#endedPeriod) return;
-    this.record = record;
-    this.breaker.applyShared(toShared(record, redisNow, self, remote));
-    this.plan(redisNow);
-  }
-
-  /**
-   * The owner's part: claim the trial when the shared wait is over (or when
-   * nobody holds a due trial), and look at a held trial when its lease ends,
-   * which the script then counts as failed if it was not settled.
-   */
-  plan(redisNow: number | undefined): void {
-    this.stop();
-    const record = this.record;
-    if (record === undefined || redisNow === undefined || record.state === 'CLOSED' || !this.#shared.owns(this.platform)) return;
-    // This replica's own trial too: the check meant to carry it may never come.
-    const held = record.state === 'HALF_OPEN' && record.holder !== '';
-    const dueAt = record.state === 'OPEN' ? record.halfOpenAt : held ? record.leaseEnd : redisNow;
-    const op: Op = held ? 'read' : 'claim';
-    // A little past the due time: a claim a hair early is refused and planned again, which costs a round trip.
-    this.#timer = setTimeout(() => this.send(op, op === 'claim' ? this.claimLeaseMs : undefined), Math.max(0, dueAt - redisNow) + 5);
-    this.#timer.unref();
-  }
-
-  /**
-   * The record that says what this breaker decided alone (local mode, or
-   * before Redis lost its data), in Redis time; undefined when there is
-   * nothing to say (CLOSED, no failure). A HALF_OPEN breaker says OPEN and
-   * due: the owner claims the cluster's one trial.
-   */
-  localRecord(redisNow: number): string | undefined {
-    const { state, failureCount, openedAt, nextAttemptAt } = this.breaker.getState();
-    if (state === 'CLOSED' && failureCount === 0) return undefined;
-    const wallNow = Date.now();
-    const waitMs = this.record?.waitMs || this.breaker.resetTimeoutMs;
-    const opened = openedAt === undefined ? redisNow : redisNow - Math.max(0, wallNow - openedAt);
-    const due = state === 'OPEN' && nextAttemptAt !== undefined ? redisNow + Math.max(0, nextAttemptAt - wallNow) : redisNow;
-    const s = state === 'CLOSED' ? 'C' : 'O';
-    return JSON.stringify({ s, g: 0, f: failureCount, r: '', n: state === 'CLOSED' ? 0 : 1, o: opened, h: due, t: '', l: 0, d: waitMs });
-  }
-
-  stop(): void {
-    clearTimeout(this.#timer);
-    this.#timer = undefined;
-  }
-
-  #ended(): void {
-    this.#inFlight += 1;
-    this.#endedPeriod = this.record?.period ?? 0;
-  }
-}
+const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /** Every platform's follower, and what they share: the store, the membership, the resync. */
-export class SharedBreakers {
+export class SharedBreakers implements FollowerHost {
   readonly self: string;
   readonly #store: SharedStore;
   readonly #membership: Membership;
-  readonly #owns: (platform: string) => boolean;
+  readonly #place: (platform: string) => number;
   readonly #logger: Logger;
   readonly #limiter = new LogLimiter();
   readonly #minReplicas: number;
   readonly #followers = new Map<string, Follower>();
   /** The shared version last read in a resync: unchanged, nothing to read again. */
   #version = -1;
+  /** The highest version applied from a message or an answer: above the stored one, it was bogus (or Redis lost its data). */
+  #maxApplied = -1;
   #resyncTimer: NodeJS.Timeout | undefined;
   #resyncing = false;
   /** A reconciliation (see {@link resync}) is owed. */
   #reconcilePending = false;
+  /** A step failed: the next resync reads the whole state whatever its version. */
+  #dirty = false;
 
-  constructor(store: SharedStore, membership: Membership, self: string, minReplicas: number, owns: (platform: string) => boolean, logger: Logger) {
+  constructor(store: SharedStore, membership: Membership, self: string, minReplicas: number, place: (platform: string) => number, logger: Logger) {
     this.#store = store;
     this.#membership = membership;
     this.self = self;
     this.#minReplicas = minReplicas;
-    this.#owns = owns;
+    this.#place = place;
     this.#logger = logger;
   }
 
@@ -177,9 +61,9 @@ export class SharedBreakers {
     return record !== undefined && record.state === 'CLOSED' && record.failures > 0 && record.replicas < this.#minReplicas;
   }
 
-  /** Whether this replica claims `platform`'s trial (its owner). */
-  owns(platform: string): boolean {
-    return this.#owns(platform);
+  /** This replica's rank for `platform` (0: its owner, which claims the trial first). */
+  place(platform: string): number {
+    return this.#place(platform);
   }
 
   /**
@@ -212,22 +96,45 @@ export class SharedBreakers {
     this.#resyncTimer.unref();
   }
 
-  stop(): void {
+  /**
+   * Hands on the trials this replica holds (a replica that stops would
+   * otherwise hold them until their lease ends: an interval or more), then
+   * stops following; within the command timeout, never rejects.
+   */
+  async stop(): Promise<void> {
     clearInterval(this.#resyncTimer);
+    const held = [...this.#followers.values()].filter((f) => f.record?.state === 'HALF_OPEN' && f.record.holder === this.self);
     for (const follower of this.#followers.values()) {
       follower.stop();
       follower.breaker.coordinate(undefined);
     }
+    if (this.#membership.localMode) return;
+    const args = (f: Follower) => this.#args(f, 'release', 0);
+    await Promise.all(held.map((f) => this.#store.breaker(args(f)).catch(() => {})));
   }
 
-  /** The mode changed. Local: every breaker decides alone, from the state it has. Joined: each follows the shared state again, reconciled. */
+  /**
+   * The mode changed. Local: every breaker decides alone, from the state it
+   * has. Joined: each follows the shared state again, reconciled. In slices:
+   * an OPEN breaker's gate is rebuilt, which 10,000 of would block the event
+   * loop; a mode that flipped again meanwhile is the newer call's to finish.
+   */
   modeChanged(): void {
-    const local = this.#membership.localMode;
-    for (const follower of this.#followers.values()) {
+    void this.#switchMode(this.#membership.localMode);
+  }
+
+  async #switchMode(local: boolean): Promise<void> {
+    let n = 0;
+    for (const follower of [...this.#followers.values()]) {
+      if (++n % SLICE === 0) {
+        await turn();
+        if (this.#membership.localMode !== local) return;
+      }
       follower.stop();
       follower.breaker.coordinate(local ? undefined : follower);
+      if (local) follower.alone = true;
     }
-    if (!local) void this.resync(true);
+    if (!local) await this.resync(true);
   }
 
   /** Ownership moved: the new owners plan the trials. */
@@ -238,22 +145,28 @@ export class SharedBreakers {
 
   /** Redis lost its data (restarted empty, flushed): every replica writes back what its breakers hold, first writer wins, so an open breaker stays open. */
   rebuild(): void {
-    // Periods start again from 0: what was applied before says nothing now.
-    for (const follower of this.#followers.values()) follower.record = undefined;
+    // Versions and periods start again from 0: what was applied before says nothing now.
+    for (const follower of this.#followers.values()) {
+      follower.record = undefined;
+      follower.version = -1;
+      follower.wiped = true;
+    }
+    this.#version = this.#maxApplied = -1;
     if (!this.#membership.localMode) void this.resync(true);
   }
 
   /** A change published on the channel (by any replica, this one included), parsed. */
-  onMessage(message: { p?: unknown; by?: unknown; st?: unknown }, raw: string): void {
+  onMessage(message: { p?: unknown; v?: unknown; by?: unknown; st?: unknown }, raw: string): void {
     const follower = typeof message.p === 'string' ? this.#followers.get(message.p) : undefined;
     if (follower === undefined || this.#membership.localMode) return;
     const record = parseRecord(JSON.stringify(message.st ?? null));
     const now = this.#membership.redisNow();
-    if (record === undefined || now === undefined) {
+    if (record === undefined || now === undefined || typeof message.v !== 'number' || !Number.isSafeInteger(message.v)) {
       this.#warnCorrupt('message', raw);
       return;
     }
-    follower.apply(record, now, this.self, message.by !== this.self);
+    this.#applied(message.v);
+    follower.apply(record, message.v, now, message.by !== this.self);
   }
 
   /** A message on the channel that does not parse. */
@@ -262,13 +175,16 @@ export class SharedBreakers {
   }
 
   /**
-   * Reads the whole shared state when its version moved since the last read
-   * (always, when `reconciling`), and applies what a lost message did not
-   * bring. Reconciling after local mode or a wipe, the newer evidence wins:
+   * Reads the whole shared state, in one step, when its version moved since
+   * the last read, a step failed, or a message claimed a version Redis does
+   * not have (always, when `reconciling`), and makes each breaker follow it:
+   * the stored record is the truth, unless a message applied since the read
+   * was sent is newer. Reconciling after local mode, the newer evidence wins:
    * a shared record that moved on since this replica last applied one (other
    * replicas decided while it was away) is applied; one that did not, or
    * none, is replaced by what this replica's breaker decided alone, unless
-   * another replica got there first.
+   * another replica wrote first. After Redis lost its data, a breaker that is
+   * not CLOSED is written back over a CLOSED or missing record.
    */
   async resync(reconciling = false): Promise<void> {
     // Asked for during another resync, or after a failed one: the next run reconciles.
@@ -276,29 +192,52 @@ export class SharedBreakers {
     if (this.#resyncing || this.#membership.localMode || this.#followers.size === 0) return;
     this.#resyncing = true;
     const reconcile = this.#reconcilePending;
-    this.#reconcilePending = false;
+    const dirty = this.#dirty;
+    this.#reconcilePending = this.#dirty = false;
     let again = false;
     try {
-      const version = await this.#store.version();
-      if (version === this.#version && !reconcile) return;
-      const records = await this.#store.breakers();
+      if (!reconcile && !dirty) {
+        const version = await this.#store.version();
+        if (version === this.#version && this.#maxApplied <= version) return;
+      }
+      const sentAt = performance.now();
+      const snapshot = await this.#store.readBreakers();
       const now = this.#membership.redisNow();
-      if (now === undefined || this.#membership.localMode) {
+      // Another epoch: Redis lost its data, and the membership is about to say so (a rebuild follows).
+      if (now === undefined || this.#membership.localMode || snapshot.epoch !== this.#membership.epoch) {
         this.#reconcilePending ||= reconcile;
         return;
       }
-      for (const [platform, follower] of this.#followers) {
-        const json = records.get(platform);
+      let n = 0;
+      // Writes back wait slice by slice: 10,000 at once would outrun the command timeout.
+      let writes: Promise<void>[] = [];
+      for (const [platform, follower] of [...this.#followers]) {
+        if (++n % SLICE === 0) {
+          await Promise.all(writes);
+          writes = [];
+          await turn();
+        }
+        if (this.#followers.get(platform) !== follower || this.#membership.localMode) continue;
+        const json = snapshot.records.get(platform);
         const record = json === undefined ? undefined : parseRecord(json);
         if (json !== undefined && record === undefined) this.#warnCorrupt(platform, json);
-        if (reconcile) this.#reconcile(follower, record, now);
-        else if (record !== undefined) follower.apply(record, now, this.self, true);
+        if (reconcile && (follower.alone || follower.wiped || follower.record === undefined)) {
+          const write = this.#reconcile(follower, record, snapshot.version, now);
+          if (write !== undefined) writes.push(write);
+        }
+        else if (follower.version <= snapshot.version || follower.appliedAt < sentAt) {
+          // What the read saw is at least as new as what was applied, or what was applied claimed a version Redis never reached.
+          if (record !== undefined || follower.version > snapshot.version) follower.apply(record ?? NONE, snapshot.version, now, true, { force: true });
+        }
       }
-      this.#version = version;
+      await Promise.all(writes);
+      this.#version = snapshot.version;
+      this.#maxApplied = Math.min(this.#maxApplied, snapshot.version);
       again = this.#reconcilePending;
     } catch (error) {
       // Left for the periodic resync: retrying at once would hammer a Redis that fails.
       this.#reconcilePending ||= reconcile;
+      this.#dirty ||= dirty;
       this.#warn('resync', error);
     } finally {
       this.#resyncing = false;
@@ -306,43 +245,67 @@ export class SharedBreakers {
     if (again) await this.resync();
   }
 
-  #reconcile(follower: Follower, shared: SharedRecord | undefined, now: number): void {
-    const known = follower.record?.period;
-    if (shared !== undefined && (known === undefined ? shared.period > 0 : shared.period > known)) {
-      follower.apply(shared, now, this.self, true);
-      return;
-    }
+  /** Makes `follower` follow `shared`, or writes back what its breaker decided (the promise of that write). */
+  #reconcile(follower: Follower, shared: SharedRecord | undefined, version: number, now: number): Promise<void> | undefined {
     const mine = follower.localRecord(now);
-    if (mine !== undefined) follower.send('adopt', undefined, mine);
-    else if (shared !== undefined) follower.apply(shared, now, this.self, true);
-    // Neither says anything: CLOSED here and no shared record, nothing to do.
+    // Written if the stored record is still the one read (its period; a missing one: this replica's period).
+    const adopt = () => this.call(follower, 'adopt', follower.breaker.halfOpenTimeoutMs, { period: shared?.period ?? follower.record?.period ?? 0, record: mine.json });
+    if (follower.wiped) {
+      if (mine.state !== 'C' && (shared === undefined || shared.state === 'CLOSED')) return adopt();
+    } else {
+      const known = follower.record?.period;
+      const moved = shared !== undefined && (!follower.alone || (known === undefined ? shared.period > 0 : shared.period > known));
+      const differs = shared === undefined ? mine.state !== 'C' || mine.failures > 0 : mine.state !== (shared.state === 'CLOSED' ? 'C' : 'O') || mine.failures !== shared.failures;
+      if (!moved && differs) return adopt();
+    }
+    if (shared !== undefined) follower.apply(shared, version, now, true, { force: true });
+    return undefined;
   }
 
   /** Runs one breaker script for `follower` and applies its answer; see {@link Follower.send}. */
-  call(follower: Follower, op: Op, leaseMs: number, adopt: string | undefined): void {
-    if (this.#membership.localMode) return;
-    const { breaker, platform } = follower;
-    const args = [op, platform, this.self, String(follower.record?.period ?? 0), String(breaker.failMax), String(this.#minReplicas)];
-    args.push(String(breaker.resetTimeoutMs), String(breaker.resetBackoffFactor), String(breaker.maxResetTimeoutMs), String(leaseMs));
-    if (adopt !== undefined) args.push(adopt);
-    this.#store.breaker(args).then(
-      ({ now, record: json }) => {
+  call(follower: Follower, op: Op, leaseMs: number, adopt?: { period: number; record: string }): Promise<void> {
+    if (this.#membership.localMode) return Promise.resolve();
+    const { platform } = follower;
+    const args = this.#args(follower, op, leaseMs);
+    if (adopt !== undefined) {
+      args[3] = String(adopt.period);
+      args.push(adopt.record);
+    }
+    return this.#store.breaker(args).then(
+      ({ now, record: json, version }) => {
         const transition = follower.answered(op);
         const record = parseRecord(json);
+        this.#applied(version);
         if (record === undefined) this.#warnCorrupt(platform, json);
-        else if (!this.#membership.localMode && this.#followers.get(platform) === follower) follower.apply(record, now, this.self, op === 'read' || op === 'adopt', transition);
+        else if (!this.#membership.localMode && this.#followers.get(platform) === follower) follower.apply(record, version, now, op === 'read' || op === 'adopt', { transition });
       },
       (error: unknown) => {
-        follower.answered(op);
+        // A transition decided here that Redis did not take is newer evidence: the next resync reconciles it. Any other step: it reads again.
+        if (follower.answered(op) || op === 'adopt') {
+          follower.alone = true;
+          this.#reconcilePending = true;
+        } else this.#dirty = true;
         this.#warn(`breaker:${op}`, error, platform);
       },
     );
   }
 
+  #args(follower: Follower, op: Op, leaseMs: number): string[] {
+    const { breaker, platform } = follower;
+    return [
+      op, platform, this.self, String(follower.record?.period ?? 0), String(breaker.failMax), String(this.#minReplicas),
+      String(breaker.resetTimeoutMs), String(breaker.resetBackoffFactor), String(breaker.maxResetTimeoutMs), String(leaseMs),
+    ];
+  }
+
+  #applied(version: number): void {
+    if (version > this.#maxApplied) this.#maxApplied = version;
+  }
+
   #warn(key: string, error: unknown, platform?: string): void {
     this.#limiter.take(key, (suppressed) =>
       this.#logger.warn(
-        { redis: this.#store.where, error: shortMessage(error), suppressed, ...(platform === undefined ? {} : { platform: printable(platform) }) },
+        { redis: this.#store.where, error: shortMessage(error), suppressed, ...(platform === undefined ? {} : { platform: printable(platform).slice(0, 200) }) },
         'conductor-health cluster: a shared breaker step failed; the local breaker carries on',
       ),
     );

@@ -44,13 +44,18 @@ export class SharedChecks {
   readonly #logger: Logger;
   readonly #limiter = new LogLimiter();
   /** Checks made here, not yet sent: the latest per platform is enough. */
-  #queue = new Map<string, { startedPerf: number; status: HealthCheckStatus; intervalMs: number }>();
+  #queue = new Map<string, { startedPerf: number; status: HealthCheckStatus; intervalMs: number; covering: boolean }>();
   #last = new Map<string, LastCheck>();
+  /** Per platform, the Redis time of the latest check read that a replica ranked above this one made. */
+  readonly #aboveAt = new Map<string, number>();
+  readonly #above: (platform: string, by: string) => boolean;
   #flushTimer: NodeJS.Timeout | undefined;
   #readTimer: NodeJS.Timeout | undefined;
   #reading = false;
 
-  constructor(store: SharedStore, membership: Membership, self: string, logger: Logger) {
+  /** `above(platform, by)`: `by` ranks above this replica for `platform`. */
+  constructor(store: SharedStore, membership: Membership, self: string, logger: Logger, above: (platform: string, by: string) => boolean) {
+    this.#above = above;
     this.#store = store;
     this.#membership = membership;
     this.#self = self;
@@ -72,9 +77,12 @@ export class SharedChecks {
     await this.flush();
   }
 
-  /** A check this replica made, started at `startedPerf` (`performance.now()`), of a platform checked every `intervalMs`. */
-  checked(platform: string, status: HealthCheckStatus, startedPerf: number, intervalMs: number): void {
-    this.#queue.set(platform, { startedPerf, status, intervalMs });
+  /**
+   * A check this replica made, started at `startedPerf` (`performance.now()`),
+   * of a platform checked every `intervalMs`; `covering` for a silent owner.
+   */
+  checked(platform: string, status: HealthCheckStatus, startedPerf: number, intervalMs: number, covering: boolean): void {
+    this.#queue.set(platform, { startedPerf, status, intervalMs, covering });
     // Known here at once; everyone else's comes with the next read.
     const redisNow = this.#membership.redisNow();
     if (redisNow !== undefined) {
@@ -88,6 +96,11 @@ export class SharedChecks {
     return this.#last.get(platform);
   }
 
+  /** The Redis time of the latest check of `platform` read here that a replica ranked above this one made. */
+  aboveAt(platform: string): number | undefined {
+    return this.#aboveAt.get(platform);
+  }
+
   /** Sends the checks made since the last flush, in one script call; a failure loses them (the next check of each says the same, newer). */
   async flush(): Promise<void> {
     if (this.#queue.size === 0) return;
@@ -96,7 +109,9 @@ export class SharedChecks {
     if (this.#membership.localMode) return;
     const now = performance.now();
     const quads: string[] = [];
-    for (const [platform, { startedPerf, status, intervalMs }] of batch) quads.push(platform, String(Math.max(0, Math.round(now - startedPerf))), status, String(intervalMs));
+    for (const [platform, { startedPerf, status, intervalMs, covering }] of batch) {
+      quads.push(platform, String(Math.max(0, Math.round(now - startedPerf))), status, String(intervalMs), covering ? '1' : '0');
+    }
     try {
       await this.#store.recordChecks(this.#self, quads);
     } catch (error) {
@@ -121,8 +136,11 @@ export class SharedChecks {
           );
           continue;
         }
+        // A time in the future (a hand edit, a clock that stepped) counts as now: it must not keep a backup away for ever.
+        const redisAt = Math.min(check.redisAt, redisNow);
         const known = this.#last.get(platform);
-        if (known === undefined || known.redisAt < check.redisAt) this.#last.set(platform, { ...check, at: wallNow - (redisNow - check.redisAt) });
+        if (known === undefined || known.redisAt < redisAt) this.#last.set(platform, { ...check, redisAt, at: wallNow - (redisNow - redisAt) });
+        if (this.#above(platform, check.by)) this.#aboveAt.set(platform, Math.max(this.#aboveAt.get(platform) ?? 0, redisAt));
       }
     } catch (error) {
       this.#limiter.take('read', (suppressed) => this.#logger.warn({ redis: this.#store.where, error: shortMessage(error), suppressed }, 'conductor-health cluster: last checks could not be read'));
@@ -135,5 +153,6 @@ export class SharedChecks {
   forget(platform: string): void {
     this.#queue.delete(platform);
     this.#last.delete(platform);
+    this.#aboveAt.delete(platform);
   }
 }

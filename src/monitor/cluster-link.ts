@@ -7,7 +7,7 @@
  */
 import type * as z from 'zod';
 import type { Cluster } from '../cluster/cluster.ts';
-import { clusterSettings, maskRedisUrl, type CLUSTER_SECTION, type ClusterSettings } from '../cluster/options.ts';
+import { clusterSettings, maskRedisUrl, replicaIdFrom, type CLUSTER_SECTION, type ClusterSettings } from '../cluster/options.ts';
 import { instanceId } from '../common/instance-id.ts';
 import type { Logger } from '../common/logger.ts';
 import { shortMessage } from '../core/failure.ts';
@@ -45,7 +45,8 @@ export class ClusterLink implements RunnerCluster {
   constructor(settings: ClusterSettings, link: LinkSettings) {
     this.#settings = settings;
     this.#link = link;
-    this.replica = settings.instanceId ?? instanceId();
+    // An id set by OTEL_RESOURCE_ATTRIBUTES may hold characters a replica id does not allow.
+    this.replica = settings.instanceId ?? replicaIdFrom(instanceId());
   }
 
   /** `targets` narrowed to the platforms this replica is to check now; a slot of another replica's platform is not a skip, just not ours. */

@@ -32,15 +32,21 @@ describe('a shared breaker record', () => {
   });
 
   it('turns Redis times into this process’s: the wait left is Redis’s, whatever the clocks say', () => {
-    const shared = toShared(parseRecord(JSON.stringify(GOOD))!, 11_000, 'a', true);
+    const shared = toShared(parseRecord(JSON.stringify(GOOD))!, 11_000, 'a', true, 60_000);
     assert.equal(shared.state, 'OPEN');
     assert.equal(shared.nextAttemptInMs, 20_000);
     assert.equal(shared.resetTimeoutMs, 30_000);
     const before = Date.now();
     assert.ok(Math.abs((shared.openedAt ?? 0) - (before - 10_000)) < 50);
-    const half = toShared(parseRecord(JSON.stringify({ ...GOOD, s: 'H', t: 'a' }))!, 11_000, 'a', false);
+    const half = toShared(parseRecord(JSON.stringify({ ...GOOD, s: 'H', t: 'a' }))!, 11_000, 'a', false, 60_000);
     assert.equal(half.trialHere, true);
-    assert.equal(toShared(parseRecord(JSON.stringify({ ...GOOD, s: 'H', t: 'b' }))!, 11_000, 'a', false).trialHere, false);
+    assert.equal(toShared(parseRecord(JSON.stringify({ ...GOOD, s: 'H', t: 'b' }))!, 11_000, 'a', false, 60_000).trialHere, false);
+  });
+
+  it('cuts a stored wait to the longest the options allow (a hand edit, a record from the year 2286)', () => {
+    const far = toShared(parseRecord(JSON.stringify({ ...GOOD, h: 1e13, d: 1e13 }))!, 11_000, 'a', true, 500);
+    assert.equal(far.resetTimeoutMs, 500);
+    assert.equal(far.nextAttemptInMs, 1_000 + 500 - 11_000, 'due the longest wait after its opening: at once here');
   });
 });
 
