@@ -17,55 +17,23 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { HealthMonitor } from '../../src/index.ts';
 import { BREAKER } from '../../src/cluster/scripts.ts';
 import { runNode } from '../helpers/child.ts';
+import { clusterMonitors, fail, until } from '../helpers/cluster-monitors.ts';
 import { recordingLogger } from '../helpers/logger.ts';
 import { startRedis, type RedisServer } from '../helpers/redis.ts';
-
-/** Polls `read` until `ok` holds, for at most `ms`; answers the last value read. */
-async function until<T>(read: () => T | Promise<T>, ok: (value: T) => boolean, ms = 3_000): Promise<T> {
-  const deadline = performance.now() + ms;
-  let value = await read();
-  while (!ok(value) && performance.now() < deadline) {
-    await sleep(10);
-    value = await read();
-  }
-  return value;
-}
-
-const fail = () => Promise.reject(new Error('platform down'));
 
 describe('attacking the replicas: what holds', () => {
   let redis: RedisServer;
   let n = 0;
-  const started: HealthMonitor[] = [];
+  const { replica, joined, stateOf, stopStarted } = clusterMonitors(() => redis.url);
   before(async () => {
     redis = await startRedis({ username: 'conductor', password: 'hunter2' });
   });
   after(async () => {
-    await Promise.all(started.map((m) => m.stop()));
+    await stopStarted();
     await redis.stop();
   });
   const prefix = () => `held${++n}`;
 
-  function replica(id: string, platforms: readonly string[], o: { prefix: string; url?: string; resetTimeoutMs?: number; minReplicas?: number }) {
-    const logger = recordingLogger();
-    const monitor = new HealthMonitor({
-      resources: false,
-      intervalMs: 3_600_000,
-      logger,
-      breaker: { resetTimeoutMs: o.resetTimeoutMs ?? 60_000 },
-      cluster: { redisUrl: o.url ?? redis.url, instanceId: id, keyPrefix: o.prefix, heartbeatMs: 100, minReplicas: o.minReplicas ?? 1 },
-    });
-    for (const p of platforms) monitor.register(p, () => true);
-    monitor.start();
-    started.push(monitor);
-    return { monitor, logger };
-  }
-  /** Waits until each monitor has joined (out of local mode) and sees `count` members. */
-  async function joined(ms: readonly HealthMonitor[], count = ms.length): Promise<void> {
-    const seen = () => ms.map((m) => (m.report().cluster?.localMode === false ? m.report().cluster!.members.length : 0));
-    assert.deepEqual(await until(seen, (c) => c.every((x) => x === count)), ms.map(() => count));
-  }
-  const stateOf = (m: HealthMonitor, p: string) => m.getBreaker(p)!.getState().state;
   /** Two joined replicas of a cluster of their own with `p` registered, its breaker forced OPEN on both. */
   async function openOnTwo(p: string): Promise<{ pfx: string; ms: HealthMonitor[] }> {
     const pfx = prefix();
