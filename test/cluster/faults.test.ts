@@ -500,4 +500,84 @@ describe('replicas under Redis faults', { timeout: 600_000 }, () => {
     assertAlive(replicas);
     t.diagnostic(`after the corruption, ${Math.min(...counts)}–${Math.max(...counts)} checks per healthy platform in 3 s; corrupt records repaired and opened`);
   });
+
+  it('a corrupted breaker record of a platform whose breaker opened and closed before is repaired by the next failure, and opens again', { timeout: 90_000 }, async (t) => {
+    const { redis, server, replicas } = await rig(t, { platforms: 4, resetTimeoutMs: 1_500 });
+    const flaky = server.names[0]!;
+    await settled(replicas, { members: 3, local: 0 });
+    // Opened, then closed by a good trial: its record is some periods on.
+    server.setMode(flaky, 'fail');
+    await breakerOnEvery(replicas, flaky, 'open');
+    server.setMode(flaky, 'ok');
+    const closed = await until(`${flaky} closed again in Redis`, replicas, async () => {
+      const record = (await storedRecord(redis, flaky)) as { s?: string; g?: number } | undefined;
+      return record?.s === 'C' && (record.g ?? 0) >= 3 ? record : undefined;
+    }, 15_000);
+    await breakerOnEvery(replicas, flaky, 'closed');
+
+    await redis.command('HSET', KEYS.breakers, flaky, 'garbage');
+    await redis.command('INCR', KEYS.version);
+    await sleep(2_500); // a resync reads it (and ignores it)
+    server.setMode(flaky, 'fail');
+    await breakerOnEvery(replicas, flaky, 'open', 15_000).catch(async (error: Error) => {
+      throw new Error(`${error.message}; stored: ${JSON.stringify(await storedRecord(redis, flaky))} (before the corruption: ${JSON.stringify(closed)}); states: ${(await statesOf(replicas, flaky)).join(',')}`);
+    });
+    const record = await storedRecord(redis, flaky);
+    assert.equal(typeof record === 'object' && record.s, 'O', JSON.stringify(record));
+    assertAlive(replicas);
+  });
+
+  it('wrong-type keys (:breakers a string, :breakers:version and :checks lists): logged, no replica exits, checks go on, and the next writes repair them', { timeout: 90_000 }, async (t) => {
+    const { redis, server, replicas } = await rig(t, { platforms: 4 });
+    const failing = server.names[0]!;
+    const healthy = server.names.slice(1);
+    await settled(replicas, { members: 3, local: 0 });
+    // In one script: a replica's flush between a DEL and a RPUSH would make :checks a hash again.
+    const breakKeys = `redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
+redis.call('SET', KEYS[1], 'not a hash')
+redis.call('RPUSH', KEYS[2], 'not a number')
+redis.call('RPUSH', KEYS[3], 'not a hash')`;
+    await redis.command('EVAL', breakKeys, 3, KEYS.breakers, KEYS.version, KEYS.checks);
+    const brokenAt = performance.now();
+    // Logged: every replica's periodic resync reads the version (nothing but a breaker write touches it).
+    await until('every replica logging a WRONGTYPE error', replicas, async () => (replicas.every((r) => r.logLines().some((l) => /WRONGTYPE/.test(String(l.error)))) ? true : undefined), 10_000);
+    await sleep(Math.max(0, brokenAt + 2_500 - performance.now()));
+    // Checks go on: every platform at least once per interval.
+    const gaps = server.names.map((name) => longestGap(server, name, brokenAt, performance.now()));
+    assert.ok(Math.max(...gaps) <= 1.5 * INTERVAL_MS, `longest gap ${round(Math.max(...gaps))} ms`);
+
+    server.setMode(failing, 'fail');
+    const types = async (): Promise<string[]> => Promise.all([KEYS.breakers, KEYS.version, KEYS.checks].map(async (key) => String(await redis.command('TYPE', key))));
+    await until('the keys of the right types again, the failing platform OPEN on every replica', replicas, async () => {
+      if ((await types()).join() !== 'hash,string,hash') return undefined;
+      return (await statesOf(replicas, failing)).every((s) => s === 'open') ? true : undefined;
+    }, 15_000).catch(async (error: Error) => {
+      const warned = new Set(replicas[0]!.logLines().filter((l) => l.level === 40).map((l) => `${String(l.msg)} (${String(l.error)})`));
+      throw new Error(`${error.message}; TYPE of :breakers, :breakers:version, :checks: ${(await types()).join(', ')}; ${failing} on the replicas: ${(await statesOf(replicas, failing)).join(',')}; replica-0 warned: ${[...warned].join(' / ')}`);
+    });
+    const record = await storedRecord(redis, failing);
+    assert.equal(typeof record === 'object' && record.s, 'O', JSON.stringify(record));
+    await oncePerInterval(server, healthy, 3_000);
+    assertAlive(replicas);
+  });
+
+  it('minReplicas 2: a sick replica cut off from Redis opens its breakers alone, and back in the cluster it does not open them for everyone', { timeout: 90_000 }, async (t) => {
+    const { redis, proxy, server, replicas } = await rig(t, { platforms: 6, viaProxy: [2], sick: [2], cluster: { minReplicas: 2 } });
+    const sick = replicas[2]!;
+    await settled(replicas, { members: 3, local: 0 });
+    proxy.partition();
+    // Alone, its breakers decide on its own failures: every platform opens there, none elsewhere.
+    for (const name of server.names) await breakerOnEvery([sick], name, 'open', 15_000);
+    for (const name of server.names) assert.deepEqual(await statesOf(replicas.slice(0, 2), name), ['closed', 'closed'], name);
+    proxy.heal();
+    await settled(replicas, { members: 3, local: 0 }, 15_000);
+    await sleep(3_000); // a few resyncs
+    const stored = (await redis.command('HGETALL', KEYS.breakers)) as string[];
+    const open: string[] = [];
+    for (let i = 0; i < stored.length; i += 2) if ((JSON.parse(stored[i + 1]!) as { s: string }).s !== 'C') open.push(`${stored[i]} ${stored[i + 1]}`);
+    assert.deepEqual(open, [], 'no shared breaker opened on one replica\'s failures');
+    // Every replica shows the shared state, the sick one included.
+    for (const name of server.names) assert.deepEqual(await statesOf(replicas, name), ['closed', 'closed', 'closed'], name);
+    assertAlive(replicas);
+  });
 });
