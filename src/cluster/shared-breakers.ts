@@ -103,7 +103,8 @@ export class SharedBreakers implements FollowerHost {
    */
   async stop(): Promise<void> {
     clearInterval(this.#resyncTimer);
-    const held = [...this.#followers.values()].filter((f) => f.record?.state === 'HALF_OPEN' && f.record.holder === this.self);
+    // Every breaker not CLOSED: a claim sent here may not have been answered yet. The script releases only a trial this replica holds.
+    const held = [...this.#followers.values()].filter((f) => f.record !== undefined && f.record.state !== 'CLOSED');
     for (const follower of this.#followers.values()) {
       follower.stop();
       follower.breaker.coordinate(undefined);
