@@ -78,10 +78,13 @@ export class Cluster {
     this.#store = new SharedStore(settings, logger, (message) => this.#onMessage(message), () => void this.#breakers.resync());
     this.#membership = new Membership(this.#store, self, settings.heartbeatMs, memberTtlMs, logger, metrics);
     this.#breakers = new SharedBreakers(this.#store, this.#membership, self, settings.minReplicas, (platform) => this.#place(platform), logger);
-    this.#checks = new SharedChecks(this.#store, this.#membership, self, logger, (platform, by) => {
-      const ranked = this.#rank(platform);
-      const at = ranked.indexOf(by);
-      return at >= 0 && at < ranked.indexOf(self);
+    this.#checks = new SharedChecks(this.#store, this.#membership, self, logger, {
+      tracked: (platform) => this.#tracked.has(platform),
+      above: (platform, by) => {
+        const ranked = this.#rank(platform);
+        const at = ranked.indexOf(by);
+        return at >= 0 && at < ranked.indexOf(self);
+      },
     });
     this.#membership.events.on('change', () => this.#membersChanged());
     this.#membership.events.on('wiped', () => this.#breakers.rebuild());

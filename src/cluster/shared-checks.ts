@@ -27,6 +27,21 @@ export interface LastCheck {
 /** How often the checks made here are sent. */
 export const FLUSH_MS = 500;
 
+/** Last checks read between two turns of the event loop. */
+const READ_SLICE = 1_000;
+
+/** A last check older than this, and than {@link STALE_INTERVALS} of its interval, is of a platform no replica has any more. */
+const STALE_MS = 10 * 60_000;
+const STALE_INTERVALS = 10;
+
+/** What the shared checks ask of the cluster about a platform. */
+export interface CheckRanks {
+  /** This replica has `platform`. */
+  tracked(platform: string): boolean;
+  /** `by` ranks above this replica for `platform`. */
+  above(platform: string, by: string): boolean;
+}
+
 /** A stored last check ("time|replica|status|interval"), or undefined when it does not parse. */
 export function parseLastCheck(value: string): Omit<LastCheck, 'at'> | undefined {
   const [time, by, status, interval, extra] = value.split('|');
@@ -48,14 +63,13 @@ export class SharedChecks {
   #last = new Map<string, LastCheck>();
   /** Per platform, the Redis time of the latest check read that a replica ranked above this one made. */
   readonly #aboveAt = new Map<string, number>();
-  readonly #above: (platform: string, by: string) => boolean;
+  readonly #ranks: CheckRanks;
   #flushTimer: NodeJS.Timeout | undefined;
   #readTimer: NodeJS.Timeout | undefined;
   #reading = false;
 
-  /** `above(platform, by)`: `by` ranks above this replica for `platform`. */
-  constructor(store: SharedStore, membership: Membership, self: string, logger: Logger, above: (platform: string, by: string) => boolean) {
-    this.#above = above;
+  constructor(store: SharedStore, membership: Membership, self: string, logger: Logger, ranks: CheckRanks) {
+    this.#ranks = ranks;
     this.#store = store;
     this.#membership = membership;
     this.#self = self;
@@ -119,7 +133,13 @@ export class SharedChecks {
     }
   }
 
-  /** Reads every platform's last check; a value that does not parse is logged and ignored. */
+  /**
+   * Reads every platform's last check, in slices (10,000 of them must not
+   * block the event loop in one piece); a value that does not parse is
+   * logged and ignored. A platform this replica does not have is skipped,
+   * and one nobody has checked for long (unregistered everywhere) is deleted,
+   * so the hash does not grow with every platform there ever was.
+   */
   async read(): Promise<void> {
     if (this.#reading || this.#membership.localMode) return;
     this.#reading = true;
@@ -128,8 +148,13 @@ export class SharedChecks {
       const redisNow = this.#membership.redisNow();
       if (redisNow === undefined) return;
       const wallNow = Date.now();
+      const stale: string[] = [];
+      let n = 0;
       for (const [platform, value] of records) {
+        if (++n % READ_SLICE === 0) await new Promise<void>((resolve) => setImmediate(resolve));
         const check = parseLastCheck(value);
+        if (check !== undefined && redisNow - check.redisAt > Math.max(STALE_MS, STALE_INTERVALS * check.intervalMs)) stale.push(platform);
+        if (!this.#ranks.tracked(platform)) continue;
         if (check === undefined) {
           this.#limiter.take('corrupt-check', (suppressed) =>
             this.#logger.warn({ suppressed }, 'conductor-health cluster: a last check read from Redis does not parse; ignored'),
@@ -140,8 +165,9 @@ export class SharedChecks {
         const redisAt = Math.min(check.redisAt, redisNow);
         const known = this.#last.get(platform);
         if (known === undefined || known.redisAt < redisAt) this.#last.set(platform, { ...check, redisAt, at: wallNow - (redisNow - redisAt) });
-        if (this.#above(platform, check.by)) this.#aboveAt.set(platform, Math.max(this.#aboveAt.get(platform) ?? 0, redisAt));
+        if (this.#ranks.above(platform, check.by)) this.#aboveAt.set(platform, Math.max(this.#aboveAt.get(platform) ?? 0, redisAt));
       }
+      if (stale.length > 0) await this.#store.forgetChecks(stale);
     } catch (error) {
       this.#limiter.take('read', (suppressed) => this.#logger.warn({ redis: this.#store.where, error: shortMessage(error), suppressed }, 'conductor-health cluster: last checks could not be read'));
     } finally {

@@ -211,6 +211,11 @@ export class SharedStore {
     return pairs(await this.#send(['HGETALL', this.keys.checks]));
   }
 
+  /** Deletes the last checks of `platforms` (nobody has checked them for long). */
+  async forgetChecks(platforms: readonly string[]): Promise<void> {
+    await this.#send(['HDEL', this.keys.checks, ...platforms]);
+  }
+
   /** Closes both connections; idempotent. */
   close(): void {
     if (this.#closed) return;
