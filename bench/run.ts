@@ -7,12 +7,15 @@
 // Benches: bench/breaker.ts (in this process, its idle figures in a child),
 // bench/monitor.ts (every figure in its own child process), when present,
 // bench/scrape.ts (in this process), bench/status-page.ts (server and clients
-// in child processes), and bench/export.ts (a child per variant, against the
-// Collector and Jaeger .ci/peers.sh builds). They report; nothing here asserts.
+// in child processes), bench/export.ts (a child per variant, against the
+// Collector and Jaeger .ci/peers.sh builds), and bench/cluster.ts (three
+// replicas, one Redis and the single process, each its own child, against a
+// redis-server it starts). They report; nothing here asserts.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { runBreakerBench } from './breaker.ts';
+import { runClusterBench } from './cluster.ts';
 import { runExportBench } from './export.ts';
 import { runMonitorBench, type BenchRow } from './monitor.ts';
 import { runStatusPageBench } from './status-page.ts';
@@ -148,6 +151,8 @@ function markdown(sections: Section[], head: string, command: string): string {
     '- Detection figures run on `mock.timers` (node:test), 10 ms steps: measured times are exact to a step.',
     '- Span export figures use `startTelemetry()` as the command does, exporting to the real Collector (otel-collector.yaml), which',
     '  forwards to a real Jaeger; bytes per span are OTLP request bodies (the SDK\'s own serializers) for a batch of 512 check spans.',
+    '- Replica figures run every monitor as its own process with http checks against one platform server process (its CPU in no figure)',
+    '  and a real redis-server; CPU is /proc/<pid>/stat over the window, Redis commands INFO commandstats deltas over the same window.',
     '',
   );
   return out.join('\n');
@@ -165,6 +170,7 @@ async function main(): Promise<void> {
     { title: '/metrics rendering (bench/scrape.ts)', run: await loadScrapeBench() },
     { title: 'Status page event streams (bench/status-page.ts)', run: runStatusPageBench as Bench },
     { title: 'Span export to the real Collector (bench/export.ts)', run: runExportBench as Bench },
+    { title: 'Replicas sharing one view through Redis (bench/cluster.ts)', run: runClusterBench as Bench },
   ];
   for (const bench of benches) {
     if (typeof bench.run === 'string') {
