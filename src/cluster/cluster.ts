@@ -107,6 +107,7 @@ export class Cluster {
 
   /** Sends the last checks, leaves the members and closes the connections; each step bounded by the command timeout; never rejects. */
   async stop(): Promise<void> {
+    this.#store.stopping();
     await this.#breakers.stop();
     await this.#checks.stop();
     await this.#membership.stop();

@@ -154,13 +154,13 @@ export class SharedChecks {
         if (++n % READ_SLICE === 0) await new Promise<void>((resolve) => setImmediate(resolve));
         const check = parseLastCheck(value);
         if (check !== undefined && redisNow - check.redisAt > Math.max(STALE_MS, STALE_INTERVALS * check.intervalMs)) stale.push(platform);
-        if (!this.#ranks.tracked(platform)) continue;
         if (check === undefined) {
           this.#limiter.take('corrupt-check', (suppressed) =>
             this.#logger.warn({ suppressed }, 'conductor-health cluster: a last check read from Redis does not parse; ignored'),
           );
           continue;
         }
+        if (!this.#ranks.tracked(platform)) continue;
         // A time in the future (a hand edit, a clock that stepped) counts as now: it must not keep a backup away for ever.
         const redisAt = Math.min(check.redisAt, redisNow);
         const known = this.#last.get(platform);

@@ -95,6 +95,7 @@ export class SharedStore {
   #commands!: Client;
   #subscriber!: Client;
   #closed = false;
+  #stopping = false;
 
   /** Opens both connections in the background: until they are up, every command fails at once. */
   /** `onMessage` gets each message on the cluster's channel; `onSubscribed` is told each time the subscription is made, or made again. */
@@ -216,6 +217,16 @@ export class SharedStore {
     await this.#send(['HDEL', this.keys.checks, ...platforms]);
   }
 
+  /**
+   * A stop began: its commands (the trials handed on, the last checks, the
+   * leave) keep the process alive until answered or timed out, so a command
+   * that awaits stop() before it exits is not cut short with nothing left to
+   * keep the event loop going.
+   */
+  stopping(): void {
+    this.#stopping = true;
+  }
+
   /** Closes both connections; idempotent. */
   close(): void {
     if (this.#closed) return;
@@ -243,7 +254,8 @@ export class SharedStore {
   #send(args: string[]): Promise<unknown> {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => reject(new RedisTimeoutError(this.#settings.commandTimeoutMs)), this.#settings.commandTimeoutMs);
-      timer.unref();
+      // The connections never hold the process (see #open); a stop's last commands do, each for at most the bound.
+      if (!this.#stopping) timer.unref();
       this.#commands.sendCommand(args).then(
         (reply: unknown) => {
           clearTimeout(timer);
