@@ -16,8 +16,8 @@
 // 5. failover: SIGKILL one replica; for its platforms, from the kill to their next request;
 // 6. one process again (the second half of its window).
 //
-//   node bench/cluster.ts            full run (~4 min)
-//   node bench/cluster.ts --quick    smoke run (~2.5 min: 20 s windows)
+//   node bench/cluster.ts            full run (~5 min)
+//   node bench/cluster.ts --quick    smoke run (~3 min: 20 s windows)
 //
 // Every monitor is its own process (the same code, setupOtel()'s real SDK, only
 // the cluster option differs), as is the platform server (test/helpers/
@@ -467,8 +467,12 @@ function pct(part: number, whole: number): number {
 /** Every figure of the cluster bench. */
 export async function runClusterBench({ quick = false }: { quick?: boolean } = {}): Promise<BenchRow[]> {
   const windowMs = quick ? 20_000 : 60_000;
+  // Every process warms up over as many checks before it is measured (V8 compiles a function after so many
+  // calls: a process running a third of the checks takes three times as long; measured earlier, it
+  // cost a replica 20 µs per check of compiling at a 10 s warm-up, 2 µs after 90 s). The single process
+  // gets singleWarmMs; a process with a third of the platforms three times that.
   const singleWarmMs = quick ? 8_000 : 10_000;
-  const clusterWarmMs = quick ? 12_000 : 15_000;
+  const thirdWarmMs = REPLICAS * singleWarmMs;
   const names = Array.from({ length: PLATFORMS }, (_, i) => platformName(i));
   const children: ChildProcess[] = [];
   const redis = await startRedis();
@@ -496,7 +500,7 @@ export async function runClusterBench({ quick = false }: { quick?: boolean } = {
         return child;
       });
       await Promise.all(processes.map((child) => ask(child, undefined, 'started')));
-      await sleep(singleWarmMs);
+      await sleep(parts.length === 1 ? singleWarmMs : thirdWarmMs);
       const load = loadAverage();
       const before = await Promise.all(processes.map((child) => ask(child, { type: 'report' }, 'report-result')));
       const cpu = () => processes.reduce((a, child) => a + processCpuMs(child.pid!), 0);
@@ -547,7 +551,7 @@ export async function runClusterBench({ quick = false }: { quick?: boolean } = {
       return child;
     });
     await Promise.all(replicas.map((child) => ask(child, undefined, 'started')));
-    await sleep(clusterWarmMs);
+    await sleep(thirdWarmMs);
     const views = await Promise.all(replicas.map((child) => ask(child, { type: 'report' }, 'report-result')));
     progress(`members seen by each replica: ${views.map((v) => `${v.members.length}${v.localMode ? ' (local mode)' : ''}`).join(', ')}`);
     const clusterLoad = loadAverage();
