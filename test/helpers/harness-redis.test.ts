@@ -149,7 +149,8 @@ describe('Redis helper', { timeout: 60_000 }, () => {
     t.after(() => redis.stop());
     redis.pause();
     assert.equal(redis.paused, true);
-    assert.equal(processState(redis.pid), 'T');
+    // kill() returns once the signal is sent; the kernel stops the process a moment later.
+    assert.equal(await waitFor('the Redis stopped', async () => (processState(redis.pid) === 'T' ? 'T' : undefined)), 'T');
     await assert.rejects(redis.commandWithin(SILENCE_MS, 'PING'), RedisTimeoutError);
     redis.resume();
     assert.equal(redis.paused, false);
@@ -178,7 +179,7 @@ describe('Redis helper', { timeout: 60_000 }, () => {
     let out = '';
     child.stdout.on('data', (chunk: Buffer) => (out += chunk));
     const pid = await waitFor('the paused Redis pid', async () => (/^\d+\n/.test(out) ? Number(out) : undefined));
-    assert.equal(processState(pid), 'T');
+    assert.equal(await waitFor('the Redis stopped', async () => (processState(pid) === 'T' ? 'T' : undefined)), 'T');
     child.kill('SIGTERM');
     assert.equal(await exited, 'SIGTERM'); // the signal still ends the process as it would have
     // Gone, or a zombie whose reaper has not come by: either way no longer stopped.
