@@ -154,6 +154,17 @@ export class Follower implements BreakerCoordinator {
     return { state: s, failures: failureCount, json };
   }
 
+  /**
+   * This replica may hold the trial: the record says so, or the trial is due
+   * and a claim sent from here may not have been answered yet. (The script
+   * releases only a trial this replica holds.)
+   */
+  mayHoldTrial(redisNow: number): boolean {
+    const record = this.record;
+    if (record?.state === 'HALF_OPEN') return record.holder === this.#host.self || record.holder === '';
+    return record?.state === 'OPEN' && redisNow >= halfOpenDue(record, this.#longestWaitMs());
+  }
+
   stop(): void {
     clearTimeout(this.#timer);
     this.#timer = undefined;

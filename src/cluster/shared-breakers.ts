@@ -103,8 +103,8 @@ export class SharedBreakers implements FollowerHost {
    */
   async stop(): Promise<void> {
     clearInterval(this.#resyncTimer);
-    // Every breaker not CLOSED: a claim sent here may not have been answered yet. The script releases only a trial this replica holds.
-    const held = [...this.#followers.values()].filter((f) => f.record !== undefined && f.record.state !== 'CLOSED');
+    const now = this.#membership.redisNow();
+    const held = now === undefined ? [] : [...this.#followers.values()].filter((f) => f.mayHoldTrial(now));
     for (const follower of this.#followers.values()) {
       follower.stop();
       follower.breaker.coordinate(undefined);
