@@ -70,7 +70,7 @@ export class Cluster {
   /** How often every platform's last check is read. */
   #readMs = 0;
 
-  /** `self` is this replica's id; `readMs` how often every platform's last check is read (the monitor's interval). */
+  /** `self` is this replica's id. */
   constructor(settings: ClusterSettings, self: string, logger: Logger, metrics: HealthMetrics) {
     this.self = self;
     this.#settings = settings;
@@ -187,7 +187,7 @@ export class Cluster {
   #aboveSilent(platform: string, place: number): boolean {
     const now = this.#membership.redisNow();
     const tracked = this.#tracked.get(platform);
-    if (now === undefined || tracked === undefined || place < 1) return false;
+    if (now === undefined || tracked === undefined) return false;
     tracked.since ??= now;
     const from = Math.max(this.#checks.aboveAt(platform) ?? 0, tracked.since);
     const intervalMs = this.#checks.lastCheck(platform)?.intervalMs ?? tracked.intervalMs;

@@ -13,7 +13,7 @@ import { MAX_TIMER_MS } from '../common/validate.ts';
 import { halfOpenDue, longestWaitMs, toShared, type SharedRecord } from './record.ts';
 
 /** The ops of the breaker script (scripts.ts). */
-export type Op = 'fail' | 'ok' | 'claim' | 'release' | 'trial_ok' | 'trial_fail' | 'force_open' | 'reset' | 'read' | 'adopt';
+export type Op = 'fail' | 'ok' | 'claim' | 'release' | 'trial_ok' | 'trial_fail' | 'force_open' | 'reset' | 'read' | 'adopt' | 'restore';
 
 /** The ops that report a transition this replica's breaker made. */
 export const TRANSITIONS: ReadonlySet<Op> = new Set(['trial_ok', 'trial_fail', 'force_open', 'reset']);
@@ -24,7 +24,7 @@ export const STEP_IN_MS = 1_000;
 /** What a follower needs of the breakers it is one of. */
 export interface FollowerHost {
   readonly self: string;
-  /** This replica's rank for `platform` (0: its owner; -1: none). */
+  /** This replica's rank for `platform` (0: its owner). */
   place(platform: string): number;
   /** Runs `op` in Redis for `follower` and applies the answer. */
   call(follower: Follower, op: Op, leaseMs: number, adopt?: { period: number; record: string }): Promise<void>;
@@ -93,7 +93,7 @@ export class Follower implements BreakerCoordinator {
   /** The script answered (or failed) `op`; true when it is a transition sent by {@link trialEnded} or {@link forced}. */
   answered(op: Op): boolean {
     if (!TRANSITIONS.has(op)) return false;
-    this.#inFlight = Math.max(0, this.#inFlight - 1);
+    this.#inFlight = Math.max(0, this.#inFlight - 1); // never below 0: an answer may come after forget()
     if (this.#inFlight === 0) this.#endedPeriod = undefined;
     return true;
   }
@@ -127,7 +127,6 @@ export class Follower implements BreakerCoordinator {
     const record = this.record;
     if (record === undefined || redisNow === undefined || record.state === 'CLOSED') return;
     const place = this.#host.place(this.platform);
-    if (place < 0) return;
     // This replica's own trial too: the check meant to carry it may never come.
     const held = record.state === 'HALF_OPEN' && record.holder !== '';
     const dueAt = record.state === 'OPEN' ? halfOpenDue(record, this.#longestWaitMs()) : held ? record.leaseEnd : redisNow;
@@ -163,6 +162,16 @@ export class Follower implements BreakerCoordinator {
     const record = this.record;
     if (record?.state === 'HALF_OPEN') return record.holder === this.#host.self || record.holder === '';
     return record?.state === 'OPEN' && redisNow >= halfOpenDue(record, this.#longestWaitMs());
+  }
+
+  /** Redis lost its data: nothing applied before counts, and what the breaker holds is to be written back. */
+  forget(): void {
+    this.record = undefined;
+    this.version = -1;
+    this.wiped = true;
+    this.alone = false;
+    this.#inFlight = 0;
+    this.#endedPeriod = undefined;
   }
 
   stop(): void {

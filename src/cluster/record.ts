@@ -34,10 +34,11 @@ export function parseRecord(json: string): SharedRecord | undefined {
     return undefined;
   }
   if (raw === null || typeof raw !== 'object') return undefined;
-  const { s, g, f, r, t, o, h, l, d } = raw as Record<string, unknown>;
-  const numbers = [g, f, o, h, l, d];
+  const { s, g, f, r, n, t, o, h, l, d } = raw as Record<string, unknown>;
+  // What the breaker script takes for a record (scripts.ts, valid()): finite, non-negative, below 1e300.
+  const numbers = [g, f, n, o, h, l, d];
   if (typeof s !== 'string' || !Object.hasOwn(STATES, s) || typeof t !== 'string' || typeof r !== 'string') return undefined;
-  if (!numbers.every((n) => typeof n === 'number' && Number.isFinite(n) && n >= 0)) return undefined;
+  if (!numbers.every((x) => typeof x === 'number' && x >= 0 && x < 1e300)) return undefined;
   const replicas = r === '' ? 0 : r.split(',').length;
   return { state: STATES[s]!, period: g as number, failures: f as number, replicas, holder: t, openedAt: o as number, halfOpenAt: h as number, leaseEnd: l as number, waitMs: d as number };
 }

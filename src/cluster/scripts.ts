@@ -64,6 +64,8 @@ end`;
  *                   lost its data, sets the record it decided alone, if the
  *                   stored one is still of the period it read: its evidence
  *                   is the newer. Otherwise the stored one stands.
+ *   restore         the same, rebuilding after Redis lost its data: the breaker
+ *                   wrote back is the shared verdict, kept whatever minReplicas.
  * A stored record that is absent or does not decode (numbers that are not
  * finite and non-negative included) starts afresh in the caller's period, so
  * the caller's outcomes count; a corrupt one is overwritten at once. A wait
@@ -100,14 +102,15 @@ if st == nil then
   st = {s = 'C', g = period, f = 0, r = '', n = 0, o = 0, h = 0, t = '', l = 0, d = 0}
   changed = raw ~= false
 end
-if op == 'adopt' and st.g == period then
+if (op == 'adopt' or op == 'restore') and st.g == period then
   local given = decode(ARGV[12])
   if given ~= nil then
-    -- One replica's verdict, decided alone: above minReplicas 1 it opens nothing; its failures stay counted, for the ranked replicas to confirm or clear.
-    if given.s ~= 'C' and minReplicas > 1 then
+    -- One replica's verdict, decided alone: above minReplicas 1 it opens nothing; its failures stay counted, for the ranked
+    -- replicas to confirm or clear. A restore writes back the shared verdict Redis lost, which stands as it was.
+    if op == 'adopt' and given.s ~= 'C' and minReplicas > 1 then
       given.s, given.n, given.t, given.l, given.f = 'C', 0, '', 0, math.max(given.f, 1)
     end
-    given.g = math.max(st.g, period) + 1
+    given.g = period + 1
     st = given
     changed = true
   end

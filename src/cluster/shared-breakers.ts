@@ -121,6 +121,8 @@ export class SharedBreakers implements FollowerHost {
    * loop; a mode that flipped again meanwhile is the newer call's to finish.
    */
   modeChanged(): void {
+    // Owed at once: a resync or a message before the switch is done must not make a breaker follow what it decided alone.
+    if (!this.#membership.localMode) this.#reconcilePending = true;
     void this.#switchMode(this.#membership.localMode);
   }
 
@@ -146,12 +148,8 @@ export class SharedBreakers implements FollowerHost {
 
   /** Redis lost its data (restarted empty, flushed): every replica writes back what its breakers hold, first writer wins, so an open breaker stays open. */
   rebuild(): void {
-    // Versions and periods start again from 0: what was applied before says nothing now.
-    for (const follower of this.#followers.values()) {
-      follower.record = undefined;
-      follower.version = -1;
-      follower.wiped = true;
-    }
+    // Versions start again from 0: what was applied before says nothing now.
+    for (const follower of this.#followers.values()) follower.forget();
     this.#version = this.#maxApplied = -1;
     if (!this.#membership.localMode) void this.resync(true);
   }
@@ -159,7 +157,8 @@ export class SharedBreakers implements FollowerHost {
   /** A change published on the channel (by any replica, this one included), parsed. */
   onMessage(message: { p?: unknown; v?: unknown; by?: unknown; st?: unknown }, raw: string): void {
     const follower = typeof message.p === 'string' ? this.#followers.get(message.p) : undefined;
-    if (follower === undefined || this.#membership.localMode) return;
+    // A breaker that decided alone waits for its reconciliation: a message is no verdict on it.
+    if (follower === undefined || this.#membership.localMode || follower.alone || follower.wiped) return;
     const record = parseRecord(JSON.stringify(message.st ?? null));
     const now = this.#membership.redisNow();
     if (record === undefined || now === undefined || typeof message.v !== 'number' || !Number.isSafeInteger(message.v)) {
@@ -225,7 +224,7 @@ export class SharedBreakers implements FollowerHost {
         if (reconcile && (follower.alone || follower.wiped || follower.record === undefined)) {
           const write = this.#reconcile(follower, record, snapshot.version, now);
           if (write !== undefined) writes.push(write);
-        }
+        } else if (follower.alone || follower.wiped) continue; // its reconciliation is pending
         else if (follower.version <= snapshot.version || follower.appliedAt < sentAt) {
           // What the read saw is at least as new as what was applied, or what was applied claimed a version Redis never reached.
           if (record !== undefined || follower.version > snapshot.version) follower.apply(record ?? NONE, snapshot.version, now, true, { force: true });
@@ -250,9 +249,9 @@ export class SharedBreakers implements FollowerHost {
   #reconcile(follower: Follower, shared: SharedRecord | undefined, version: number, now: number): Promise<void> | undefined {
     const mine = follower.localRecord(now);
     // Written if the stored record is still the one read (its period; a missing one: this replica's period).
-    const adopt = () => this.call(follower, 'adopt', follower.breaker.halfOpenTimeoutMs, { period: shared?.period ?? follower.record?.period ?? 0, record: mine.json });
+    const adopt = (op: 'adopt' | 'restore' = 'adopt') => this.call(follower, op, follower.breaker.halfOpenTimeoutMs, { period: shared?.period ?? follower.record?.period ?? 0, record: mine.json });
     if (follower.wiped) {
-      if (mine.state !== 'C' && (shared === undefined || shared.state === 'CLOSED')) return adopt();
+      if (mine.state !== 'C' && (shared === undefined || shared.state === 'CLOSED')) return adopt('restore');
     } else {
       const known = follower.record?.period;
       const moved = shared !== undefined && (!follower.alone || (known === undefined ? shared.period > 0 : shared.period > known));
@@ -265,7 +264,11 @@ export class SharedBreakers implements FollowerHost {
 
   /** Runs one breaker script for `follower` and applies its answer; see {@link Follower.send}. */
   call(follower: Follower, op: Op, leaseMs: number, adopt?: { period: number; record: string }): Promise<void> {
-    if (this.#membership.localMode) return Promise.resolve();
+    if (this.#membership.localMode) {
+      // Not sent: a transition's wait for its answer ends here (the reconciliation on the rejoin decides).
+      follower.answered(op);
+      return Promise.resolve();
+    }
     const { platform } = follower;
     const args = this.#args(follower, op, leaseMs);
     if (adopt !== undefined) {
@@ -278,11 +281,11 @@ export class SharedBreakers implements FollowerHost {
         const record = parseRecord(json);
         this.#applied(version);
         if (record === undefined) this.#warnCorrupt(platform, json);
-        else if (!this.#membership.localMode && this.#followers.get(platform) === follower) follower.apply(record, version, now, op === 'read' || op === 'adopt', { transition });
+        else if (!this.#membership.localMode && this.#followers.get(platform) === follower) follower.apply(record, version, now, op === 'read' || op === 'adopt' || op === 'restore', { transition });
       },
       (error: unknown) => {
         // A transition decided here that Redis did not take is newer evidence: the next resync reconciles it. Any other step: it reads again.
-        if (follower.answered(op) || op === 'adopt') {
+        if (follower.answered(op) || op === 'adopt' || op === 'restore') {
           follower.alone = true;
           this.#reconcilePending = true;
         } else this.#dirty = true;

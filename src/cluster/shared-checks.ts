@@ -122,12 +122,12 @@ export class SharedChecks {
     this.#queue = new Map();
     if (this.#membership.localMode) return;
     const now = performance.now();
-    const quads: string[] = [];
+    const fields: string[] = [];
     for (const [platform, { startedPerf, status, intervalMs, covering }] of batch) {
-      quads.push(platform, String(Math.max(0, Math.round(now - startedPerf))), status, String(intervalMs), covering ? '1' : '0');
+      fields.push(platform, String(Math.max(0, Math.round(now - startedPerf))), status, String(intervalMs), covering ? '1' : '0');
     }
     try {
-      await this.#store.recordChecks(this.#self, quads);
+      await this.#store.recordChecks(this.#self, fields);
     } catch (error) {
       this.#limiter.take('flush', (suppressed) => this.#logger.warn({ redis: this.#store.where, error: shortMessage(error), suppressed }, 'conductor-health cluster: checks could not be recorded'));
     }

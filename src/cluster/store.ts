@@ -96,9 +96,12 @@ export class SharedStore {
   #subscriber!: Client;
   #closed = false;
   #stopping = false;
+  /** The bounds of the commands in flight: a stop refs them (see {@link stopping}). */
+  readonly #pending = new Set<NodeJS.Timeout>();
 
-  /** Opens both connections in the background: until they are up, every command fails at once. */
-  /** `onMessage` gets each message on the cluster's channel; `onSubscribed` is told each time the subscription is made, or made again. */
+  /**
+   * Opens both connections in the background (until they are up, every
+   * command fails at once). `onMessage` gets each message on the cluster's channel; `onSubscribed` is told each time the subscription is made, or made again. */
   constructor(settings: ClusterSettings, logger: Logger, onMessage: (message: string) => void, onSubscribed: () => void) {
     this.where = maskRedisUrl(settings.redisUrl);
     this.keys = clusterKeys(settings.keyPrefix, databaseOf(settings.redisUrl));
@@ -197,9 +200,9 @@ export class SharedStore {
     return { version: Number(version), epoch: String(epoch), records: pairs(records) };
   }
 
-  /** Records checks: platform, age in ms, status, interval and covering (1 or 0) quints; answers Redis's time. */
-  async recordChecks(replica: string, quads: readonly string[]): Promise<number> {
-    return Number(await this.#run(CHECKS, [this.keys.checks], [replica, ...quads]));
+  /** Records checks: platform, age in ms, status, interval and covering (1 or 0), five fields each; answers Redis's time. */
+  async recordChecks(replica: string, fields: readonly string[]): Promise<number> {
+    return Number(await this.#run(CHECKS, [this.keys.checks], [replica, ...fields]));
   }
 
   /** The version every breaker write increments (0 when none was written). */
@@ -225,6 +228,8 @@ export class SharedStore {
    */
   stopping(): void {
     this.#stopping = true;
+    // A command sent before (a heartbeat in flight) is awaited by the stop too.
+    for (const timer of this.#pending) timer.ref();
   }
 
   /** Closes both connections; idempotent. */
@@ -253,16 +258,24 @@ export class SharedStore {
    */
   #send(args: string[]): Promise<unknown> {
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new RedisTimeoutError(this.#settings.commandTimeoutMs)), this.#settings.commandTimeoutMs);
-      // The connections never hold the process (see #open); a stop's last commands do, each for at most the bound.
+      const timer = setTimeout(() => {
+        this.#pending.delete(timer);
+        reject(new RedisTimeoutError(this.#settings.commandTimeoutMs));
+      }, this.#settings.commandTimeoutMs);
+      // The connections never hold the process (see #open); a stop's commands do, each for at most the bound.
       if (!this.#stopping) timer.unref();
+      this.#pending.add(timer);
+      const settle = () => {
+        clearTimeout(timer);
+        this.#pending.delete(timer);
+      };
       this.#commands.sendCommand(args).then(
         (reply: unknown) => {
-          clearTimeout(timer);
+          settle();
           resolve(reply);
         },
         (error: unknown) => {
-          clearTimeout(timer);
+          settle();
           reject(error);
         },
       );

@@ -177,6 +177,21 @@ describe('a breaker shared by replicas', () => {
     }
   });
 
+  it('keeps an open breaker open when Redis loses its data with minReplicas 2 too: the write-back is the shared verdict, not one replica\'s', async () => {
+    const c = await cluster('wiped-quorum', { minReplicas: 2 });
+    try {
+      for (const b of c.breakers) await assert.rejects(b.execute(fail));
+      assert.deepEqual(await until(c.states, allAre('OPEN'), 3_000), ['OPEN', 'OPEN', 'OPEN']);
+      await redis.command('FLUSHALL');
+      const rebuilt = await until(() => redis.command('HGET', `t${prefix}:breakers`, 'wiped-quorum'), (v) => v !== null, 3_000);
+      assert.equal((JSON.parse(String(rebuilt)) as { s: string }).s, 'O', String(rebuilt));
+      await new Promise((resolve) => setTimeout(resolve, 500)); // resyncs and messages after the write-back
+      assert.deepEqual(c.states(), ['OPEN', 'OPEN', 'OPEN']);
+    } finally {
+      await c.stop();
+    }
+  });
+
   it('shows the Redis URL masked, user and password, in the report and every log line', async () => {
     const c = await cluster('masked');
     try {
