@@ -218,17 +218,8 @@ export class SharedBreakers implements FollowerHost {
           await turn();
         }
         if (this.#followers.get(platform) !== follower || this.#membership.localMode) continue;
-        const json = snapshot.records.get(platform);
-        const record = json === undefined ? undefined : parseRecord(json);
-        if (json !== undefined && record === undefined) this.#warnCorrupt(platform, json);
-        if (reconcile && (follower.alone || follower.wiped || follower.record === undefined)) {
-          const write = this.#reconcile(follower, record, snapshot.version, now);
-          if (write !== undefined) writes.push(write);
-        } else if (follower.alone || follower.wiped) continue; // its reconciliation is pending
-        else if (follower.version <= snapshot.version || follower.appliedAt < sentAt) {
-          // What the read saw is at least as new as what was applied, or what was applied claimed a version Redis never reached.
-          if (record !== undefined || follower.version > snapshot.version) follower.apply(record ?? NONE, snapshot.version, now, true, { force: true });
-        }
+        const write = this.#follow(follower, snapshot.records.get(platform), snapshot.version, { now, sentAt, reconcile });
+        if (write !== undefined) writes.push(write);
       }
       await Promise.all(writes);
       this.#version = snapshot.version;
@@ -243,6 +234,19 @@ export class SharedBreakers implements FollowerHost {
       this.#resyncing = false;
     }
     if (again) await this.resync();
+  }
+
+  /** One follower's part of a resync: `json` is its stored record (none: undefined) at `version`; answers a write back's promise. */
+  #follow(follower: Follower, json: string | undefined, version: number, read: { now: number; sentAt: number; reconcile: boolean }): Promise<void> | undefined {
+    const record = json === undefined ? undefined : parseRecord(json);
+    if (json !== undefined && record === undefined) this.#warnCorrupt(follower.platform, json);
+    if (read.reconcile && (follower.alone || follower.wiped || follower.record === undefined)) return this.#reconcile(follower, record, version, read.now);
+    // Its reconciliation is pending: the stored record is no verdict on what it decided alone.
+    if (follower.alone || follower.wiped) return undefined;
+    // What the read saw is at least as new as what was applied, or what was applied claimed a version Redis never reached.
+    const newer = follower.version <= version || follower.appliedAt < read.sentAt;
+    if (newer && (record !== undefined || follower.version > version)) follower.apply(record ?? NONE, version, read.now, true, { force: true });
+    return undefined;
   }
 
   /** Makes `follower` follow `shared`, or writes back what its breaker decided (the promise of that write). */
